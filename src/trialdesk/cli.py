@@ -1,0 +1,37 @@
+"""The one `trialdesk` command. Each area adds its subcommands through `register(app)`.
+
+Area modules import only Typer and Rich at module level; heavy libraries (pandas, DuckDB,
+Django) are imported inside the commands that need them, so `trialdesk protocol ...` starts
+fast and never touches a database.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="trialdesk",
+    help="Run randomized, blinded clinical trials: protocol, eligibility, randomization, "
+    "forms, audit trail, exports and analysis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+AREAS = [
+    "trialdesk.protocol.cli",
+    "trialdesk.instruments.cli",
+]
+
+for area in AREAS:
+    importlib.import_module(area).register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

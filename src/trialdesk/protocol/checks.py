@@ -1,0 +1,229 @@
+"""Cross-checks that a single field's type cannot express.
+
+Each check yields (path, message); the loader turns the path into the file line. The checks
+are about the protocol's consistency, not the registry's: ids unique, references declared,
+arm weights matching the stated ratio, visit windows that never make a date ambiguous.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from math import gcd
+
+from trialdesk.protocol.model import Allocation, ArmType, Protocol
+
+Problem = tuple[tuple[str | int, ...], str]
+
+
+def cross_check(protocol: Protocol) -> list[Problem]:
+    checks = (
+        _unique_ids,
+        _interventional_design,
+        _arm_references,
+        _ratio_matches_weights,
+        _treatment_plan,
+        _visits,
+        _outcomes,
+        _criteria,
+        _data_items,
+        _randomization,
+    )
+    return [problem for check in checks for problem in check(protocol)]
+
+
+def _duplicates(path: tuple, ids: list[str], what: str) -> Iterator[Problem]:
+    counts = Counter(ids)
+    seen: set[str] = set()
+    for position, identifier in enumerate(ids):
+        if counts[identifier] > 1 and identifier in seen:
+            yield (*path, position, "id"), f"duplicate {what} id '{identifier}'"
+        seen.add(identifier)
+
+
+def _unique_ids(p: Protocol) -> Iterator[Problem]:
+    yield from _duplicates(("arms",), [a.id for a in p.arms], "arm")
+    yield from _duplicates(("arms",), [a.label for a in p.arms], "arm label")
+    yield from _duplicates(("interventions",), [i.id for i in p.interventions], "intervention")
+    yield from _duplicates(("treatment_plan",), [a.id for a in p.treatment_plan], "administration")
+    yield from _duplicates(("visits",), [v.id for v in p.visits], "visit")
+    yield from _duplicates(("outcomes",), [o.id for o in p.outcomes], "outcome")
+    yield from _duplicates(
+        ("eligibility", "criteria"), [c.id for c in p.eligibility.criteria], "criterion"
+    )
+    yield from _duplicates(("data_items",), [d.id for d in p.data_items], "data item")
+    yield from _duplicates(("sites",), [s.id for s in p.sites], "site")
+
+
+def _interventional_design(p: Protocol) -> Iterator[Problem]:
+    if p.design.study_type != "INTERVENTIONAL":
+        return
+    if p.design.intervention_model is None:
+        yield (
+            ("design", "intervention_model"),
+            "an interventional study needs its intervention model",
+        )
+    if p.design.primary_purpose is None:
+        yield ("design", "primary_purpose"), "an interventional study needs its primary purpose"
+    for a, arm in enumerate(p.arms):
+        if not arm.interventions and arm.type is not ArmType.NO_INTERVENTION:
+            yield (
+                ("arms", a, "interventions"),
+                f"arm {arm.id} of type {arm.type.value} gives no intervention",
+            )
+
+
+def _arm_references(p: Protocol) -> Iterator[Problem]:
+    declared = {i.id for i in p.interventions}
+    for a, arm in enumerate(p.arms):
+        for k, given in enumerate(arm.interventions):
+            if given.intervention not in declared:
+                yield (
+                    ("arms", a, "interventions", k, "intervention"),
+                    f"unknown intervention '{given.intervention}' "
+                    f"(declared: {', '.join(sorted(declared))})",
+                )
+
+
+def _ratio_matches_weights(p: Protocol) -> Iterator[Problem]:
+    ratio = p.design.allocation_ratio
+    if ratio is None:
+        if p.design.allocation is Allocation.RANDOMIZED and len(p.arms) > 1:
+            yield (
+                ("design", "allocation_ratio"),
+                "a randomized design must state its allocation ratio",
+            )
+        return
+    parts = [int(x) for x in ratio.split(":")]
+    if len(parts) != len(p.arms):
+        yield (
+            ("design", "allocation_ratio"),
+            f"ratio {ratio} has {len(parts)} parts for {len(p.arms)} arms",
+        )
+        return
+    weights = [arm.weight for arm in p.arms]
+    if _reduced(parts) != _reduced(weights):
+        yield (
+            ("arms",),
+            f"arm weights {':'.join(map(str, weights))} do not match the design ratio {ratio}",
+        )
+
+
+def _reduced(numbers: list[int]) -> list[int]:
+    divisor = 0
+    for n in numbers:
+        divisor = gcd(divisor, n)
+    return [n // divisor for n in numbers]
+
+
+def _treatment_plan(p: Protocol) -> Iterator[Problem]:
+    days = [a.day for a in p.treatment_plan]
+    if days[0] != 0:
+        yield (
+            ("treatment_plan", 0, "day"),
+            "the first administration defines day 0 and must be on day 0",
+        )
+    for position in range(1, len(days)):
+        if days[position] <= days[position - 1]:
+            yield (
+                ("treatment_plan", position, "day"),
+                f"administrations must be in day order "
+                f"(day {days[position]} follows day {days[position - 1]})",
+            )
+
+
+def _visits(p: Protocol) -> Iterator[Problem]:
+    known_forms = _known_forms()
+    for v, visit in enumerate(p.visits):
+        for f, form in enumerate(visit.forms):
+            if form not in known_forms:
+                yield (
+                    ("visits", v, "forms", f),
+                    f"unknown form '{form}' (known instruments: {', '.join(sorted(known_forms))})",
+                )
+    ordered = sorted(enumerate(p.visits), key=lambda pair: pair[1].day)
+    for (_, earlier), (position, later) in zip(ordered, ordered[1:], strict=False):
+        if later.first_day <= earlier.last_day:
+            yield (
+                ("visits", position, "window_before"),
+                f"window of visit {later.id} (days {later.first_day}..{later.last_day}) overlaps "
+                f"visit {earlier.id} (days {earlier.first_day}..{earlier.last_day}): "
+                f"a visit on day {later.first_day} would be ambiguous",
+            )
+
+
+def _known_forms() -> set[str]:
+    from trialdesk.instruments import instrument_ids
+
+    return set(instrument_ids())
+
+
+def _outcomes(p: Protocol) -> Iterator[Problem]:
+    visits = {v.id for v in p.visits}
+    known_forms = _known_forms()
+    for o, outcome in enumerate(p.outcomes):
+        if not outcome.visits:
+            yield (
+                ("outcomes", o, "visits"),
+                f"time frame '{outcome.time_frame}' is mapped to no visit",
+            )
+        for k, visit in enumerate(outcome.visits):
+            if visit not in visits:
+                yield ("outcomes", o, "visits", k), f"unknown visit '{visit}'"
+        if outcome.instrument is not None and outcome.instrument not in known_forms:
+            yield ("outcomes", o, "instrument"), f"unknown instrument '{outcome.instrument}'"
+    if p.outcomes and not any(o.kind == "primary" for o in p.outcomes):
+        yield ("outcomes",), "no primary outcome"
+
+
+def _criteria(p: Protocol) -> Iterator[Problem]:
+    from trialdesk.eligibility.language import expression_problems
+
+    items = {item.id: item for item in p.data_items}
+    for c, criterion in enumerate(p.eligibility.criteria):
+        path = ("eligibility", "criteria", c)
+        expected = {"I": "inclusion", "E": "exclusion"}.get(criterion.id[0], "inclusion")
+        if criterion.id not in ("AGE", "SEX") and criterion.type != expected:
+            yield (*path, "type"), f"criterion {criterion.id} must be of type {expected}"
+        if criterion.expression is not None:
+            for message in expression_problems(criterion.expression, items):
+                yield (*path, "expression"), f"{criterion.id}: {message}"
+
+
+def _data_items(p: Protocol) -> Iterator[Problem]:
+    known_forms = _known_forms()
+    for d, item in enumerate(p.data_items):
+        if item.form is not None and item.form not in known_forms:
+            yield ("data_items", d, "form"), f"unknown instrument '{item.form}'"
+
+
+def _randomization(p: Protocol) -> Iterator[Problem]:
+    spec = p.randomization
+    if spec is None:
+        if p.design.allocation is Allocation.RANDOMIZED:
+            yield ("randomization",), "a randomized design needs a randomization section"
+        return
+    total = sum(arm.weight for arm in p.arms)
+    for b, size in enumerate(spec.block_sizes):
+        if size % total:
+            yield (
+                ("randomization", "block_sizes", b),
+                f"block size {size} is not a multiple of the arm weights' sum {total}",
+            )
+    items = {item.id: item for item in p.data_items}
+    for f, factor in enumerate(spec.stratification_factors):
+        item = items.get(factor.item)
+        if item is None:
+            yield (
+                ("randomization", "stratification_factors", f, "item"),
+                f"unknown data item '{factor.item}'",
+            )
+        elif item.codelist is not None:
+            for level in factor.levels:
+                if level not in item.codelist:
+                    yield (
+                        ("randomization", "stratification_factors", f, "levels"),
+                        f"level '{level}' is not in the codelist of '{item.id}'",
+                    )
+    if spec.stratify_by_site and not p.sites:
+        yield ("sites",), "randomization is stratified by site but no sites are declared"

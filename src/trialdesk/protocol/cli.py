@@ -1,0 +1,174 @@
+"""`trialdesk protocol ...`: list, show, validate, schema, import, export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from trialdesk.errors import BadInput, ProtocolError
+from trialdesk.terminal import print_json, reports_errors
+
+protocol_app = typer.Typer(
+    help="Study protocols: list, show, validate, JSON Schema, registry import and export.",
+    no_args_is_help=True,
+)
+
+ProtocolArgument = Annotated[
+    str, typer.Argument(help="a shipped protocol id (e.g. NCT04208646) or a protocol file path")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document")]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(protocol_app, name="protocol")
+
+
+@protocol_app.command("list")
+@reports_errors
+def list_protocols(as_json: JsonOption = False) -> None:
+    """List the protocols that ship with trialdesk."""
+    from trialdesk.protocol import load_protocol, shipped_protocol_ids
+
+    protocols = [load_protocol(identifier) for identifier in shipped_protocol_ids()]
+    rows = [
+        {
+            "id": p.id,
+            "title": p.titles.acronym or p.titles.brief,
+            "phases": [phase.value for phase in p.phases],
+            "arms": len(p.arms),
+            "enrollment": p.enrollment.count,
+            "status": p.status.overall.value,
+        }
+        for p in protocols
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "title", "phases", "arms", "enrollment", "status", title="Protocols")
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["title"],
+            "/".join(row["phases"]),
+            str(row["arms"]),
+            str(row["enrollment"]),
+            row["status"],
+        )
+    Console().print(table)
+
+
+@protocol_app.command("show")
+@reports_errors
+def show(protocol: ProtocolArgument, as_json: JsonOption = False) -> None:
+    """Show a protocol: design, arms, treatment plan, visits, criteria and assumptions."""
+    from trialdesk.protocol import load_protocol
+    from trialdesk.protocol.ctgov import protocol_document
+    from trialdesk.protocol.summary import render_summary
+
+    loaded = load_protocol(protocol)
+    if as_json:
+        print_json(protocol_document(loaded))
+        return
+    render_summary(loaded, Console())
+
+
+@protocol_app.command("validate")
+@reports_errors
+def validate(
+    protocols: Annotated[list[str], typer.Argument(help="protocol ids or files")],
+    as_json: JsonOption = False,
+) -> None:
+    """Validate protocol files; every problem is one line FILE:LINE: field: expectation."""
+    from trialdesk.protocol import load_protocol
+
+    results = []
+    for reference in protocols:
+        try:
+            loaded = load_protocol(reference)
+            results.append({"protocol": reference, "id": loaded.id, "valid": True, "problems": []})
+        except ProtocolError as error:
+            results.append({"protocol": reference, "valid": False, "problems": error.problems})
+        except BadInput as error:
+            results.append({"protocol": reference, "valid": False, "problems": [str(error)]})
+    if as_json:
+        print_json(results)
+    else:
+        for result in results:
+            if result["valid"]:
+                typer.echo(f"{result['protocol']}: valid")
+            for problem in result["problems"]:
+                sys.stderr.write(f"error: {problem}\n")
+    if not all(result["valid"] for result in results):
+        raise typer.Exit(2)
+
+
+@protocol_app.command("schema")
+@reports_errors
+def schema(
+    out: Annotated[Path | None, typer.Option(help="write the schema to this file")] = None,
+) -> None:
+    """Print the JSON Schema of protocol files (for editors)."""
+    from trialdesk.protocol.model import Protocol
+
+    document = Protocol.model_json_schema(by_alias=True)
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "trialdesk protocol"
+    if out is None:
+        print_json(document)
+    else:
+        out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+@protocol_app.command("import")
+@reports_errors
+def import_(
+    record: Annotated[Path, typer.Argument(help="a ClinicalTrials.gov API v2 study JSON file")],
+    out: Annotated[Path | None, typer.Option(help="write the draft protocol YAML here")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Draft a protocol from a ClinicalTrials.gov record (API v2 JSON, or legacy XML)."""
+    from trialdesk.protocol.ctgov import import_record, protocol_document, read_record
+
+    imported = import_record(read_record(record))
+    for warning in imported.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    if out is not None:
+        out.write_text(imported.to_yaml(), encoding="utf-8")
+        if as_json:
+            print_json({"protocol": imported.protocol.id, "out": str(out)})
+        else:
+            sys.stderr.write(
+                f"wrote {out}: {len(imported.protocol.eligibility.criteria)} criteria, "
+                f"{len(imported.protocol.assumptions)} assumptions to review\n"
+            )
+    elif as_json:
+        print_json(protocol_document(imported.protocol))
+    else:
+        sys.stdout.write(imported.to_yaml())
+
+
+@protocol_app.command("export")
+@reports_errors
+def export(
+    protocol: ProtocolArgument,
+    format: Annotated[str, typer.Option("--format", help="ctgov: ClinicalTrials.gov API v2")],
+    out: Annotated[Path | None, typer.Option(help="write to this file instead of stdout")] = None,
+) -> None:
+    """Export a protocol as a registry record."""
+    from trialdesk.protocol import load_protocol
+    from trialdesk.protocol.ctgov import export_record
+
+    if format != "ctgov":
+        raise BadInput(f"--format {format}: unknown format (expected: ctgov)")
+    document = export_record(load_protocol(protocol))
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
