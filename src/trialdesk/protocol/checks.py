@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from math import gcd
 
-from trialdesk.protocol.model import Allocation, ArmType, Protocol
+from trialdesk.protocol.model import Allocation, Protocol
 
 Problem = tuple[tuple[str | int, ...], str]
 
@@ -65,12 +65,6 @@ def _interventional_design(p: Protocol) -> Iterator[Problem]:
         )
     if p.design.primary_purpose is None:
         yield ("design", "primary_purpose"), "an interventional study needs its primary purpose"
-    for a, arm in enumerate(p.arms):
-        if not arm.interventions and arm.type is not ArmType.NO_INTERVENTION:
-            yield (
-                ("arms", a, "interventions"),
-                f"arm {arm.id} of type {arm.type.value} gives no intervention",
-            )
 
 
 def _arm_references(p: Protocol) -> Iterator[Problem]:

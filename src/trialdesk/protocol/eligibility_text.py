@@ -61,7 +61,7 @@ def split_criteria_text(text: str) -> list[dict[str, Any]]:
         counters[kind] += 1
         prefix = "I" if kind == "inclusion" else "E"
         criteria.append(
-            {"id": f"{prefix}{counters[kind]}", "type": kind, "text": unescape("\n".join(lines))}
+            {"id": f"{prefix}{counters[kind]}", "type": kind, "text": unescape(" ".join(lines))}
         )
     return criteria
 
@@ -75,6 +75,6 @@ def compose_criteria_text(criteria: Sequence[Any]) -> str:
     ):
         items = [c.text for c in criteria if c.type == kind]
         if items:
-            bullets = "\n".join("* " + escape(text).replace("\n", "\n  ") for text in items)
+            bullets = "\n".join("* " + escape(" ".join(text.split("\n"))) for text in items)
             sections.append(f"{heading}\n\n{bullets}")
     return "\n\n".join(sections)

@@ -37,13 +37,18 @@ UNIT_WORDS = {
 UNITS = "|".join(sorted(UNIT_WORDS, key=len, reverse=True))
 AMOUNT_THEN_UNIT = re.compile(rf"\b([0-9]+(?:\.[0-9]+)?)[\s-]*({UNITS})\b", re.IGNORECASE)
 UNIT_THEN_AMOUNT = re.compile(rf"\b({UNITS})\s*([0-9]+(?:\.[0-9]+)?)\b", re.IGNORECASE)
-BASELINE = re.compile(r"\b(baseline|pre-?treatment|day\s*0|screening)\b", re.IGNORECASE)
+# "6 weeks (± 2 weeks)": the part after ± is a window, not a time point.
+TOLERANCE = re.compile(rf"(±|\+/-|\+-)\s*[0-9]+(?:\.[0-9]+)?\s*(?:{UNITS})\b", re.IGNORECASE)
+BASELINE = re.compile(
+    r"\b(baseline|pre-?treatment|pre-?operative(ly)?|day\s*0|screening)\b", re.IGNORECASE
+)
 VISIT_PREFIX = {"hour": "H", "day": "D", "week": "W", "month": "M", "year": "Y"}
 
 
 def time_points(time_frame: str) -> list[tuple[int, str, str]]:
     """(study day, visit id, label) for every time point the words name, in day order."""
     points: dict[int, tuple[str, str]] = {}
+    time_frame = TOLERANCE.sub(" ", time_frame)
     if BASELINE.search(time_frame):
         points[0] = ("BL", "Baseline")
     for pattern, amount_group, unit_group in ((AMOUNT_THEN_UNIT, 1, 2), (UNIT_THEN_AMOUNT, 2, 1)):
