@@ -6,8 +6,9 @@ UV := $(BIN)/uv
 TRIALDESK := $(BIN)/trialdesk
 OUT := out
 SEEDS := NCT04208646 NCT05933434
-# Debian packages the test suite needs: R and nlme for the independent MMRM cross-check.
-SYSTEM_PACKAGES := r-base-core r-cran-nlme
+# Debian packages the test suite needs: R and nlme for the independent MMRM cross-check,
+# PostgreSQL for the multi-site store tests.
+SYSTEM_PACKAGES := r-base-core r-cran-nlme postgresql
 
 .PHONY: run test lint install install-dev system-deps clean
 

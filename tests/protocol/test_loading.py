@@ -51,6 +51,12 @@ def line_of(text: str, fragment: str) -> int:
 # Each case: (what is broken, replacement, expected field path, expected words).
 BROKEN_FILES = [
     (
+        "data item field the instrument does not have",
+        ("form: vitals, field: bmi}", "form: vitals, field: body_mass}"),
+        "data_items[6].field",
+        "'body_mass' is no item or score of vitals",
+    ),
+    (
         "arm weight zero",
         (
             "    weight: 1\n    interventions:\n      - intervention: no_mpc",

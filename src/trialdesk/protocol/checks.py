@@ -187,8 +187,31 @@ def _criteria(p: Protocol) -> Iterator[Problem]:
 def _data_items(p: Protocol) -> Iterator[Problem]:
     known_forms = _known_forms()
     for d, item in enumerate(p.data_items):
-        if item.form is not None and item.form not in known_forms:
+        if item.form is None:
+            continue
+        if item.form not in known_forms:
             yield ("data_items", d, "form"), f"unknown instrument '{item.form}'"
+        elif item.field is not None and item.field not in _instrument_fields(item.form):
+            fields = ", ".join(sorted(_instrument_fields(item.form)))
+            yield (
+                ("data_items", d, "field"),
+                f"'{item.field}' is no item or score of {item.form} (it has: {fields})",
+            )
+    for o, outcome in enumerate(p.outcomes):
+        if outcome.parameter is None or outcome.instrument not in known_forms:
+            continue
+        if outcome.parameter not in _instrument_fields(outcome.instrument):
+            yield (
+                ("outcomes", o, "parameter"),
+                f"'{outcome.parameter}' is no item or score of {outcome.instrument}",
+            )
+
+
+def _instrument_fields(instrument_id: str) -> set[str]:
+    from trialdesk.instruments import get_instrument
+
+    instrument = get_instrument(instrument_id)
+    return {item.id for item in instrument.items} | {score.id for score in instrument.scores}
 
 
 def _randomization(p: Protocol) -> Iterator[Problem]:
