@@ -51,6 +51,12 @@ def line_of(text: str, fragment: str) -> int:
 # Each case: (what is broken, replacement, expected field path, expected words).
 BROKEN_FILES = [
     (
+        "instrument setting left unset",
+        ("    quadriceps_level_cm: 10\n", "    quadriceps_level: 10\n"),
+        "instrument_parameters.knee_exam",
+        "unknown parameter 'quadriceps_level'",
+    ),
+    (
         "data item field the instrument does not have",
         ("form: vitals, field: bmi}", "form: vitals, field: body_mass}"),
         "data_items[6].field",

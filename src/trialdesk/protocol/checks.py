@@ -27,6 +27,7 @@ def cross_check(protocol: Protocol) -> list[Problem]:
         _outcomes,
         _criteria,
         _data_items,
+        _instrument_parameters,
         _randomization,
     )
     return [problem for check in checks for problem in check(protocol)]
@@ -205,6 +206,27 @@ def _data_items(p: Protocol) -> Iterator[Problem]:
                 ("outcomes", o, "parameter"),
                 f"'{outcome.parameter}' is no item or score of {outcome.instrument}",
             )
+
+
+def _instrument_parameters(p: Protocol) -> Iterator[Problem]:
+    """Every instrument the protocol uses has the settings its definition requires."""
+    from trialdesk.errors import InstrumentError
+    from trialdesk.instruments import get_instrument
+
+    known_forms = _known_forms()
+    for form in p.instrument_parameters:
+        if form not in known_forms:
+            yield ("instrument_parameters", form), f"unknown instrument '{form}'"
+    used = [form for visit in p.visits for form in visit.forms]
+    used += [item.form for item in p.data_items if item.form]
+    used += [outcome.instrument for outcome in p.outcomes if outcome.instrument]
+    for form in dict.fromkeys(used):
+        if form not in known_forms:
+            continue
+        try:
+            get_instrument(form).resolve_parameters(p.instrument_parameters.get(form, {}))
+        except InstrumentError as error:
+            yield ("instrument_parameters", form), str(error)
 
 
 def _instrument_fields(instrument_id: str) -> set[str]:

@@ -429,6 +429,11 @@ class Protocol(Frozen):
     outcomes: list[Outcome] = []
     eligibility: Eligibility
     data_items: list[DataItem] = []
+    instrument_parameters: dict[str, dict[str, str | int | float]] = Field(
+        {},
+        description="per instrument, the settings its definition leaves to the protocol, e.g. "
+        "nrs_pain: {question: ..., recall_period: ...}",
+    )
     randomization: Randomization | None = None
     sites: list[Site] = []
     contacts: list[Contact] = []
