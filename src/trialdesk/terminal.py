@@ -30,7 +30,7 @@ def fail(message: str, code: int) -> None:
 
 
 def reports_errors(command: F) -> F:
-    """Turn TrialdeskError into its one-line message(s) and its exit code (2 bad input, 1 failure)."""
+    """Turn TrialdeskError into one-line messages and its exit code (2 bad input, 1 failure)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -172,6 +172,7 @@ SECTION_LINES = {
     "arms": "arms:\n",
     "titles.brief": "titles:\n",
     "eligibility.criteria[10]": "    - id: E3\n",
+    "instrument_parameters.knee_exam": "  knee_exam:\n",
 }
 
 
