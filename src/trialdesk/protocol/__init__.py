@@ -1,11 +1,34 @@
-"""The study protocol: its model, loading with file:line errors, and registry interchange."""
+"""The study protocol: its model, loading with file:line errors, and registry interchange.
 
-from trialdesk.protocol.loading import (
-    load_protocol,
-    parse_protocol,
-    protocol_source,
-    shipped_protocol_ids,
-)
-from trialdesk.protocol.model import Protocol
+Names load on first use so that `trialdesk` starts without importing pydantic.
+"""
 
-__all__ = ["Protocol", "load_protocol", "parse_protocol", "protocol_source", "shipped_protocol_ids"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trialdesk.protocol.loading import (
+        load_protocol,
+        parse_protocol,
+        protocol_source,
+        shipped_protocol_ids,
+    )
+    from trialdesk.protocol.model import Protocol
+
+_EXPORTS = {
+    "Protocol": "trialdesk.protocol.model",
+    "load_protocol": "trialdesk.protocol.loading",
+    "parse_protocol": "trialdesk.protocol.loading",
+    "protocol_source": "trialdesk.protocol.loading",
+    "shipped_protocol_ids": "trialdesk.protocol.loading",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'trialdesk.protocol' has no attribute {name!r}")
