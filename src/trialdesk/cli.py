@@ -22,7 +22,10 @@ app = typer.Typer(
 
 AREAS = [
     "trialdesk.protocol.cli",
+    "trialdesk.randomization.cli",
+    "trialdesk.eligibility.cli",
     "trialdesk.instruments.cli",
+    "trialdesk.analysis.cli",
 ]
 
 for area in AREAS:
