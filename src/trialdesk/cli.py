@@ -26,6 +26,7 @@ AREAS = [
     "trialdesk.eligibility.cli",
     "trialdesk.instruments.cli",
     "trialdesk.analysis.cli",
+    "trialdesk.store.cli",
 ]
 
 for area in AREAS:

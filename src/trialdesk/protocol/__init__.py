@@ -25,7 +25,13 @@ _EXPORTS = {
     "shipped_protocol_ids": "trialdesk.protocol.loading",
 }
 
-__all__ = list(_EXPORTS)
+__all__ = [
+    "Protocol",
+    "load_protocol",
+    "parse_protocol",
+    "protocol_source",
+    "shipped_protocol_ids",
+]
 
 
 def __getattr__(name: str) -> Any:

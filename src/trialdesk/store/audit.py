@@ -1,0 +1,437 @@
+"""The audit trail: hash-chained events written with every change, and their verification.
+
+A write opens `audited_write(by)`: one transaction that first locks the audit head (so events
+get one total order, on PostgreSQL as on SQLite), then lets the service record what it
+created or changed. Each audited field becomes one event (old value, new value, reason); the
+events are chained by SHA-256 and appended when the service's work is done, in the same
+transaction.
+
+`verify_audit_chain()` recomputes the chain and replays the events to the state they describe,
+then compares that with the tables: a value changed behind the services' back, a row without
+events or an audited row that disappeared are named, as is any event that no longer matches
+its hash. What an event records is the object's `audited_state`: plain fields, never an arm
+(the trail is read by blinded roles); the allocation list is covered by a digest instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from trialdesk.store.models import (
+    Allocation,
+    AllocationList,
+    AllocationSlot,
+    AuditEvent,
+    AuditHead,
+    Consent,
+    EligibilityRecord,
+    FormRecord,
+    Kit,
+    RoleAssignment,
+    Site,
+    Stratum,
+    Study,
+    StudyUser,
+    Subject,
+    UnblindingEvent,
+    Visit,
+)
+
+GENESIS_HASH = "0" * 64
+HEAD_ID = 1
+
+
+def canonical_json(value: Any) -> str:
+    """The one JSON text of a value: sorted keys, no spaces, dates in ISO 8601."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_iso
+    )
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def study_label(study: Study) -> str:
+    return f"{study.protocol_id} v{study.version}"
+
+
+# ---------------------------------------------------------------- what is audited
+
+
+def allocation_list_digest(allocation_list: AllocationList) -> str:
+    """SHA-256 of the seed, every slot and every kit's arm and reservation.
+
+    The trail keeps only this digest: it proves the unblinded list unchanged without
+    showing an arm to anyone who reads the trail.
+    """
+    slots = AllocationSlot.objects.filter(stratum__study_id=allocation_list.study_id)
+    kits = Kit.objects.filter(study_id=allocation_list.study_id)
+    document = {
+        "seed": allocation_list.seed,
+        "slots": [
+            list(row)
+            for row in slots.order_by("stratum__number", "seq").values_list(
+                "stratum__key", "seq", "arm", "block", "block_size"
+            )
+        ],
+        "kits": [
+            list(row)
+            for row in kits.order_by("kit_number").values_list(
+                "kit_number", "arm", "slot__stratum__key", "slot__seq", "administration_index"
+            )
+        ],
+    }
+    return sha256_hex(canonical_json(document))
+
+
+def _study_state(study: Study) -> dict[str, Any]:
+    return {
+        "protocol_id": study.protocol_id,
+        "version": study.version,
+        "protocol_sha256": sha256_hex(study.protocol_yaml),
+        "locked": study.locked,
+        "reopened_after_lock": study.reopened_after_lock,
+    }
+
+
+def _form_state(record: FormRecord) -> dict[str, Any]:
+    state = {"visit": record.visit.visit_id, "form": record.form}
+    state.update({f"values.{item}": value for item, value in record.values.items()})
+    state.update({f"scores.{score}": value for score, value in record.scores.items()})
+    return state
+
+
+def _allocation_list_state(allocation_list: AllocationList) -> dict[str, Any]:
+    study_id = allocation_list.study_id
+    return {
+        "algorithm": allocation_list.algorithm,
+        "algorithm_version": allocation_list.algorithm_version,
+        "block_sizes": allocation_list.block_sizes,
+        "slots_per_stratum": allocation_list.slots_per_stratum,
+        "kits_per_subject": allocation_list.kits_per_subject,
+        "strata": Stratum.objects.filter(study_id=study_id).count(),
+        "slots": AllocationSlot.objects.filter(stratum__study_id=study_id).count(),
+        "kits": Kit.objects.filter(study_id=study_id).count(),
+        "list_sha256": allocation_list_digest(allocation_list),
+    }
+
+
+@dataclass(frozen=True)
+class Audited:
+    """How one model is audited: its fields as the trail records them, and its subject."""
+
+    state: Callable[[Any], dict[str, Any]]
+    subject: Callable[[Any], str | None]
+    related: tuple[str, ...] = ()
+
+
+def _of_subject(obj: Any) -> str:
+    return obj.subject.code
+
+
+AUDITED: dict[type[models.Model], Audited] = {
+    Study: Audited(_study_state, lambda study: None),
+    Site: Audited(lambda site: {"code": site.code, "name": site.name}, lambda site: None),
+    StudyUser: Audited(lambda user: {"username": user.username}, lambda user: None),
+    RoleAssignment: Audited(
+        lambda assignment: {
+            "user": assignment.user.username,
+            "role": assignment.role,
+            "site": assignment.site.code if assignment.site else None,
+        },
+        lambda assignment: None,
+        ("user", "site"),
+    ),
+    Subject: Audited(
+        lambda subject: {
+            "code": subject.code,
+            "site": subject.site.code,
+            "status": subject.status,
+            "year_of_birth": subject.year_of_birth,
+            "age_at_screening": subject.age_at_screening,
+            "sex": subject.sex,
+            "screened_on": subject.screened_on,
+            "day0": subject.day0,
+        },
+        lambda subject: subject.code,
+        ("site",),
+    ),
+    Consent: Audited(
+        lambda consent: {
+            "consent_version": consent.consent_version,
+            "consented_on": consent.consented_on,
+        },
+        _of_subject,
+        ("subject",),
+    ),
+    EligibilityRecord: Audited(
+        lambda record: {
+            "verdict": record.verdict,
+            "items": record.items,
+            "attestations": record.attestations,
+            "criteria": record.criteria,
+        },
+        _of_subject,
+        ("subject",),
+    ),
+    AllocationList: Audited(_allocation_list_state, lambda allocation_list: None),
+    Allocation: Audited(
+        lambda allocation: {
+            "randomization_number": allocation.randomization_number,
+            "stratum": allocation.slot.stratum.key,
+            "seq": allocation.slot.seq,
+        },
+        _of_subject,
+        ("subject", "slot__stratum"),
+    ),
+    Kit: Audited(
+        lambda kit: {
+            "dispensed_to": kit.dispensed_to.code if kit.dispensed_to else None,
+            "administration_id": kit.administration_id or None,
+            "administered_on": kit.administered_on,
+            "kit_number": kit.kit_number if kit.dispensed_to else None,
+        },
+        lambda kit: kit.dispensed_to.code if kit.dispensed_to else None,
+        ("dispensed_to",),
+    ),
+    Visit: Audited(
+        lambda visit: {
+            "visit_id": visit.visit_id,
+            "target_date": visit.target_date,
+            "window_start": visit.window_start,
+            "window_end": visit.window_end,
+            "status": visit.status,
+            "actual_date": visit.actual_date,
+        },
+        _of_subject,
+        ("subject",),
+    ),
+    FormRecord: Audited(_form_state, _of_subject, ("subject", "visit")),
+    UnblindingEvent: Audited(
+        lambda event: {"user": event.user.username, "reason": event.reason},
+        _of_subject,
+        ("subject", "user"),
+    ),
+}
+
+
+def audited_state(obj: models.Model) -> dict[str, str]:
+    """The object's audited fields as canonical JSON texts; None values are left out."""
+    state = AUDITED[type(obj)].state(obj)
+    return {name: canonical_json(value) for name, value in state.items() if value is not None}
+
+
+# ---------------------------------------------------------------- writing
+
+
+def event_hash(event: AuditEvent) -> str:
+    """SHA-256 over the canonical JSON of everything in the event except its own hash."""
+    content = {
+        "seq": event.seq,
+        "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "by": event.by,
+        "action": event.action,
+        "study": event.study,
+        "subject": event.subject,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "field": event.field,
+        "old_value": event.old_value,
+        "new_value": event.new_value,
+        "reason": event.reason,
+        "previous_hash": event.previous_hash,
+    }
+    return sha256_hex(canonical_json(content))
+
+
+@dataclass
+class AuditTrail:
+    """The events of one write transaction, chained onto the locked head."""
+
+    by: str
+    head: AuditHead
+    study: str = ""
+    at: dt.datetime = field(default_factory=timezone.now)
+    events: list[AuditEvent] = field(default_factory=list)
+
+    def created(self, obj: models.Model, action: str, reason: str = "") -> None:
+        """One event per audited field of a new object (old value: none)."""
+        self.changed(obj, {}, action, reason)
+
+    def changed(
+        self, obj: models.Model, before: dict[str, str], action: str, reason: str = ""
+    ) -> None:
+        """One event per audited field that differs from `before` (an `audited_state`)."""
+        after = audited_state(obj)
+        subject = AUDITED[type(obj)].subject(obj) or ""
+        for name in sorted(before.keys() | after.keys()):
+            old, new = before.get(name, "null"), after.get(name, "null")
+            if old != new:
+                self._append(action, subject, obj, name, old, new, reason)
+
+    def _append(
+        self,
+        action: str,
+        subject: str,
+        obj: models.Model,
+        name: str,
+        old: str,
+        new: str,
+        reason: str,
+    ) -> None:
+        previous = self.events[-1] if self.events else None
+        event = AuditEvent(
+            seq=(previous.seq if previous else self.head.seq) + 1,
+            at=self.at,
+            by=self.by,
+            action=action,
+            study=self.study,
+            subject=subject,
+            object_type=type(obj).__name__,
+            object_id=str(obj.pk),
+            field=name,
+            old_value=old,
+            new_value=new,
+            reason=reason,
+            previous_hash=previous.hash if previous else self.head.hash,
+        )
+        event.hash = event_hash(event)
+        self.events.append(event)
+
+    def append(self) -> None:
+        """Write the events and move the head to the last one."""
+        if not self.events:
+            return
+        AuditEvent.objects.bulk_create(self.events)
+        self.head.seq = self.events[-1].seq
+        self.head.hash = self.events[-1].hash
+        self.head.save(update_fields=["seq", "hash"])
+
+
+def _locked_head() -> AuditHead:
+    head = AuditHead.objects.select_for_update().filter(pk=HEAD_ID).first()
+    if head is None:
+        # Concurrent first writers: one inserts, the others' inserts are ignored.
+        AuditHead.objects.bulk_create(
+            [AuditHead(pk=HEAD_ID, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
+        )
+        head = AuditHead.objects.select_for_update().get(pk=HEAD_ID)
+    return head
+
+
+@contextmanager
+def audited_write(by: str, study: Study | None = None) -> Iterator[AuditTrail]:
+    """One write transaction with its audit trail; the events are appended on success.
+
+    The head is locked first, before any other row, so writers always take locks in the same
+    order and never deadlock.
+    """
+    if not by:
+        raise ValueError("an audited write needs the user who makes it")
+    with transaction.atomic():
+        trail = AuditTrail(by, _locked_head(), study_label(study) if study else "")
+        yield trail
+        trail.append()
+
+
+# ---------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The result of `verify_audit_chain`: counts and every problem found, first first."""
+
+    events: int
+    objects: int
+    problems: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_audit_chain() -> AuditVerification:
+    """Recompute the hash chain, then compare the audited tables with the replayed events."""
+    problems: list[str] = []
+    replayed: dict[tuple[str, str], dict[str, str]] = {}
+    previous_hash, expected_seq, count = GENESIS_HASH, 1, 0
+    chain_broken = False
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+        count += 1
+        if not chain_broken:
+            problem = _chain_problem(event, expected_seq, previous_hash)
+            if problem:
+                problems.append(problem)
+                chain_broken = True
+        previous_hash, expected_seq = event.hash, event.seq + 1
+        fields = replayed.setdefault((event.object_type, event.object_id), {})
+        if event.new_value == "null":
+            fields.pop(event.field, None)
+        else:
+            fields[event.field] = event.new_value
+    head = AuditHead.objects.filter(pk=HEAD_ID).first()
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
+    if not chain_broken and (head_seq, head_hash) != (expected_seq - 1, previous_hash):
+        problems.append(
+            f"the audit trail ends at event {expected_seq - 1} but its head records event "
+            f"{head_seq}: events were removed from the end or the head was changed"
+        )
+    objects = 0
+    for model, audited in AUDITED.items():
+        for obj in model.objects.select_related(*audited.related).order_by("pk").iterator():
+            key = (model.__name__, str(obj.pk))
+            current, expected = audited_state(obj), replayed.pop(key, {})
+            if current or expected:
+                objects += 1
+            problem = _state_problem(obj, audited, current, expected)
+            if problem:
+                problems.append(problem)
+    for (object_type, object_id), fields in sorted(replayed.items()):
+        if fields:
+            problems.append(f"{object_type} {object_id} is in the audit trail but not in the store")
+    return AuditVerification(count, objects, tuple(problems))
+
+
+def _chain_problem(event: AuditEvent, expected_seq: int, previous_hash: str) -> str | None:
+    if event.seq != expected_seq:
+        return (
+            f"audit event {event.seq}: expected event {expected_seq} here; "
+            f"events {expected_seq}..{event.seq - 1} are missing"
+        )
+    if event.previous_hash != previous_hash:
+        return f"audit event {event.seq}: its previous hash does not match event {event.seq - 1}"
+    if event_hash(event) != event.hash:
+        return f"audit event {event.seq}: its content does not match its hash (it was changed)"
+    return None
+
+
+def _state_problem(
+    obj: models.Model, audited: Audited, current: dict[str, str], expected: dict[str, str]
+) -> str | None:
+    if current == expected:
+        return None
+    subject = audited.subject(obj)
+    name = f"{type(obj).__name__} {obj.pk}" + (f" (subject {subject})" if subject else "")
+    if not expected:
+        return f"{name} has no audit event: it was written outside the services"
+    for field_name in sorted(current.keys() | expected.keys()):
+        now, then = current.get(field_name, "null"), expected.get(field_name, "null")
+        if now != then:
+            return f"{name}: {field_name} is {now} in the store but {then} in the audit trail"
+    raise AssertionError("states differ in no field")

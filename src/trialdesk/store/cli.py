@@ -1,0 +1,215 @@
+"""`trialdesk study|site|user|audit ...`: set a study up in the store and check its audit trail.
+
+Django is imported inside the commands (through `open_store`), never at module level, so
+registering these commands costs nothing to `trialdesk protocol ...` and the other areas.
+Setup commands are audited as the operator: `operator:<login>`.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import TYPE_CHECKING
+
+import typer
+
+from trialdesk.terminal import print_json, reports_errors
+
+if TYPE_CHECKING:
+    from trialdesk.store.models import Study
+
+STUDY_OPTION = typer.Option(
+    None, "--study", help="Protocol id of the study (needed when the store holds several)."
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document and nothing else.")
+
+
+def register(app: typer.Typer) -> None:
+    study_app = typer.Typer(
+        help="Studies in the store: create, lock, unlock.", no_args_is_help=True
+    )
+    study_app.command("create")(create_study)
+    study_app.command("lock")(lock_study)
+    study_app.command("unlock")(unlock_study)
+    app.add_typer(study_app, name="study")
+    site_app = typer.Typer(help="Sites of a study.", no_args_is_help=True)
+    site_app.command("add")(add_site)
+    app.add_typer(site_app, name="site")
+    user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
+    user_app.command("add")(add_user)
+    app.add_typer(user_app, name="user")
+    audit_app = typer.Typer(help="The audit trail: verify it, show a subject's history.")
+    audit_app.command("verify")(verify_audit)
+    audit_app.command("log")(audit_log)
+    app.add_typer(audit_app, name="audit")
+
+
+def _operator() -> str:
+    return f"operator:{getpass.getuser()}"
+
+
+def _study(protocol_id: str | None) -> Study:
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.services.setup import find_study
+
+    return find_study(protocol_id)
+
+
+@reports_errors
+def create_study(
+    protocol: str = typer.Argument(..., help="A shipped protocol id or a protocol file."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Load a protocol into the store and generate its allocation and kit lists."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.models import AllocationSlot, Stratum
+    from trialdesk.store.services import create_study as create
+
+    study = create(protocol, _operator())
+    summary = {
+        "study": study.protocol_id,
+        "version": study.version,
+        "protocol_sha256": study.protocol_sha256,
+        "strata": Stratum.objects.filter(study=study).count(),
+        "slots": AllocationSlot.objects.filter(stratum__study=study).count(),
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        typer.echo(
+            f"created {study}: {summary['strata']} strata, {summary['slots']} allocation slots "
+            "(the lists are readable by unblinded roles only)"
+        )
+
+
+@reports_errors
+def lock_study(study: str | None = STUDY_OPTION) -> None:
+    """Lock the database: every further write is refused."""
+    chosen = _study(study)
+    from trialdesk.store.services import lock_study as lock
+
+    locked = lock(chosen, _operator())
+    typer.echo(f"locked {locked}")
+
+
+@reports_errors
+def unlock_study(
+    reason: str = typer.Option(..., "--reason", help="Why the locked database is reopened."),
+    study: str | None = STUDY_OPTION,
+) -> None:
+    """Unlock a locked database (audited, and the study stays flagged as reopened)."""
+    chosen = _study(study)
+    from trialdesk.store.services import unlock_study as unlock
+
+    unlocked = unlock(chosen, reason, _operator())
+    typer.echo(f"unlocked {unlocked} (flagged as reopened after lock)")
+
+
+@reports_errors
+def add_site(
+    code: str = typer.Argument(..., help="The site code from the protocol, e.g. 01."),
+    name: str | None = typer.Option(None, "--name", help="Site name (default: the protocol's)."),
+    study: str | None = STUDY_OPTION,
+) -> None:
+    """Open a protocol site in the store."""
+    chosen = _study(study)
+    from trialdesk.store.services import add_site as add
+
+    site = add(chosen, code, _operator(), name)
+    typer.echo(f"added site {site.code} ({site.name})")
+
+
+@reports_errors
+def add_user(
+    name: str = typer.Argument(..., help="User name."),
+    role: str = typer.Option(..., "--role", help="admin, data_manager, investigator, ..."),
+    site: str | None = typer.Option(None, "--site", help="Bind the role to one site."),
+    study: str | None = STUDY_OPTION,
+) -> None:
+    """Give a user a role in the study, study-wide or at one site."""
+    chosen = _study(study)
+    from trialdesk.store.services import add_user as add
+
+    assignment = add(chosen, name, role, _operator(), site)
+    where = f"at site {site}" if site else "study-wide"
+    typer.echo(f"{name} is {assignment.role} {where}")
+
+
+@reports_errors
+def verify_audit(json_output: bool = JSON_OPTION) -> None:
+    """Recompute the audit chain and compare the store with it; exit 1 naming the first fault."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.audit import verify_audit_chain
+
+    verification = verify_audit_chain()
+    if json_output:
+        print_json(
+            {
+                "ok": verification.ok,
+                "events": verification.events,
+                "objects": verification.objects,
+                "problems": list(verification.problems),
+            }
+        )
+    elif verification.ok:
+        typer.echo(
+            f"audit trail intact: {verification.events} events, "
+            f"{verification.objects} records match"
+        )
+    if not verification.ok:
+        if not json_output:
+            more = len(verification.problems) - 1
+            typer.echo(f"error: {verification.problems[0]}", err=True)
+            if more:
+                typer.echo(f"({more} more problem{'s' if more > 1 else ''})", err=True)
+        raise typer.Exit(1)
+
+
+@reports_errors
+def audit_log(
+    subject: str = typer.Argument(..., help="Subject code, e.g. 01-003."),
+    study: str | None = STUDY_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """A subject's history: every audited change, oldest first."""
+    from rich.console import Console
+    from rich.table import Table
+
+    chosen = _study(study)
+    from trialdesk.store.audit import study_label
+    from trialdesk.store.errors import NotFound
+    from trialdesk.store.models import AuditEvent
+
+    events = list(
+        AuditEvent.objects.filter(study=study_label(chosen), subject=subject).order_by("seq")
+    )
+    if not events:
+        raise NotFound(f"{chosen}: no audit events for subject {subject!r}")
+    rows = [
+        {
+            "seq": event.seq,
+            "at": event.at.isoformat(),
+            "by": event.by,
+            "action": event.action,
+            "object": f"{event.object_type} {event.object_id}",
+            "field": event.field,
+            "old": event.old_value,
+            "new": event.new_value,
+            "reason": event.reason,
+        }
+        for event in events
+    ]
+    if json_output:
+        print_json({"study": str(chosen), "subject": subject, "events": rows})
+        return
+    table = Table(title=f"{chosen} - subject {subject}")
+    for column in ("seq", "at", "by", "action", "object", "field", "old", "new", "reason"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    Console().print(table)

@@ -1,0 +1,329 @@
+"""The tables of the study store, in the trial's own words.
+
+Only `trialdesk.store.services` writes these tables; every write appends `AuditEvent`s in the
+same transaction. Tables marked *unblinded* (AllocationList, AllocationSlot, the `arm` of Kit)
+hold what blinded roles must never see: nothing outside the services reads them for a blinded
+user. No direct identifiers are stored: subjects are SITE-NNN codes with year of birth, age at
+screening and sex.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from django.db import models
+
+from trialdesk.store.lifecycle import SubjectStatus
+
+if TYPE_CHECKING:
+    from trialdesk.protocol import Protocol
+
+
+@lru_cache(maxsize=16)
+def _parsed_protocol(text: str, name: str) -> Protocol:
+    from trialdesk.protocol import parse_protocol
+
+    return parse_protocol(text, name)
+
+
+class Study(models.Model):
+    """One version of a protocol loaded into the store, with its YAML text as loaded."""
+
+    protocol_id = models.CharField(max_length=100)
+    version = models.CharField(max_length=40)
+    protocol_yaml = models.TextField()
+    protocol_sha256 = models.CharField(max_length=64)
+    locked = models.BooleanField(default=False)
+    #: Set for good when a locked database is unlocked, so reports can flag the study.
+    reopened_after_lock = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["protocol_id", "version"], name="study_version_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol_id} v{self.version}"
+
+    def protocol(self) -> Protocol:
+        """The protocol model of the stored text (parsed once per process)."""
+        return _parsed_protocol(self.protocol_yaml, f"{self.protocol_id}.yaml")
+
+
+class Site(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="sites")
+    code = models.CharField(max_length=6)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="site_code_once")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin"
+    DATA_MANAGER = "data_manager"
+    INVESTIGATOR = "investigator"
+    COORDINATOR = "coordinator"
+    ASSESSOR = "assessor"
+    PHARMACIST = "pharmacist"
+    MONITOR = "monitor"
+    STATISTICIAN = "statistician"
+
+
+class StudyUser(models.Model):
+    """A person who works on studies; what they may do is in their role assignments."""
+
+    username = models.CharField(max_length=150, unique=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class RoleAssignment(models.Model):
+    """A role in one study, study-wide (no site) or bound to one site."""
+
+    user = models.ForeignKey(StudyUser, on_delete=models.PROTECT, related_name="roles")
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="role_assignments")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True)
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female"
+    MALE = "male"
+
+
+class Subject(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="subjects")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="subjects")
+    code = models.CharField(max_length=20)
+    status = models.CharField(
+        max_length=20, choices=[(s.value, s.value) for s in SubjectStatus], db_index=True
+    )
+    year_of_birth = models.PositiveSmallIntegerField()
+    #: Entered at screening from the source document: eligibility needs the exact age,
+    #: which year of birth alone cannot give.
+    age_at_screening = models.PositiveSmallIntegerField()
+    sex = models.CharField(max_length=6, choices=Sex.choices)
+    screened_on = models.DateField()
+    #: Date of the first administration: day 0 of the visit calendar.
+    day0 = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "code"], name="subject_code_once")]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Consent(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="consents")
+    consent_version = models.CharField(max_length=40)
+    consented_on = models.DateField()
+
+
+class EligibilityRecord(models.Model):
+    """One evaluation by the eligibility engine: the values it read and its verdict."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="eligibility")
+    verdict = models.CharField(max_length=12)
+    items = models.JSONField()
+    attestations = models.JSONField()
+    criteria = models.JSONField()
+    evaluated_at = models.DateTimeField()
+
+
+class AllocationList(models.Model):
+    """*Unblinded.* How the study's slots were generated, with the seed to rebuild them."""
+
+    study = models.OneToOneField(Study, on_delete=models.PROTECT, related_name="allocation_list")
+    algorithm = models.CharField(max_length=60)
+    algorithm_version = models.CharField(max_length=20)
+    #: A 128-bit integer, kept as text because it does not fit a database integer.
+    seed = models.CharField(max_length=40)
+    block_sizes = models.JSONField()
+    slots_per_stratum = models.PositiveIntegerField()
+    kits_per_subject = models.PositiveSmallIntegerField()
+
+
+class Stratum(models.Model):
+    """One stratum (site x stratification factor levels); randomization locks its row."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="strata")
+    number = models.PositiveIntegerField()
+    #: The factor levels in factor order, e.g. "site=01,kl_grade=2" ("" for a single stratum).
+    key = models.CharField(max_length=200)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="stratum_once"),
+            models.UniqueConstraint(fields=["study", "number"], name="stratum_number_once"),
+        ]
+
+
+class AllocationSlot(models.Model):
+    """*Unblinded.* One line of a stratum's allocation list."""
+
+    stratum = models.ForeignKey(Stratum, on_delete=models.PROTECT, related_name="slots")
+    seq = models.PositiveIntegerField()
+    arm = models.CharField(max_length=40)
+    block = models.PositiveIntegerField(null=True)
+    block_size = models.PositiveIntegerField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stratum", "seq"], name="slot_seq_once")]
+
+
+class Allocation(models.Model):
+    """A subject's randomization: one slot per subject, one subject per slot."""
+
+    subject = models.OneToOneField(Subject, on_delete=models.PROTECT, related_name="allocation")
+    slot = models.OneToOneField(AllocationSlot, on_delete=models.PROTECT)
+    randomization_number = models.CharField(max_length=20)
+    allocated_at = models.DateTimeField()
+
+
+class Kit(models.Model):
+    """A labelled kit; its `arm` is unblinded. Reserved for a slot's nth administration."""
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="kits")
+    kit_number = models.PositiveIntegerField()
+    arm = models.CharField(max_length=40)
+    slot = models.ForeignKey(
+        AllocationSlot, on_delete=models.PROTECT, null=True, related_name="kits"
+    )
+    #: 1-based position in the treatment plan; None for a spare kit.
+    administration_index = models.PositiveSmallIntegerField(null=True)
+    dispensed_to = models.ForeignKey(Subject, on_delete=models.PROTECT, null=True, blank=True)
+    administration_id = models.CharField(max_length=40, blank=True)
+    administered_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "kit_number"], name="kit_number_once")
+        ]
+
+
+class VisitStatus(models.TextChoices):
+    SCHEDULED = "scheduled"
+    DONE = "done"
+    MISSED = "missed"
+
+
+class Visit(models.Model):
+    """A subject's protocol visit; target and window dates once day 0 is known."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="visits")
+    visit_id = models.CharField(max_length=40)
+    target_date = models.DateField(null=True, blank=True)
+    window_start = models.DateField(null=True, blank=True)
+    window_end = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=VisitStatus.choices, default=VisitStatus.SCHEDULED
+    )
+    actual_date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subject", "visit_id"], name="visit_once")]
+
+
+class FormRecord(models.Model):
+    """One form of one visit: item values as validated by the instrument, and its scores."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="forms")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="forms")
+    form = models.CharField(max_length=40)
+    values = models.JSONField()
+    scores = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "visit", "form"], name="form_record_once")
+        ]
+
+
+class Seriousness(models.TextChoices):
+    """ICH E2A seriousness criteria."""
+
+    DEATH = "death"
+    LIFE_THREATENING = "life_threatening"
+    HOSPITALIZATION = "hospitalization"
+    DISABILITY = "disability"
+    CONGENITAL_ANOMALY = "congenital_anomaly"
+    MEDICALLY_IMPORTANT = "medically_important"
+
+
+class AdverseEvent(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="adverse_events")
+    term = models.CharField(max_length=200)
+    onset_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    ctcae_grade = models.PositiveSmallIntegerField()
+    #: The ICH E2A criteria met (Seriousness values); empty for a non-serious event.
+    seriousness = models.JSONField(default=list)
+    relatedness = models.CharField(max_length=20)
+    expected = models.BooleanField(null=True)
+    action_taken = models.CharField(max_length=40, blank=True)
+    outcome = models.CharField(max_length=40, blank=True)
+    awareness_at = models.DateTimeField()
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+
+class Deviation(models.Model):
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="deviations")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, null=True, blank=True)
+    kind = models.CharField(max_length=40)
+    description = models.TextField()
+    detected_on = models.DateField()
+    #: Recorded by the store itself (e.g. a visit outside its window), not by a user.
+    automatic = models.BooleanField(default=False)
+
+
+class UnblindingEvent(models.Model):
+    """An emergency unblinding of one subject by an investigator, with the reason."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="unblindings")
+    user = models.ForeignKey(StudyUser, on_delete=models.PROTECT)
+    reason = models.TextField()
+    unblinded_at = models.DateTimeField()
+
+
+class AuditEvent(models.Model):
+    """One append-only entry of the audit trail: who, when, what (field, old, new), why.
+
+    `hash` is SHA-256 over the canonical JSON of the event's content and `previous_hash`, so
+    changing or removing any event breaks the chain from there on. Values are canonical JSON
+    text, hashed exactly as stored. On PostgreSQL a trigger refuses UPDATE and DELETE.
+    """
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    at = models.DateTimeField()
+    by = models.CharField(max_length=150)
+    action = models.CharField(max_length=60)
+    study = models.CharField(max_length=150, blank=True)
+    subject = models.CharField(max_length=20, blank=True, db_index=True)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=40)
+    field = models.CharField(max_length=100)
+    old_value = models.TextField()
+    new_value = models.TextField()
+    reason = models.TextField(blank=True)
+    previous_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+
+class AuditHead(models.Model):
+    """The single row holding the last event's seq and hash.
+
+    Every write transaction locks it first, which gives the audit trail one order on
+    PostgreSQL too, and lets verification notice events removed from the end.
+    """
+
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)

@@ -1,0 +1,57 @@
+"""Which roles may take which step on a subject, and where.
+
+A role assigned without a site is study-wide; with a site it covers that site's subjects only.
+Setup steps (creating a study, adding sites and users, locking) are taken by the operator who
+runs the store from its host, not through these roles.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from trialdesk.store.errors import NotFound, NotPermitted
+from trialdesk.store.models import Role, RoleAssignment, Site, Study, StudyUser
+
+
+class Step(StrEnum):
+    SCREEN = "screen subjects"
+    CONSENT = "record consent"
+    ENTER_FORMS = "enter forms"
+    EVALUATE_ELIGIBILITY = "evaluate eligibility"
+    RANDOMIZE = "randomize"
+    ADMINISTER = "record administrations"
+    CHANGE_STATUS = "change a subject's status"
+    UNBLIND = "unblind a subject"
+
+
+STEP_ROLES: dict[Step, frozenset[Role]] = {
+    Step.SCREEN: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    Step.CONSENT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    Step.ENTER_FORMS: frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.ASSESSOR}),
+    Step.EVALUATE_ELIGIBILITY: frozenset({Role.INVESTIGATOR}),
+    Step.RANDOMIZE: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    Step.ADMINISTER: frozenset({Role.PHARMACIST, Role.INVESTIGATOR}),
+    Step.CHANGE_STATUS: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    Step.UNBLIND: frozenset({Role.INVESTIGATOR}),
+}
+
+
+def require(study: Study, username: str, step: Step, site: Site) -> StudyUser:
+    """The user, if one of their roles in `study` allows `step` at `site`."""
+    user = StudyUser.objects.filter(username=username).first()
+    if user is None:
+        raise NotFound(f"user {username!r} is not in the store")
+    assignments = RoleAssignment.objects.filter(user=user, study=study)
+    allowed = STEP_ROLES[step]
+    for assignment in assignments:
+        if assignment.role in allowed and assignment.site_id in (None, site.pk):
+            return user
+    held = ", ".join(
+        f"{a.role}" + (f" at site {a.site.code}" if a.site_id else " (study-wide)")
+        for a in assignments.select_related("site")
+    )
+    raise NotPermitted(
+        f"user {username} may not {step.value} at site {site.code} of {study}: that needs "
+        f"{' or '.join(sorted(role.value for role in allowed))}; "
+        f"their roles are {held or 'none'}"
+    )

@@ -1,0 +1,51 @@
+"""The only write path of the study store.
+
+Every function here is one database transaction that also appends its audit events
+(`trialdesk.store.audit.audited_write`). Views, API handlers and CLI commands call these;
+they never save models themselves. Arguments name the study, the subject by its SITE-NNN code
+and the user (`by`) who takes the step.
+"""
+
+from trialdesk.store.services.allocation import (
+    Randomization,
+    randomize_subject,
+    record_administration,
+    unblind_subject,
+)
+from trialdesk.store.services.forms import save_form
+from trialdesk.store.services.setup import (
+    add_site,
+    add_user,
+    create_study,
+    lock_study,
+    unlock_study,
+)
+from trialdesk.store.services.subjects import (
+    complete_subject,
+    evaluate_eligibility,
+    record_consent,
+    record_lost_to_follow_up,
+    record_screen_failure,
+    screen_subject,
+    withdraw_subject,
+)
+
+__all__ = [
+    "Randomization",
+    "add_site",
+    "add_user",
+    "complete_subject",
+    "create_study",
+    "evaluate_eligibility",
+    "lock_study",
+    "randomize_subject",
+    "record_administration",
+    "record_consent",
+    "record_lost_to_follow_up",
+    "record_screen_failure",
+    "save_form",
+    "screen_subject",
+    "unblind_subject",
+    "unlock_study",
+    "withdraw_subject",
+]

@@ -1,0 +1,46 @@
+"""What the services share: the study re-read under the write lock, subjects, status steps."""
+
+from __future__ import annotations
+
+from trialdesk.store.audit import AuditTrail, audited_state
+from trialdesk.store.errors import NotFound, ReasonRequired, StudyLocked
+from trialdesk.store.lifecycle import SubjectStatus, check_transition
+from trialdesk.store.models import Study, Subject
+
+
+def writable_study(study: Study) -> Study:
+    """The study as it is now, inside the write transaction; refused once locked.
+
+    Read after the audit head is locked, so a concurrent `lock_study` cannot slip between
+    this check and the write.
+    """
+    current = Study.objects.get(pk=study.pk)
+    if current.locked:
+        raise StudyLocked(
+            f"{current} is locked: the database accepts no changes (unlock it with a reason)"
+        )
+    return current
+
+
+def find_subject(study: Study, code: str) -> Subject:
+    subject = Subject.objects.select_related("site").filter(study=study, code=code).first()
+    if subject is None:
+        raise NotFound(f"{study}: no subject {code!r}")
+    return subject
+
+
+def require_reason(reason: str, what: str) -> str:
+    if not reason or not reason.strip():
+        raise ReasonRequired(f"{what}: a reason is required")
+    return reason.strip()
+
+
+def move_subject(
+    trail: AuditTrail, subject: Subject, target: SubjectStatus, step: str, reason: str = ""
+) -> None:
+    """Move the subject one step along the lifecycle, audited; refuse an illegal step."""
+    check_transition(subject.code, subject.status, target, step)
+    before = audited_state(subject)
+    subject.status = target.value
+    subject.save(update_fields=["status"])
+    trail.changed(subject, before, f"subject.{target.value}", reason)

@@ -1,0 +1,85 @@
+"""Form entry: one record per (subject, visit, form), validated and scored by its instrument."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from trialdesk.errors import BadInput
+from trialdesk.store.audit import audited_state, audited_write, canonical_json
+from trialdesk.store.errors import SubjectStateError
+from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
+from trialdesk.store.models import FormRecord, Study, Visit
+from trialdesk.store.permissions import Step, require
+from trialdesk.store.services.common import find_subject, require_reason, writable_study
+
+#: Visits on or before day 0 (screening, baseline) may be entered before randomization.
+LAST_PRE_RANDOMIZATION_DAY = 0
+
+
+def save_form(
+    study: Study,
+    code: str,
+    visit_id: str,
+    form: str,
+    values: dict[str, Any],
+    by: str,
+    reason: str = "",
+) -> FormRecord:
+    """Enter or change one form; changing a saved value needs a reason.
+
+    The values are checked by the instrument definition and the scores recomputed; saving
+    the same values again changes nothing and writes no audit event.
+    """
+    from trialdesk.instruments import score, validate_answers
+
+    with audited_write(by, study) as trail:
+        study = writable_study(study)
+        subject = find_subject(study, code)
+        require(study, by, Step.ENTER_FORMS, subject.site)
+        protocol = study.protocol()
+        visit_plan = next((visit for visit in protocol.visits if visit.id == visit_id), None)
+        if visit_plan is None:
+            known = ", ".join(visit.id for visit in protocol.visits)
+            raise BadInput(f"subject {code}: no visit {visit_id!r} in the protocol ({known})")
+        if form not in visit_plan.forms:
+            raise BadInput(
+                f"subject {code}, visit {visit_id}: form {form!r} is not collected at this "
+                f"visit ({', '.join(visit_plan.forms)})"
+            )
+        if subject.status == SubjectStatus.SCREENED:
+            raise SubjectStateError(f"subject {code} has not consented: no data before consent")
+        if (
+            visit_plan.day > LAST_PRE_RANDOMIZATION_DAY
+            and subject.status not in RANDOMIZED_STATUSES
+        ):
+            raise SubjectStateError(
+                f"subject {code} is {subject.status}: visit {visit_id} data need randomization "
+                "first (only screening and baseline visits come before it)"
+            )
+        checked = _as_json(validate_answers(form, values))
+        scores = _as_json(score(form, values))
+        visit, visit_created = Visit.objects.get_or_create(subject=subject, visit_id=visit_id)
+        if visit_created:
+            trail.created(visit, "visit.opened")
+        record = FormRecord.objects.filter(subject=subject, visit=visit, form=form).first()
+        if record is None:
+            record = FormRecord.objects.create(
+                subject=subject, visit=visit, form=form, values=checked, scores=scores
+            )
+            trail.created(record, "form.entered", reason.strip())
+            return record
+        if (record.values, record.scores) == (checked, scores):
+            return record
+        reason = require_reason(reason, f"subject {code}, visit {visit_id}, form {form}: change")
+        before = audited_state(record)
+        record.values, record.scores = checked, scores
+        record.save(update_fields=["values", "scores"])
+        trail.changed(record, before, "form.changed", reason)
+    return record
+
+
+def _as_json(values: dict[str, Any]) -> dict[str, Any]:
+    """Item values as they come back from the JSON column (dates as ISO text), so a stored
+    record compares equal to a fresh entry of the same answers."""
+    return json.loads(canonical_json(values))

@@ -1,0 +1,210 @@
+"""Setting a study up and closing it: protocol and allocation lists, sites, users, lock.
+
+These are the operator's steps (run from the store's host); `by` names the operator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from trialdesk.errors import BadInput, RandomizationError
+from trialdesk.store.audit import audited_state, audited_write, sha256_hex
+from trialdesk.store.errors import AlreadyExists, NotFound
+from trialdesk.store.models import (
+    AllocationList,
+    AllocationSlot,
+    Kit,
+    Role,
+    RoleAssignment,
+    Site,
+    Stratum,
+    Study,
+    StudyUser,
+)
+from trialdesk.store.services.common import require_reason, writable_study
+
+#: Slots generated per stratum when the protocol states no enrollment.
+DEFAULT_SLOTS_PER_STRATUM = 100
+
+
+def stratum_key(stratum: tuple[tuple[str, str], ...]) -> str:
+    """("site", "01"), ("kl_grade", "2") -> "site=01,kl_grade=2"."""
+    return ",".join(f"{factor}={level}" for factor, level in stratum)
+
+
+def create_study(reference: str | Path, by: str) -> Study:
+    """Load a protocol (shipped id or file) and generate its allocation and kit lists.
+
+    Each stratum gets as many slots as the study's whole enrollment, so no stratum can run
+    out however recruitment is spread. The seed comes from `secrets` and is kept with the
+    list (unblinded tables only).
+    """
+    from trialdesk.protocol import parse_protocol, protocol_source
+    from trialdesk.randomization.blocks import BlockDesign, generate_allocation_list
+    from trialdesk.randomization.kits import assign_kits
+    from trialdesk.randomization.scheme import scheme_from_protocol
+
+    name, text = protocol_source(reference)
+    protocol = parse_protocol(text, name)
+    scheme = scheme_from_protocol(protocol)
+    if scheme.method != "blocks":
+        raise RandomizationError(
+            f"{name}: randomization.method is {scheme.method!r}; the store allocates from "
+            "stratified permuted block lists only (minimization in the store is not built yet)"
+        )
+    slots_per_stratum = protocol.enrollment.count or DEFAULT_SLOTS_PER_STRATUM
+    design = BlockDesign(scheme.arms, scheme.block_sizes, scheme.factors, slots_per_stratum)
+    allocation_list = generate_allocation_list(design)
+    kits_per_subject = len(protocol.treatment_plan)
+    kit_list = assign_kits(allocation_list, kits_per_subject, 0, allocation_list.seed)
+
+    with audited_write(by) as trail:
+        if Study.objects.filter(protocol_id=protocol.id, version=protocol.version).exists():
+            raise AlreadyExists(f"{protocol.id} v{protocol.version} is already in the store")
+        study = Study.objects.create(
+            protocol_id=protocol.id,
+            version=protocol.version,
+            protocol_yaml=text,
+            protocol_sha256=sha256_hex(text),
+            created_at=trail.at,
+        )
+        trail.study = f"{study.protocol_id} v{study.version}"
+        trail.created(study, "study.created")
+        strata = Stratum.objects.bulk_create(
+            Stratum(study=study, number=number, key=stratum_key(stratum_list.stratum))
+            for number, stratum_list in enumerate(allocation_list.strata, 1)
+        )
+        slot_rows = [
+            AllocationSlot(
+                stratum=stratum,
+                seq=slot.seq,
+                arm=slot.arm,
+                block=slot.block,
+                block_size=slot.block_size,
+            )
+            for stratum, stratum_list in zip(strata, allocation_list.strata, strict=True)
+            for slot in stratum_list.slots(allocation_list.arm_ids)
+        ]
+        AllocationSlot.objects.bulk_create(slot_rows, batch_size=2000)
+        slots = {(slot.stratum.key, slot.seq): slot for slot in slot_rows}
+        Kit.objects.bulk_create(
+            (
+                Kit(
+                    study=study,
+                    kit_number=kit.kit_number,
+                    arm=kit.arm,
+                    slot=slots[(stratum_key(kit.stratum), kit.seq)]
+                    if kit.stratum is not None and kit.seq is not None
+                    else None,
+                    administration_index=kit.administration,
+                )
+                for kit in kit_list.kits
+            ),
+            batch_size=2000,
+        )
+        stored_list = AllocationList.objects.create(
+            study=study,
+            algorithm=allocation_list.algorithm,
+            algorithm_version=allocation_list.version,
+            seed=str(allocation_list.seed),
+            block_sizes=list(scheme.block_sizes),
+            slots_per_stratum=slots_per_stratum,
+            kits_per_subject=kits_per_subject,
+        )
+        trail.created(stored_list, "allocation_list.generated")
+    return study
+
+
+def add_site(study: Study, code: str, by: str, name: str | None = None) -> Site:
+    """Open a site of the protocol (its name from the protocol unless given).
+
+    When the protocol stratifies by site, only its listed sites have allocation lists; a new
+    site needs a new protocol version.
+    """
+    protocol = study.protocol()
+    listed = {site.id: site for site in protocol.sites}
+    if code not in listed and (
+        protocol.randomization is None or protocol.randomization.stratify_by_site
+    ):
+        raise BadInput(
+            f"{study}: site {code!r} is not in the protocol's sites "
+            f"({', '.join(listed) or 'none'}); add it in a new protocol version"
+        )
+    with audited_write(by, study) as trail:
+        study = writable_study(study)
+        if Site.objects.filter(study=study, code=code).exists():
+            raise AlreadyExists(f"{study}: site {code} is already open")
+        site = Site.objects.create(
+            study=study, code=code, name=name or (listed[code].name if code in listed else code)
+        )
+        trail.created(site, "site.added")
+    return site
+
+
+def add_user(
+    study: Study, username: str, role: str, by: str, site_code: str | None = None
+) -> RoleAssignment:
+    """Give `username` (created on first use) a role in the study, study-wide or at a site."""
+    if role not in Role.values:
+        raise BadInput(f"role {role!r}; expected one of {', '.join(Role.values)}")
+    if not username or not username.strip() or username != username.strip():
+        raise BadInput(f"user name {username!r}: expected a name without surrounding spaces")
+    with audited_write(by, study) as trail:
+        study = writable_study(study)
+        site = None
+        if site_code is not None:
+            site = Site.objects.filter(study=study, code=site_code).first()
+            if site is None:
+                raise NotFound(f"{study}: no open site {site_code!r}")
+        user = StudyUser.objects.filter(username=username).first()
+        if user is None:
+            user = StudyUser.objects.create(username=username, created_at=trail.at)
+            trail.created(user, "user.added")
+        if RoleAssignment.objects.filter(user=user, study=study, role=role, site=site).exists():
+            where = f"site {site_code}" if site else "study-wide"
+            raise AlreadyExists(f"{study}: {username} is already {role} ({where})")
+        assignment = RoleAssignment.objects.create(user=user, study=study, role=role, site=site)
+        trail.created(assignment, "role.assigned")
+    return assignment
+
+
+def lock_study(study: Study, by: str) -> Study:
+    """Lock the database: every later write to the study is refused."""
+    with audited_write(by, study) as trail:
+        study = writable_study(study)
+        before = audited_state(study)
+        study.locked = True
+        study.save(update_fields=["locked"])
+        trail.changed(study, before, "study.locked")
+    return study
+
+
+def unlock_study(study: Study, reason: str, by: str) -> Study:
+    """Unlock a locked database, with a reason; the study stays flagged as reopened."""
+    reason = require_reason(reason, f"unlock {study}")
+    with audited_write(by, study) as trail:
+        study = Study.objects.get(pk=study.pk)
+        if not study.locked:
+            raise BadInput(f"{study} is not locked")
+        before = audited_state(study)
+        study.locked = False
+        study.reopened_after_lock = True
+        study.save(update_fields=["locked", "reopened_after_lock"])
+        trail.changed(study, before, "study.unlocked", reason)
+    return study
+
+
+def find_study(protocol_id: str | None = None, version: str | None = None) -> Study:
+    """The study named, or the only study in the store when none is named."""
+    studies = Study.objects.all()
+    if protocol_id is not None:
+        studies = studies.filter(protocol_id=protocol_id)
+    if version is not None:
+        studies = studies.filter(version=version)
+    found = list(studies.order_by("protocol_id", "version")[:2])
+    if len(found) == 1:
+        return found[0]
+    named = " ".join(part for part in (protocol_id, version and f"v{version}") if part)
+    if not found:
+        raise NotFound(f"no study {named} in the store".replace("  ", " "))
+    raise BadInput(f"more than one study {named} in the store; name one with --study".strip())

@@ -1,0 +1,1 @@
+"""The Django project: settings for the study store (and, later, the web app and REST API)."""
