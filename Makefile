@@ -30,18 +30,30 @@ system-deps:
 	  echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else echo "note: missing Debian packages:$$missing (tests that need them skip outside CI)"; fi
 
-# The most complete end-to-end run there is so far: validate and summarise both seed trials,
-# export them as ClinicalTrials.gov records, and re-import the exports.
+# The most complete end-to-end run there is so far, for both seed trials: validate and
+# summarise the protocol, export it to ClinicalTrials.gov and re-import it, screen a synthetic
+# population, generate and assess the randomization, create the study store and verify its
+# audit trail, and estimate power. Everything is written to out/.
 run: install
-	@mkdir -p $(OUT)
+	@rm -rf $(OUT) && mkdir -p $(OUT)
 	$(TRIALDESK) protocol list
 	$(TRIALDESK) protocol validate $(SEEDS)
 	@for id in $(SEEDS); do \
+	  echo "== $$id"; \
 	  $(TRIALDESK) protocol show $$id || exit 1; \
 	  $(TRIALDESK) protocol export $$id --format ctgov --out $(OUT)/$$id.ctgov.json || exit 1; \
 	  $(TRIALDESK) protocol import $(OUT)/$$id.ctgov.json --out $(OUT)/$$id.reimported.yaml || exit 1; \
+	  $(TRIALDESK) synth patients $$id --n 20000 --seed 1 --out $(OUT)/$$id.cohort.parquet || exit 1; \
+	  $(TRIALDESK) eligibility screen $$id $(OUT)/$$id.cohort.parquet --out $(OUT)/$$id.screen.parquet \
+	    --plot $(OUT)/$$id.funnel.png || exit 1; \
+	  $(TRIALDESK) randomization generate $$id --seed 1 --out $(OUT)/$$id.allocation.csv \
+	    --kits-out $(OUT)/$$id.kits.csv || exit 1; \
+	  $(TRIALDESK) randomization assess $$id --simulations 5000 --seed 1 || exit 1; \
+	  TRIALDESK_HOME=$(OUT)/store $(TRIALDESK) study create $$id || exit 1; \
 	done
-	@echo "wrote $(OUT)/: registry exports and their re-imported drafts"
+	TRIALDESK_HOME=$(OUT)/store $(TRIALDESK) audit verify
+	$(TRIALDESK) power NCT04208646 --effect 8 --sd 16 --dropout 0.1 --trials 5000 --seed 1
+	@echo "wrote $(OUT)/: registry records, screening results and funnels, allocation and kit lists, the study store"
 
 test: install-dev system-deps
 	$(BIN)/ruff check src tests bench
