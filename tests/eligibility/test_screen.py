@@ -108,14 +108,29 @@ def assert_screen_equals_evaluator(tmp_path, criteria, patients, fmt):
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(patients) == report.patients
     verdicts = {"eligible": 0, "ineligible": 0, "incomplete": 0}
+    ids = [criterion.id for criterion, _ in criteria.criteria]
+    counts = {cid: {"pass": 0, "fail": 0, "unknown": 0} for cid in ids}
+    first_failures = dict.fromkeys(ids, 0)
+    only_failures = dict.fromkeys(ids, 0)
     for number, (row, patient) in enumerate(zip(rows, patients, strict=True), 1):
         expected = criteria.evaluate(patient["items"], patient["answers"])
         assert row["patient_id"] == f"P{number}"
         assert row["verdict"] == expected.verdict, (patient, expected)
         for result in expected.criteria:
             assert row[result.id] == result.result, (result, patient)
+            counts[result.id][result.result] += 1
         verdicts[expected.verdict] += 1
+        failing = [result.id for result in expected.criteria if result.result == "fail"]
+        if failing:
+            first_failures[failing[0]] += 1
+            if len(failing) == 1:
+                only_failures[failing[0]] += 1
     assert (report.eligible, report.ineligible, report.incomplete) == tuple(verdicts.values())
+    assert report.to_json()["criteria"] == counts
+    left = len(patients)
+    for summary in report.criteria:
+        left -= first_failures[summary.id]
+        assert (summary.left, summary.only_failure) == (left, only_failures[summary.id])
 
 
 @functools.cache
@@ -284,6 +299,51 @@ def test_parquet_integers_given_as_floats(tmp_path, criteria):
         EligibilityError, match="row 2 \\(patient 2\\), column age: expected an integer"
     ):
         screen(criteria, cohort, tmp_path / "out.csv")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_cohort_without_patients(tmp_path, criteria, suffix):
+    cohort = tmp_path / "cohort.csv"
+    write_csv(cohort, criteria, [])
+    if suffix == "parquet":
+        cohort = tmp_path / "cohort.parquet"
+        write_parquet(cohort, criteria, [])
+    out = tmp_path / f"out.{suffix}"
+    report = screen(criteria, cohort, out)
+    assert (report.patients, report.eligible, report.ineligible, report.incomplete) == (0, 0, 0, 0)
+    assert all((c.passed, c.failed, c.unknown, c.left) == (0, 0, 0, 0) for c in report.criteria)
+    ids = [criterion.id for criterion, _ in criteria.criteria]
+    if suffix == "csv":
+        assert out.read_text().splitlines() == [",".join(["patient_id", "verdict", *ids])]
+    else:
+        assert pq.read_table(out).column_names == ["patient_id", "verdict", *ids]
+
+
+def test_the_screen_runs_the_printed_query(tmp_path, criteria):
+    """The screen's ENUM-typed words give the same rows as the portable query `sql` prints."""
+    patients = [
+        {
+            "items": dict.fromkeys(criteria.data_items),
+            "answers": dict.fromkeys(criteria.attestation_ids),
+        },
+        {
+            "items": {**dict.fromkeys(criteria.data_items), "age": 50, "bmi": 35.0},
+            "answers": dict.fromkeys(criteria.attestation_ids, True),
+        },
+    ]
+    cohort = tmp_path / "cohort.parquet"
+    write_parquet(cohort, criteria, patients)
+    screen(criteria, cohort, tmp_path / "out.parquet")
+    connection = duckdb.connect()
+    connection.execute(f"CREATE VIEW cohort AS SELECT * FROM read_parquet('{cohort}')")
+    printed = connection.execute(screening_sql(criteria, "duckdb")).fetchall()
+    assert pq.read_table(tmp_path / "out.parquet").to_pylist() == [
+        dict(
+            zip(["patient_id", "verdict", *(c.id for c, _ in criteria.criteria)], row, strict=True)
+        )
+        for row in printed
+    ]
+    assert all(isinstance(value, str) for row in printed for value in row)
 
 
 def test_bad_file_names(tmp_path, criteria):

@@ -15,6 +15,8 @@ keeps every other operation exact against the Python evaluator:
 
 from __future__ import annotations
 
+import functools
+
 from sqlglot import exp
 
 from trialdesk.eligibility.evaluation import ProtocolCriteria
@@ -159,8 +161,27 @@ def condition_sql(tree: Expr, item_kinds: dict[str, str]) -> exp.Expression:
     return _Compiler(item_kinds).condition(tree)
 
 
-def criteria_select(criteria: ProtocolCriteria, source: str = COHORT_TABLE) -> exp.Select:
-    """The screening query: per-criterion results in a CTE, then the verdict."""
+def _word(text: str, sql_type: str | None) -> exp.Expression:
+    literal = exp.Literal.string(text)
+    if sql_type is None:
+        return literal
+    return exp.cast(literal, exp.DataType.build(sql_type, udt=True))
+
+
+def criteria_select(
+    criteria: ProtocolCriteria,
+    source: str = COHORT_TABLE,
+    *,
+    result_type: str | None = None,
+    verdict_type: str | None = None,
+) -> exp.Select:
+    """The screening query: per-criterion results in a CTE, then the verdict.
+
+    The result and verdict words are plain strings unless `result_type` / `verdict_type` name
+    an SQL type to cast them to: the screen passes DuckDB ENUMs, which store one byte per
+    result instead of a string and compare as integers, with the same words in its output.
+    """
+    word = functools.partial(_word, sql_type=result_type)
     item_kinds = {
         name: KIND_OF_ITEM_TYPE[str(item.type)] for name, item in criteria.data_items.items()
     }
@@ -177,9 +198,9 @@ def criteria_select(criteria: ProtocolCriteria, source: str = COHORT_TABLE) -> e
             exp.Case(
                 this=condition if isinstance(condition, exp.Column) else exp.Paren(this=condition)
             )
-            .when(exp.true(), exp.Literal.string(when_true))
-            .when(exp.false(), exp.Literal.string(when_false))
-            .else_(exp.Literal.string("unknown"))
+            .when(exp.true(), word(when_true))
+            .when(exp.false(), word(when_false))
+            .else_(word("unknown"))
         )
         results.append(exp.alias_(case, criterion.id, quoted=True))
     per_criterion = exp.select(column("patient_id"), *results).from_(source)
@@ -187,14 +208,14 @@ def criteria_select(criteria: ProtocolCriteria, source: str = COHORT_TABLE) -> e
     verdict = (
         exp.Case()
         .when(
-            exp.In(this=exp.Literal.string("fail"), expressions=ids),
-            exp.Literal.string("ineligible"),
+            exp.In(this=word("fail"), expressions=ids),
+            _word("ineligible", verdict_type),
         )
         .when(
-            exp.In(this=exp.Literal.string("unknown"), expressions=list(ids)),
-            exp.Literal.string("incomplete"),
+            exp.In(this=word("unknown"), expressions=list(ids)),
+            _word("incomplete", verdict_type),
         )
-        .else_(exp.Literal.string("eligible"))
+        .else_(_word("eligible", verdict_type))
     )
     return (
         exp.select(column("patient_id"), exp.alias_(verdict, "verdict", quoted=True), *ids)
