@@ -23,15 +23,26 @@ def m1_references() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def m1(fev_data: pd.DataFrame, m1_references: dict[str, str]) -> MMRMResult:
-    return fit_mmrm(
-        fev_data,
-        "FEV1",
-        "RACE + SEX + ARMCD*AVISIT",
-        "USUBJID",
-        "AVISIT",
-        references=m1_references,
-    )
+def fit_m1(fev_data: pd.DataFrame, m1_references: dict[str, str]):
+    """Fit model M1 (FEV1 ~ RACE + SEX + ARMCD*AVISIT) with extra fit_mmrm options."""
+
+    def fit(**options) -> MMRMResult:
+        return fit_mmrm(
+            fev_data,
+            "FEV1",
+            "RACE + SEX + ARMCD*AVISIT",
+            "USUBJID",
+            "AVISIT",
+            references=m1_references,
+            **options,
+        )
+
+    return fit
+
+
+@pytest.fixture(scope="session")
+def m1(fit_m1) -> MMRMResult:
+    return fit_m1()
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,8 @@ from trialdesk.analysis.mmrm import fit_mmrm
 
 
 @pytest.fixture(scope="module")
-def m1_kr(fev_data, m1_references):
-    return fit_mmrm(
-        fev_data,
-        "FEV1",
-        "RACE + SEX + ARMCD*AVISIT",
-        "USUBJID",
-        "AVISIT",
-        references=m1_references,
-        df="kr",
-    )
+def m1_kr(fit_m1):
+    return fit_m1(df="kr")
 
 
 def test_one_row_df_equal_satterthwaite_and_se_is_inflated(m1, m1_kr):

@@ -51,6 +51,15 @@ def line_of(text: str, fragment: str) -> int:
 # Each case: (what is broken, replacement, expected field path, expected words).
 BROKEN_FILES = [
     (
+        "duplicate arm label",
+        (
+            "    label: Mesenchymal progenitor cells Dosage 2",
+            "    label: Mesenchymal progenitor cells Dosage 1",
+        ),
+        "arms[1].label",
+        "duplicate arm label 'Mesenchymal progenitor cells Dosage 1'",
+    ),
+    (
         "instrument setting left unset",
         ("    quadriceps_level_cm: 10\n", "    quadriceps_level: 10\n"),
         "instrument_parameters.knee_exam",

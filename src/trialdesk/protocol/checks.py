@@ -7,7 +7,6 @@ arm weights matching the stated ratio, visit windows that never make a date ambi
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 from math import gcd
 
@@ -33,18 +32,18 @@ def cross_check(protocol: Protocol) -> list[Problem]:
     return [problem for check in checks for problem in check(protocol)]
 
 
-def _duplicates(path: tuple, ids: list[str], what: str) -> Iterator[Problem]:
-    counts = Counter(ids)
+def _duplicates(path: tuple, values: list[str], what: str, field: str = "id") -> Iterator[Problem]:
+    """Every repeat of a value after its first occurrence."""
     seen: set[str] = set()
-    for position, identifier in enumerate(ids):
-        if counts[identifier] > 1 and identifier in seen:
-            yield (*path, position, "id"), f"duplicate {what} id '{identifier}'"
-        seen.add(identifier)
+    for position, value in enumerate(values):
+        if value in seen:
+            yield (*path, position, field), f"duplicate {what} {field} '{value}'"
+        seen.add(value)
 
 
 def _unique_ids(p: Protocol) -> Iterator[Problem]:
     yield from _duplicates(("arms",), [a.id for a in p.arms], "arm")
-    yield from _duplicates(("arms",), [a.label for a in p.arms], "arm label")
+    yield from _duplicates(("arms",), [a.label for a in p.arms], "arm", field="label")
     yield from _duplicates(("interventions",), [i.id for i in p.interventions], "intervention")
     yield from _duplicates(("treatment_plan",), [a.id for a in p.treatment_plan], "administration")
     yield from _duplicates(("visits",), [v.id for v in p.visits], "visit")

@@ -138,9 +138,7 @@ class ImportedRecord:
 
 def protocol_document(protocol: Protocol) -> dict[str, Any]:
     """The protocol as plain data in file order, without empty optional fields."""
-    return protocol.model_dump(
-        mode="json", by_alias=True, exclude_none=True, exclude_defaults=False
-    )
+    return protocol.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 # ------------------------------------------------------------------------------------- import
@@ -253,8 +251,8 @@ class _Draft:
             "treatment_plan": self.treatment_plan(),
             "visits": visits,
             "outcomes": outcomes,
-            "eligibility": self.eligibility(),
-            "data_items": self.data_items(),
+            "eligibility": (eligibility := self.eligibility()),
+            "data_items": _computed_criteria_items(eligibility["criteria"]),
             "sites": self.sites(),
             "contacts": self.contacts(),
         }
@@ -557,19 +555,6 @@ class _Draft:
             "criteria": computable + criteria,
         }
 
-    def data_items(self) -> list[dict[str, Any]]:
-        module = self.module("eligibilityModule")
-        items = []
-        if _is_age(module.get("minimumAge")) or _is_age(module.get("maximumAge")):
-            items.append(
-                {"id": "age", "label": "Age at screening", "type": "integer", "unit": "years"}
-            )
-        if module.get("sex") in ("FEMALE", "MALE"):
-            items.append(
-                {"id": "sex", "label": "Sex", "type": "string", "codelist": ["female", "male"]}
-            )
-        return items
-
     def treatment_plan(self) -> list[dict[str, Any]]:
         self.assume(
             "treatment_plan",
@@ -644,6 +629,19 @@ class _Draft:
             "ae_reporting_end_day": last_day,
             "sae_reporting_hours": 24,
         }
+
+
+def _computed_criteria_items(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The data items the importer's computable AGE and SEX criteria read."""
+    ids = {criterion["id"] for criterion in criteria}
+    items = []
+    if "AGE" in ids:
+        items.append({"id": "age", "label": "Age at screening", "type": "integer", "unit": "years"})
+    if "SEX" in ids:
+        items.append(
+            {"id": "sex", "label": "Sex", "type": "string", "codelist": ["female", "male"]}
+        )
+    return items
 
 
 def _dated(struct: Any) -> dict[str, Any] | None:

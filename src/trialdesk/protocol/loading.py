@@ -83,11 +83,11 @@ def parse_protocol(text: str, filename: str) -> Protocol:
 
 
 def schema_problems(error: ValidationError, document: LocatedDocument) -> list[str]:
-    problems = {
-        f"{document.where(path)}: {dotted(path)}: {message}"
+    located = {
+        (document.line_of(path), f"{document.where(path)}: {dotted(path)}: {message}")
         for path, message in validation_problems(error, document.data)
     }
-    return sorted(problems, key=lambda line: (_line_number(line), line))
+    return [problem for _, problem in sorted(located)]
 
 
 def validation_problems(error: ValidationError, data: Any) -> list[tuple[tuple, str]]:
@@ -97,10 +97,6 @@ def validation_problems(error: ValidationError, data: Any) -> list[tuple[tuple, 
         path = _data_path(detail["loc"], data)
         problems.append((path, _plain_message(detail, path)))
     return problems
-
-
-def _line_number(problem: str) -> int:
-    return int(problem.split(":")[1])
 
 
 def _data_path(loc: tuple, data: Any) -> tuple[str | int, ...]:
