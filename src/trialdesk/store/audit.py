@@ -27,12 +27,15 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from trialdesk.store.models import (
+    AdverseEvent,
     Allocation,
     AllocationList,
     AllocationSlot,
+    ApiToken,
     AuditEvent,
     AuditHead,
     Consent,
+    Deviation,
     EligibilityRecord,
     FormRecord,
     Kit,
@@ -227,6 +230,46 @@ AUDITED: dict[type[models.Model], Audited] = {
         lambda event: {"user": event.user.username, "reason": event.reason},
         _of_subject,
         ("subject", "user"),
+    ),
+    AdverseEvent: Audited(
+        lambda event: {
+            "number": event.number,
+            "term": event.term,
+            "onset_date": event.onset_date,
+            "end_date": event.end_date,
+            "ctcae_grade": event.ctcae_grade,
+            "seriousness": event.seriousness,
+            "relatedness": event.relatedness,
+            "expected": event.expected,
+            "action_taken": event.action_taken,
+            "outcome": event.outcome,
+            "awareness_at": event.awareness_at,
+            "report_due_at": event.report_due_at,
+            "reported_at": event.reported_at,
+        },
+        _of_subject,
+        ("subject",),
+    ),
+    Deviation: Audited(
+        lambda deviation: {
+            "visit": deviation.visit.visit_id if deviation.visit else None,
+            "kind": deviation.kind,
+            "description": deviation.description,
+            "detected_on": deviation.detected_on,
+            "automatic": deviation.automatic,
+        },
+        _of_subject,
+        ("subject", "visit"),
+    ),
+    # The token itself is never kept; its prefix tells tokens apart in the trail.
+    ApiToken: Audited(
+        lambda token: {
+            "user": token.user.username,
+            "prefix": token.prefix,
+            "revoked_at": token.revoked_at,
+        },
+        lambda token: None,
+        ("user",),
     ),
 }
 

@@ -259,20 +259,66 @@ class Seriousness(models.TextChoices):
     MEDICALLY_IMPORTANT = "medically_important"
 
 
+class Relatedness(models.TextChoices):
+    """Causality to the study treatment (WHO-UMC categories)."""
+
+    NOT_RELATED = "not_related"
+    UNLIKELY = "unlikely"
+    POSSIBLE = "possible"
+    PROBABLE = "probable"
+    CERTAIN = "certain"
+
+
+class ActionTaken(models.TextChoices):
+    """Action taken with the study treatment (CDISC AEACN)."""
+
+    NONE = "dose_not_changed"
+    WITHDRAWN = "drug_withdrawn"
+    INTERRUPTED = "drug_interrupted"
+    NOT_APPLICABLE = "not_applicable"
+    UNKNOWN = "unknown"
+
+
+class AdverseEventOutcome(models.TextChoices):
+    """Outcome of the event (CDISC AEOUT)."""
+
+    RECOVERED = "recovered"
+    RECOVERING = "recovering"
+    NOT_RECOVERED = "not_recovered"
+    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae"
+    FATAL = "fatal"
+    UNKNOWN = "unknown"
+
+
 class AdverseEvent(models.Model):
+    """One adverse event of a subject, numbered per subject (AE 1, 2, ...)."""
+
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="adverse_events")
+    number = models.PositiveSmallIntegerField()
     term = models.CharField(max_length=200)
     onset_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
     ctcae_grade = models.PositiveSmallIntegerField()
     #: The ICH E2A criteria met (Seriousness values); empty for a non-serious event.
     seriousness = models.JSONField(default=list)
-    relatedness = models.CharField(max_length=20)
+    relatedness = models.CharField(max_length=20, choices=Relatedness.choices)
     expected = models.BooleanField(null=True)
-    action_taken = models.CharField(max_length=40, blank=True)
-    outcome = models.CharField(max_length=40, blank=True)
+    action_taken = models.CharField(max_length=20, choices=ActionTaken.choices)
+    outcome = models.CharField(max_length=30, choices=AdverseEventOutcome.choices)
+    #: When the site became aware of the event; a serious event's report is due from here.
     awareness_at = models.DateTimeField()
+    #: Awareness plus the protocol's SAE reporting hours; None for a non-serious event.
+    report_due_at = models.DateTimeField(null=True, blank=True)
     reported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "number"], name="adverse_event_once")
+        ]
+
+    @property
+    def serious(self) -> bool:
+        return bool(self.seriousness)
 
 
 class Deviation(models.Model):
@@ -292,6 +338,17 @@ class UnblindingEvent(models.Model):
     user = models.ForeignKey(StudyUser, on_delete=models.PROTECT)
     reason = models.TextField()
     unblinded_at = models.DateTimeField()
+
+
+class ApiToken(models.Model):
+    """An API token of a user: only its SHA-256 is kept, the token is shown once."""
+
+    user = models.ForeignKey(StudyUser, on_delete=models.PROTECT, related_name="tokens")
+    #: The first characters of the token, to tell tokens apart in listings.
+    prefix = models.CharField(max_length=12)
+    key_sha256 = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
 
 class AuditEvent(models.Model):
