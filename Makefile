@@ -8,7 +8,7 @@ OUT := out
 SEEDS := NCT04208646 NCT05933434
 # Debian packages the test suite needs: R and nlme for the independent MMRM cross-check,
 # PostgreSQL for the multi-site store tests.
-SYSTEM_PACKAGES := r-base-core r-cran-nlme postgresql
+SYSTEM_PACKAGES := r-base-core r-cran-nlme postgresql chromium fonts-dejavu-core
 
 .PHONY: run test lint install install-dev system-deps clean
 

@@ -14,10 +14,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,12 +21,13 @@ from typing import Any
 import django
 import pytest
 
+from trialdesk.web.throwaway import ServerUnavailable, ThrowawayPostgres
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialdesk.web.settings")
 # Before the test modules are collected: they import the store's models.
 django.setup()
 
 PROTOCOL = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
-PG_BIN = Path(os.environ.get("TRIALDESK_PG_BIN", "/usr/lib/postgresql/15/bin"))
 OPERATOR = "operator:tests"
 
 # The screening forms of an eligible KNEE-TEST patient (KL grade 2, BMI 24.2, OA 24 months).
@@ -52,55 +49,21 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL store tests skipped: {reason}")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _as_server_user(command: list[str]) -> list[str]:
-    """initdb refuses to run as root: run the server as `postgres` when we are root."""
-    if os.geteuid() != 0:
-        return command
-    return ["su", "postgres", "-c", subprocess.list2cmdline(command)]
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[ThrowawayPostgres]:
+    """A PostgreSQL server on a loopback port in a temporary directory, for this session."""
+    server = ThrowawayPostgres()
+    try:
+        server.start()
+    except ServerUnavailable as error:
+        _unavailable(str(error))
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")
-def postgresql_url() -> Iterator[str]:
-    """A PostgreSQL server on a loopback port in a temporary directory, for this session."""
-    if not (PG_BIN / "initdb").exists():
-        _unavailable(f"{PG_BIN}/initdb not found (install the Debian package postgresql)")
-    data = Path(tempfile.mkdtemp(prefix="trialdesk-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    port = _free_port()
-    try:
-        subprocess.run(
-            _as_server_user(
-                [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust"]
-                + ["-E", "UTF8", "--no-locale"]
-            ),
-            check=True,
-            capture_output=True,
-        )
-        options = f"-k {data} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(
-            _as_server_user(
-                [str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options]
-                + ["-l", str(data / "server.log"), "-w", "start"]
-            ),
-            check=True,
-            capture_output=True,
-        )
-    except subprocess.CalledProcessError as error:
-        shutil.rmtree(data, ignore_errors=True)
-        _unavailable(f"the server did not start: {error.stderr.decode(errors='replace')}")
-    yield f"postgresql://postgres@127.0.0.1:{port}/trialdesk"
-    subprocess.run(
-        _as_server_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-        capture_output=True,
-    )
-    shutil.rmtree(data, ignore_errors=True)
+def postgresql_url(postgresql_server: ThrowawayPostgres) -> str:
+    return postgresql_server.url("trialdesk")
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
