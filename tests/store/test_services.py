@@ -24,6 +24,7 @@ from trialdesk.store.services import (
     record_administration,
     record_consent,
     record_screen_failure,
+    record_visit,
     save_form,
     screen_subject,
     unlock_study,
@@ -106,6 +107,10 @@ def test_follow_up_visits_need_randomization(study: Any, eligible_subject: Any) 
     with pytest.raises(SubjectStateError, match="visit W12 data need randomization first"):
         save_form(study, code, "W12", "womac", WOMAC, "ada")
     randomize_subject(study, code, "ines")
+    record_administration(study, code, "C1", dt.date(2024, 3, 10), "pia")
+    with pytest.raises(BadInput, match="visit W12: no visit date; record the visit date first"):
+        save_form(study, code, "W12", "womac", WOMAC, "ada")
+    record_visit(study, code, "W12", dt.date(2024, 6, 2), "ada")
     save_form(study, code, "W12", "womac", WOMAC, "ada")
 
 

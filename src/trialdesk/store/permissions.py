@@ -22,6 +22,9 @@ class Step(StrEnum):
     ADMINISTER = "record administrations"
     CHANGE_STATUS = "change a subject's status"
     UNBLIND = "unblind a subject"
+    RECORD_VISIT = "record visits"
+    REPORT_ADVERSE_EVENT = "report adverse events"
+    RECORD_DEVIATION = "record protocol deviations"
 
 
 STEP_ROLES: dict[Step, frozenset[Role]] = {
@@ -33,6 +36,10 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.ADMINISTER: frozenset({Role.PHARMACIST, Role.INVESTIGATOR}),
     Step.CHANGE_STATUS: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     Step.UNBLIND: frozenset({Role.INVESTIGATOR}),
+    Step.RECORD_VISIT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.ASSESSOR}),
+    Step.REPORT_ADVERSE_EVENT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    # Data managers find deviations in data review; monitors raise them as queries instead.
+    Step.RECORD_DEVIATION: frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.DATA_MANAGER}),
 }
 
 

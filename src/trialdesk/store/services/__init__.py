@@ -13,6 +13,11 @@ from trialdesk.store.services.allocation import (
     unblind_subject,
 )
 from trialdesk.store.services.forms import save_form
+from trialdesk.store.services.safety import (
+    record_sae_report,
+    report_adverse_event,
+    update_adverse_event,
+)
 from trialdesk.store.services.setup import (
     add_site,
     add_user,
@@ -29,6 +34,7 @@ from trialdesk.store.services.subjects import (
     screen_subject,
     withdraw_subject,
 )
+from trialdesk.store.services.visits import record_deviation, record_missed_visit, record_visit
 
 __all__ = [
     "Randomization",
@@ -41,11 +47,17 @@ __all__ = [
     "randomize_subject",
     "record_administration",
     "record_consent",
+    "record_deviation",
     "record_lost_to_follow_up",
+    "record_missed_visit",
+    "record_sae_report",
     "record_screen_failure",
+    "record_visit",
+    "report_adverse_event",
     "save_form",
     "screen_subject",
     "unblind_subject",
     "unlock_study",
+    "update_adverse_event",
     "withdraw_subject",
 ]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from trialdesk.errors import BadInput
+from trialdesk.schedule import visit_calendar
 from trialdesk.store.audit import audited_state, audited_write
 from trialdesk.store.errors import AllocationListExhausted, SubjectStateError
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus, check_transition
@@ -26,7 +26,6 @@ from trialdesk.store.models import (
     Study,
     Subject,
     UnblindingEvent,
-    Visit,
 )
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.screening import screening_items
@@ -37,6 +36,7 @@ from trialdesk.store.services.common import (
     writable_study,
 )
 from trialdesk.store.services.setup import stratum_key
+from trialdesk.store.services.visits import review_visit_window, schedule_visit
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
@@ -173,15 +173,15 @@ def record_administration(
 
 
 def _schedule_visits(trail: AuditTrail, study: Study, subject: Subject) -> None:
-    """Target dates and windows of every visit from day 0."""
-    for plan in study.protocol().visits:
-        visit, created = Visit.objects.get_or_create(subject=subject, visit_id=plan.id)
-        before = {} if created else audited_state(visit)
-        visit.target_date = subject.day0 + timedelta(days=plan.day)
-        visit.window_start = subject.day0 + timedelta(days=plan.first_day)
-        visit.window_end = subject.day0 + timedelta(days=plan.last_day)
-        visit.save(update_fields=["target_date", "window_start", "window_end"])
-        trail.changed(visit, before, "visit.scheduled")
+    """Target dates and windows of every visit from day 0 (the schedule core's calendar).
+
+    A visit recorded before day 0 was known (a baseline visit) is checked against its window
+    now, which may record its out-of-window deviation.
+    """
+    for window in visit_calendar(study.protocol().visits, subject.day0, subject.screened_on):
+        visit = schedule_visit(trail, subject, window, "visit.scheduled")
+        if visit.actual_date is not None:
+            review_visit_window(trail, subject, visit, window)
 
 
 def unblind_subject(study: Study, code: str, reason: str, by: str) -> str:

@@ -1,4 +1,8 @@
-"""Form entry: one record per (subject, visit, form), validated and scored by its instrument."""
+"""Form entry: one record per (subject, visit, form), validated and scored by its instrument.
+
+Forms of a visit after day 0 need the visit's date recorded first (`record_visit`), so every
+follow-up value has the date it was collected on; screening and baseline forms do not.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import json
 from typing import Any
 
 from trialdesk.errors import BadInput
+from trialdesk.schedule import visit_window
 from trialdesk.store.audit import audited_state, audited_write, canonical_json
 from trialdesk.store.errors import SubjectStateError
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
-from trialdesk.store.models import FormRecord, Study, Visit
+from trialdesk.store.models import FormRecord, Study, VisitStatus
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
+from trialdesk.store.services.visits import protocol_visit, schedule_visit
 
 #: Visits on or before day 0 (screening, baseline) may be entered before randomization.
 LAST_PRE_RANDOMIZATION_DAY = 0
@@ -38,10 +44,7 @@ def save_form(
         subject = find_subject(study, code)
         require(study, by, Step.ENTER_FORMS, subject.site)
         protocol = study.protocol()
-        visit_plan = next((visit for visit in protocol.visits if visit.id == visit_id), None)
-        if visit_plan is None:
-            known = ", ".join(visit.id for visit in protocol.visits)
-            raise BadInput(f"subject {code}: no visit {visit_id!r} in the protocol ({known})")
+        visit_plan = protocol_visit(protocol, code, visit_id)
         if form not in visit_plan.forms:
             raise BadInput(
                 f"subject {code}, visit {visit_id}: form {form!r} is not collected at this "
@@ -57,11 +60,16 @@ def save_form(
                 f"subject {code} is {subject.status}: visit {visit_id} data need randomization "
                 "first (only screening and baseline visits come before it)"
             )
+        window = visit_window(visit_plan, subject.day0, subject.screened_on)
+        visit = schedule_visit(trail, subject, window, "visit.opened")
+        if visit_plan.day > LAST_PRE_RANDOMIZATION_DAY and visit.actual_date is None:
+            missed = " (it is marked missed)" if visit.status == VisitStatus.MISSED else ""
+            raise BadInput(
+                f"subject {code}, visit {visit_id}: no visit date{missed}; record the visit "
+                "date first (visits after day 0 need it before their forms)"
+            )
         checked = _as_json(validate_answers(form, values))
         scores = _as_json(score(form, values))
-        visit, visit_created = Visit.objects.get_or_create(subject=subject, visit_id=visit_id)
-        if visit_created:
-            trail.created(visit, "visit.opened")
         record = FormRecord.objects.filter(subject=subject, visit=visit, form=form).first()
         if record is None:
             record = FormRecord.objects.create(

@@ -1,0 +1,132 @@
+"""A subject's visit calendar: target dates, windows, and where each visit stands.
+
+Visits on and after day 0 count from day 0, the date of the first administration: a visit at
+day `d` with window `b` before and `a` after has its target on day0 + d and its window from
+day0 + d - b to day0 + d + a, both ends inside. Until day 0 is known these visits have no
+dates.
+
+Visits before day 0 (screening) count from the screening date instead, because day 0 is not
+known while they take place: the window opens on the screening date and keeps the length the
+protocol gives it, with the target at its place inside (screening at day -14, 14 days before
+and 13 after: window from the screening date to 27 days later, target 14 days after it). The
+dates do not move when day 0 becomes known, so a recorded screening visit stays judged as it
+was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from trialdesk.errors import BadInput
+
+if TYPE_CHECKING:
+    from trialdesk.protocol.model import Visit
+
+
+class CalendarStatus(StrEnum):
+    """Where a visit stands on a given day."""
+
+    SCHEDULED = "scheduled"  # its window has not opened (or has no dates yet)
+    DUE = "due"  # today is inside its window
+    OVERDUE = "overdue"  # its window has closed, it was neither done nor marked missed
+    DONE = "done"
+    MISSED = "missed"
+
+
+@dataclass(frozen=True)
+class VisitWindow:
+    """The dates of one protocol visit for one subject; all None until they are known."""
+
+    visit_id: str
+    label: str
+    day: int
+    target: dt.date | None
+    start: dt.date | None
+    end: dt.date | None
+
+    @property
+    def dated(self) -> bool:
+        return self.start is not None
+
+    def days_outside(self, actual_date: dt.date) -> int:
+        """Days early (negative) or late (positive) of `actual_date`; 0 inside the window."""
+        if self.start is None or self.end is None:
+            raise BadInput(f"visit {self.visit_id}: no window yet (day 0 is not known)")
+        if actual_date < self.start:
+            return (actual_date - self.start).days
+        if actual_date > self.end:
+            return (actual_date - self.end).days
+        return 0
+
+    def describe(self) -> str:
+        """'2024-03-28..2024-04-03 (target 2024-03-31)' for messages and deviations."""
+        return f"{self.start}..{self.end} (target {self.target})"
+
+
+def visit_window(visit: Visit, day0: dt.date | None, screened_on: dt.date | None) -> VisitWindow:
+    """The target and window dates of `visit`: from day 0, or from screening before day 0."""
+    if visit.day < 0:
+        if screened_on is None:
+            return VisitWindow(visit.id, visit.label, visit.day, None, None, None)
+        start = screened_on
+        target = start + dt.timedelta(days=visit.window_before)
+        end = target + dt.timedelta(days=visit.window_after)
+        return VisitWindow(visit.id, visit.label, visit.day, target, start, end)
+    if day0 is None:
+        return VisitWindow(visit.id, visit.label, visit.day, None, None, None)
+    return VisitWindow(
+        visit.id,
+        visit.label,
+        visit.day,
+        day0 + dt.timedelta(days=visit.day),
+        day0 + dt.timedelta(days=visit.first_day),
+        day0 + dt.timedelta(days=visit.last_day),
+    )
+
+
+def visit_calendar(
+    visits: Iterable[Visit], day0: dt.date | None, screened_on: dt.date | None
+) -> tuple[VisitWindow, ...]:
+    """Every visit's window, in protocol order."""
+    return tuple(visit_window(visit, day0, screened_on) for visit in visits)
+
+
+def visit_status(
+    window_start: dt.date | None,
+    window_end: dt.date | None,
+    actual_date: dt.date | None,
+    missed: bool,
+    today: dt.date,
+) -> CalendarStatus:
+    """Where a visit stands on `today`; a visit without window dates is scheduled."""
+    if missed:
+        return CalendarStatus.MISSED
+    if actual_date is not None:
+        return CalendarStatus.DONE
+    if window_start is None or window_end is None or today < window_start:
+        return CalendarStatus.SCHEDULED
+    if today <= window_end:
+        return CalendarStatus.DUE
+    return CalendarStatus.OVERDUE
+
+
+def outside_window(
+    visit: Visit,
+    day0: dt.date | None,
+    actual_date: dt.date,
+    *,
+    screened_on: dt.date | None = None,
+) -> int:
+    """Days `actual_date` lies before (negative) or after (positive) the window; 0 inside.
+
+    A visit before day 0 needs `screened_on`, a later one `day0`.
+    """
+    window = visit_window(visit, day0, screened_on)
+    if not window.dated:
+        anchor = "the screening date" if visit.day < 0 else "day 0"
+        raise BadInput(f"visit {visit.id}: its window counts from {anchor}, which is not given")
+    return window.days_outside(actual_date)
