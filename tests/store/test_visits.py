@@ -45,7 +45,9 @@ def treated(study: Any, eligible_subject: Any, day0: dt.date = DAY0) -> str:
 
 def out_of_window(code: str) -> list[Deviation]:
     return list(
-        Deviation.objects.filter(subject__code=code, kind="visit_out_of_window").order_by("pk")
+        Deviation.objects.filter(
+            subject__code=code, kind="visit_out_of_window", withdrawn_on__isnull=True
+        ).order_by("pk")
     )
 
 
@@ -113,9 +115,10 @@ def test_a_corrected_date_reviews_the_deviation(study: Any, eligible_subject: An
 
     record_visit(study, code, "W3", dt.date(2024, 4, 1), "colin", reason="diary date")
     assert out_of_window(code) == []
-    withdrawn = AuditEvent.objects.filter(action="deviation.withdrawn", subject=code)
-    assert {event.new_value for event in withdrawn} == {"null"}
-    assert {event.reason for event in withdrawn} == {"diary date"}
+    [withdrawn] = Deviation.objects.filter(subject__code=code, withdrawn_on__isnull=False)
+    assert "on 2024-04-08 is 5 days late" in withdrawn.description  # kept, not deleted
+    [event] = AuditEvent.objects.filter(action="deviation.withdrawn", subject=code)
+    assert (event.field, event.reason) == ("withdrawn_on", "diary date")
 
     record_visit(study, code, "W3", dt.date(2024, 3, 25), "colin", reason="source checked")
     [deviation] = out_of_window(code)

@@ -228,6 +228,7 @@ class Visit(models.Model):
         max_length=10, choices=VisitStatus.choices, default=VisitStatus.SCHEDULED
     )
     actual_date = models.DateField(null=True, blank=True)
+    missed_reason = models.TextField(blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["subject", "visit_id"], name="visit_once")]
@@ -329,6 +330,9 @@ class Deviation(models.Model):
     detected_on = models.DateField()
     #: Recorded by the store itself (e.g. a visit outside its window), not by a user.
     automatic = models.BooleanField(default=False)
+    #: Set when the deviation no longer applies (e.g. a corrected visit date): it is kept,
+    #: never deleted, and reports count only deviations that stand.
+    withdrawn_on = models.DateField(null=True, blank=True)
 
 
 class UnblindingEvent(models.Model):

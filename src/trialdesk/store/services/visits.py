@@ -60,7 +60,8 @@ def record_visit(
         before = audited_state(visit)
         visit.status = VisitStatus.DONE
         visit.actual_date = visit_date
-        visit.save(update_fields=["status", "actual_date"])
+        visit.missed_reason = ""
+        visit.save(update_fields=["status", "actual_date", "missed_reason"])
         trail.changed(visit, before, "visit.done", reason)
         review_visit_window(trail, subject, visit, window, reason)
     return visit
@@ -100,7 +101,8 @@ def record_missed_visit(study: Study, code: str, visit_id: str, reason: str, by:
         before = audited_state(visit)
         visit.status = VisitStatus.MISSED
         visit.actual_date = None
-        visit.save(update_fields=["status", "actual_date"])
+        visit.missed_reason = reason
+        visit.save(update_fields=["status", "actual_date", "missed_reason"])
         trail.changed(visit, before, "visit.missed", reason)
         review_visit_window(trail, subject, visit, window, reason)
     return visit
@@ -197,7 +199,11 @@ def review_visit_window(
     when the first administration schedules the calendar.
     """
     existing = Deviation.objects.filter(
-        subject=subject, visit=visit, kind=VISIT_OUT_OF_WINDOW, automatic=True
+        subject=subject,
+        visit=visit,
+        kind=VISIT_OUT_OF_WINDOW,
+        automatic=True,
+        withdrawn_on__isnull=True,
     ).first()
     days = 0
     if visit.actual_date is not None and window.dated:
@@ -231,16 +237,11 @@ def review_visit_window(
 
 
 def _withdraw_deviation(trail: AuditTrail, deviation: Deviation, reason: str) -> None:
-    """Delete an automatic deviation that no longer applies, recorded in the audit trail.
-
-    Every audited field goes to null in the trail (an audited state leaves None out), which is
-    how verification knows the row is meant to be gone.
-    """
+    """Mark an automatic deviation that no longer applies as withdrawn; it is never deleted."""
     before = audited_state(deviation)
-    for name in ("visit", "kind", "description", "detected_on", "automatic"):
-        setattr(deviation, name, None)
+    deviation.withdrawn_on = trail.at.date()
+    deviation.save(update_fields=["withdrawn_on"])
     trail.changed(deviation, before, "deviation.withdrawn", reason)
-    Deviation.objects.filter(pk=deviation.pk).delete()
 
 
 def _check_visit_date(subject: Subject, plan: ProtocolVisit, visit_date: dt.date) -> None:
