@@ -1,4 +1,5 @@
-"""`trialdesk study|site|user|audit ...`: set a study up in the store and check its audit trail.
+"""`trialdesk study|site|user|token|audit ...`: set a study up in the store, give users API
+tokens, check the audit trail; `trialdesk serve` runs the web app and REST API.
 
 Django is imported inside the commands (through `open_store`), never at module level, so
 registering these commands costs nothing to `trialdesk protocol ...` and the other areas.
@@ -8,6 +9,8 @@ Setup commands are audited as the operator: `operator:<login>`.
 from __future__ import annotations
 
 import getpass
+import os
+import sys
 from typing import TYPE_CHECKING
 
 import typer
@@ -37,6 +40,11 @@ def register(app: typer.Typer) -> None:
     user_app = typer.Typer(help="Users and their roles.", no_args_is_help=True)
     user_app.command("add")(add_user)
     app.add_typer(user_app, name="user")
+    token_app = typer.Typer(help="API tokens of users: create, revoke.", no_args_is_help=True)
+    token_app.command("create")(create_token)
+    token_app.command("revoke")(revoke_token)
+    app.add_typer(token_app, name="token")
+    app.command("serve")(serve)
     audit_app = typer.Typer(help="The audit trail: verify it, show a subject's history.")
     audit_app.command("verify")(verify_audit)
     audit_app.command("log")(audit_log)
@@ -136,6 +144,74 @@ def add_user(
     assignment = add(chosen, name, role, _operator(), site)
     where = f"at site {site}" if site else "study-wide"
     typer.echo(f"{name} is {assignment.role} {where}")
+
+
+@reports_errors
+def create_token(
+    name: str = typer.Argument(..., help="User name."),
+    label: str = typer.Option("", "--label", help="What the token is for (kept in the audit)."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create an API token for a user; it is printed once and never kept."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.services.tokens import create_token as create
+    from trialdesk.store.services.tokens import token_prefix
+
+    token = create(name, _operator(), label)
+    if json_output:
+        print_json({"user": name, "prefix": token_prefix(token), "token": token})
+    else:
+        typer.echo(
+            f"API token for {name} (prefix {token_prefix(token)}); it is shown this once, "
+            "keep it safe:",
+            err=True,
+        )
+        typer.echo(token)
+
+
+@reports_errors
+def revoke_token(
+    prefix: str = typer.Argument(..., help="The token's prefix, as printed when created."),
+) -> None:
+    """Revoke an API token: requests with it are refused from now on."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.services.tokens import revoke_token as revoke
+
+    revoked = revoke(prefix, _operator())
+    typer.echo(f"revoked API token {revoked.prefix} of {revoked.user}")
+
+
+@reports_errors
+def serve(
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address to listen on (other host names need TRIALDESK_ALLOWED_HOSTS).",
+    ),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(
+        (os.cpu_count() or 1) * 2 + 1, "--workers", min=1, help="Worker processes."
+    ),
+) -> None:
+    """Run the web app and REST API (/api/v1/) with gunicorn, the store migrated first."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # IPv6 in brackets
+    typer.echo(f"serving http://{address}/api/v1/ (docs: /api/v1/docs)", err=True)
+    sys.stderr.flush()
+    # gunicorn replaces this process: signals (Ctrl-C, SIGTERM) reach its master directly.
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "gunicorn", "trialdesk.web.wsgi:application"]
+        + ["--bind", address, "--workers", str(workers), "--access-logfile", "-"]
+        # No control socket: its default path in the home directory is shared by every server.
+        + ["--no-control-socket"],
+    )
 
 
 @reports_errors

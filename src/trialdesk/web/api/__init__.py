@@ -1,0 +1,26 @@
+"""The REST API of trialdesk at /api/v1 (django-ninja), with its OpenAPI document and docs page.
+
+Every endpoint needs `Authorization: Bearer <token>` (`trialdesk token create`); the OpenAPI
+document (/api/v1/openapi.json) and the docs page (/api/v1/docs) do not. Reads go through
+`trialdesk.store.access` (site scope, blinding); writes call the services only.
+"""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from trialdesk.web.api import safety, studies, subjects, visits
+from trialdesk.web.api.auth import ApiTokenAuth
+from trialdesk.web.api.errors import add_error_handlers
+
+api = NinjaAPI(
+    title="trialdesk",
+    version="1",
+    description="Randomized, blinded clinical trials: subjects, visits, forms, adverse events, "
+    "audit trail. Blinded users never receive an arm.",
+    auth=ApiTokenAuth(),
+    urls_namespace="api-v1",
+)
+add_error_handlers(api)
+for area in (studies, subjects, visits, safety):
+    api.add_router("", area.router)

@@ -1,0 +1,283 @@
+"""Subjects: screening, consent, eligibility, randomization, administrations, status steps,
+emergency unblinding and (unblinded) kits.
+
+Every subject endpoint first checks that the user may read the subject (`require_read`), so a
+site-bound user gets 404 for a subject of another site, for writes as for reads. Writes go
+through the services, which check the role for the step.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from ninja import Router, Status
+
+from trialdesk.store.access import is_blinded, require_read, visible_subjects
+from trialdesk.store.models import Allocation, Kit, Study, StudyUser
+from trialdesk.store.services.allocation import (
+    randomize_subject,
+    record_administration,
+    unblind_subject,
+)
+from trialdesk.store.services.subjects import (
+    complete_subject,
+    evaluate_eligibility,
+    record_consent,
+    record_lost_to_follow_up,
+    record_screen_failure,
+    screen_subject,
+    withdraw_subject,
+)
+from trialdesk.web.api.context import SUBJECT, refuse_blinded, study_for, user_of
+from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
+from trialdesk.web.api.schemas import (
+    AdministrationIn,
+    AdministrationOut,
+    ConsentIn,
+    EligibilityIn,
+    EligibilityOut,
+    ErrorOut,
+    KitOut,
+    RandomizationOut,
+    ReasonIn,
+    ScreeningIn,
+    SubjectOut,
+    SubjectSummaryOut,
+    UnblindingOut,
+)
+
+router = Router(tags=["subjects"])
+
+
+def subject_detail(study: Study, user: StudyUser, code: str) -> dict:
+    """What the user may see of a subject; its arm only if they are unblinded."""
+    subject = require_read(study, user, code)
+    allocation = Allocation.objects.select_related("slot").filter(subject=subject).first()
+    consent = subject.consents.order_by("-pk").first()
+    eligibility = subject.eligibility.order_by("-pk").first()
+    reserved = Kit.objects.filter(slot__allocation__subject=subject)
+    dispensed = Kit.objects.filter(dispensed_to=subject)
+    detail = {
+        "code": subject.code,
+        "site": subject.site.code,
+        "status": subject.status,
+        "randomization_number": allocation.randomization_number if allocation else None,
+        "year_of_birth": subject.year_of_birth,
+        "age_at_screening": subject.age_at_screening,
+        "sex": subject.sex,
+        "screened_on": subject.screened_on,
+        "day0": subject.day0,
+        "consent": None,
+        "eligibility": None,
+        "kit_numbers": list(
+            reserved.order_by("administration_index").values_list("kit_number", flat=True)
+        ),
+        "administrations": [
+            {
+                "administration_id": kit.administration_id,
+                "kit_number": kit.kit_number,
+                "administered_on": kit.administered_on,
+            }
+            for kit in dispensed.order_by("administration_index")
+        ],
+    }
+    if consent is not None:
+        detail["consent"] = {
+            "consent_version": consent.consent_version,
+            "consented_on": consent.consented_on,
+        }
+    if eligibility is not None:
+        detail["eligibility"] = {
+            "verdict": eligibility.verdict,
+            "criteria": eligibility.criteria,
+            "evaluated_at": eligibility.evaluated_at,
+        }
+    if allocation and not is_blinded(study, user):
+        detail["arm"] = allocation.slot.arm
+    return detail
+
+
+@router.get("/studies/{study}/subjects", response={200: list[SubjectSummaryOut], **READ_ERRORS})
+def list_subjects(request: HttpRequest, study: str, version: str | None = None) -> list[dict]:
+    """The subjects of the user's sites (all of them for a study-wide role)."""
+    chosen = study_for(request, study, version)
+    subjects = visible_subjects(chosen, user_of(request)).select_related("allocation")
+    rows = []
+    for subject in subjects.order_by("code"):
+        allocation = getattr(subject, "allocation", None)  # None before randomization
+        rows.append(
+            {
+                "code": subject.code,
+                "site": subject.site.code,
+                "status": subject.status,
+                "randomization_number": allocation.randomization_number if allocation else None,
+            }
+        )
+    return rows
+
+
+@router.post(
+    "/studies/{study}/subjects",
+    response={201: SubjectOut, **WRITE_ERRORS},
+    exclude_unset=True,
+)
+def screen(
+    request: HttpRequest, study: str, body: ScreeningIn, version: str | None = None
+) -> Status:
+    """Register a patient at screening; the site's next SITE-NNN code is given."""
+    chosen = study_for(request, study, version)
+    user = user_of(request)
+    subject = screen_subject(
+        chosen,
+        body.site,
+        year_of_birth=body.year_of_birth,
+        age=body.age,
+        sex=body.sex,
+        by=user.username,
+        screened_on=body.screened_on,
+    )
+    return Status(201, subject_detail(chosen, user, subject.code))
+
+
+@router.get(SUBJECT, response={200: SubjectOut, **READ_ERRORS}, exclude_unset=True)
+def subject(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
+    chosen = study_for(request, study, version)
+    return subject_detail(chosen, user_of(request), code)
+
+
+@router.post(SUBJECT + "/consent", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True)
+def consent(
+    request: HttpRequest, study: str, code: str, body: ConsentIn, version: str | None = None
+) -> dict:
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    record_consent(
+        chosen,
+        code,
+        consented_on=body.consented_on,
+        consent_version=body.consent_version,
+        by=user.username,
+    )
+    return subject_detail(chosen, user, code)
+
+
+@router.post(SUBJECT + "/eligibility", response={200: EligibilityOut, **WRITE_ERRORS})
+def eligibility(
+    request: HttpRequest, study: str, code: str, body: EligibilityIn, version: str | None = None
+) -> dict:
+    """Evaluate the criteria on the screening forms and the investigator's attestations."""
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    result = evaluate_eligibility(chosen, code, body.attestations, user.username)
+    return {
+        "verdict": result.verdict,
+        "criteria": [criterion.to_json() for criterion in result.criteria],
+    }
+
+
+@router.post(SUBJECT + "/randomize", response={200: RandomizationOut, **WRITE_ERRORS})
+def randomize(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
+    """Allocate the subject: its randomization number and kit numbers, never its arm."""
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    randomization = randomize_subject(chosen, code, user.username)
+    return {
+        "subject": randomization.subject,
+        "randomization_number": randomization.randomization_number,
+        "kit_numbers": list(randomization.kit_numbers),
+    }
+
+
+@router.post(SUBJECT + "/administrations", response={201: AdministrationOut, **WRITE_ERRORS})
+def administer(
+    request: HttpRequest, study: str, code: str, body: AdministrationIn, version: str | None = None
+) -> Status:
+    """Record a treatment administration with the subject's kit for it."""
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    kit_number = record_administration(
+        chosen, code, body.administration_id, body.administered_on, user.username
+    )
+    return Status(
+        201,
+        {
+            "administration_id": body.administration_id,
+            "kit_number": kit_number,
+            "administered_on": body.administered_on,
+        },
+    )
+
+
+@router.post(SUBJECT + "/withdraw", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True)
+def withdraw(
+    request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
+) -> dict:
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    withdraw_subject(chosen, code, body.reason, user.username)
+    return subject_detail(chosen, user, code)
+
+
+@router.post(
+    SUBJECT + "/lost-to-follow-up", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True
+)
+def lost_to_follow_up(
+    request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
+) -> dict:
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    record_lost_to_follow_up(chosen, code, body.reason, user.username)
+    return subject_detail(chosen, user, code)
+
+
+@router.post(SUBJECT + "/complete", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True)
+def complete(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    complete_subject(chosen, code, user.username)
+    return subject_detail(chosen, user, code)
+
+
+@router.post(
+    SUBJECT + "/screen-failure", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True
+)
+def screen_failure(
+    request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
+) -> dict:
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    record_screen_failure(chosen, code, body.reason, user.username)
+    return subject_detail(chosen, user, code)
+
+
+@router.post(SUBJECT + "/unblind", response={200: UnblindingOut, **WRITE_ERRORS})
+def unblind(
+    request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
+) -> dict:
+    """Emergency unblinding of this one subject by an investigator, with the reason (audited).
+
+    The one response that gives a blinded user an arm: this subject's, and only here.
+    """
+    chosen, user = study_for(request, study, version), user_of(request)
+    require_read(chosen, user, code)
+    arm = unblind_subject(chosen, code, body.reason, user.username)
+    labels = {candidate.id: candidate.label for candidate in chosen.protocol().arms}
+    return {"subject": code, "arm": arm, "arm_label": labels[arm]}
+
+
+@router.get(SUBJECT + "/kits", response={200: list[KitOut], 403: ErrorOut, **READ_ERRORS})
+def kits(request: HttpRequest, study: str, code: str, version: str | None = None) -> list[dict]:
+    """*Unblinded.* The kits reserved for the subject's slot, with their arm."""
+    chosen = study_for(request, study, version)
+    refuse_blinded(chosen, request, "the kit list")
+    subject = require_read(chosen, user_of(request), code)
+    reserved = Kit.objects.filter(slot__allocation__subject=subject)
+    return [
+        {
+            "kit_number": kit.kit_number,
+            "arm": kit.arm,
+            "administration_index": kit.administration_index,
+            "administration_id": kit.administration_id or None,
+            "administered_on": kit.administered_on,
+        }
+        for kit in reserved.order_by("administration_index")
+    ]
