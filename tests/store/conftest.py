@@ -24,6 +24,8 @@ import pytest
 from trialdesk.web.throwaway import ServerUnavailable, ThrowawayPostgres
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialdesk.web.settings")
+# Not the key file in ./.trialdesk/ that the settings would otherwise create.
+os.environ.setdefault("TRIALDESK_SECRET_KEY", "tests-only-" + "k" * 40)
 # Before the test modules are collected: they import the store's models.
 django.setup()
 

@@ -489,6 +489,9 @@ def test_audit_view_is_paginated_oldest_first(study: Any, eligible_subject: Any)
     assert api.get(f"{STUDY}/audit", limit=5000).status_code == 400
     study_wide = api.get(f"{STUDY}/audit").json()
     assert any(event["action"] == "site.added" for event in study_wide["items"])
+    consents = api.get(f"{STUDY}/audit", action="consent.recorded", by="ines").json()["items"]
+    assert consents and {(e["action"], e["by"]) for e in consents} == {("consent.recorded", "ines")}
+    assert api.get(f"{STUDY}/audit", action="consent.recorded", by="colin").json()["count"] == 0
 
 
 # ---------------------------------------------------------------- settings and serve

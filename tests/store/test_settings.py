@@ -28,6 +28,8 @@ def test_postgresql_url() -> None:
         "PASSWORD": "s3cret",
         "HOST": "db.example",
         "PORT": "5433",
+        "CONN_MAX_AGE": 600,
+        "CONN_HEALTH_CHECKS": True,
     }
 
 

@@ -209,6 +209,9 @@ def serve(
         sys.executable,
         [sys.executable, "-m", "gunicorn", "trialdesk.web.wsgi:application"]
         + ["--bind", address, "--workers", str(workers), "--access-logfile", "-"]
+        # The app is imported once and forked: workers start at once. No database connection
+        # is open at that point (Django connects lazily).
+        + ["--preload"]
         # No control socket: its default path in the home directory is shared by every server.
         + ["--no-control-socket"],
     )

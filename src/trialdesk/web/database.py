@@ -18,6 +18,9 @@ HOME_VARIABLE = "TRIALDESK_HOME"
 SQLITE_FILE = "trialdesk.sqlite3"
 #: Seconds a writer waits for SQLite's write lock before failing; writes are serialized.
 SQLITE_BUSY_TIMEOUT = 30
+#: Seconds a server worker keeps its database connection between requests (checked before
+#: reuse): opening a PostgreSQL connection costs more than most requests.
+CONNECTION_MAX_AGE = 600
 
 
 def trialdesk_home() -> Path:
@@ -35,6 +38,8 @@ def sqlite_settings(path: Path) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(path),
+        "CONN_MAX_AGE": CONNECTION_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {
             "transaction_mode": "IMMEDIATE",
             "timeout": SQLITE_BUSY_TIMEOUT,
@@ -68,6 +73,8 @@ def postgresql_settings(url: str) -> dict[str, Any]:
         "PASSWORD": unquote(parts.password or ""),
         "HOST": parts.hostname,
         "PORT": str(port or ""),
+        "CONN_MAX_AGE": CONNECTION_MAX_AGE,
+        "CONN_HEALTH_CHECKS": True,
     }
 
 

@@ -118,9 +118,15 @@ def study_detail(request: HttpRequest, study: str, version: str | None = None) -
 @router.get("/studies/{study}/audit", response={200: list[AuditEventOut], **READ_ERRORS})
 @paginate(LimitOffsetPagination)
 def audit_trail(
-    request: HttpRequest, study: str, version: str | None = None, subject: str | None = None
+    request: HttpRequest,
+    study: str,
+    version: str | None = None,
+    subject: str | None = None,
+    action: str | None = None,
+    by: str | None = None,
 ) -> QuerySet[AuditEvent]:
-    """The study's audit events, oldest first, for the subjects the user may read.
+    """The study's audit events, oldest first, for the subjects the user may read; `action`
+    (e.g. form.changed) and `by` (a user name) narrow the review.
 
     Events about the study itself (sites, users, lists) are shown to study-wide roles only;
     blinded users never get the allocation list's events.
@@ -132,6 +138,10 @@ def audit_trail(
         events = events.filter(subject=require_read(chosen, user, subject).code)
     elif not is_study_wide(chosen, user):
         events = events.filter(subject__in=visible_subjects(chosen, user).values("code"))
+    if action is not None:
+        events = events.filter(action=action)
+    if by is not None:
+        events = events.filter(by=by)
     if is_blinded(chosen, user):
         events = events.exclude(object_type__in=UNBLINDED_AUDIT_OBJECTS)
     return events.order_by("seq")
