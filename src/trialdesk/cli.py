@@ -27,6 +27,7 @@ AREAS = [
     "trialdesk.instruments.cli",
     "trialdesk.analysis.cli",
     "trialdesk.store.cli",
+    "trialdesk.store.demo_cli",
 ]
 
 for area in AREAS:
