@@ -4,6 +4,7 @@ nothing. Each test runs on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from trialdesk.store.services import (
     unlock_study,
     withdraw_subject,
 )
+from trialdesk.store.services.forms import as_stored
 
 OPERATOR = "operator:tests"
 WOMAC = {f"{part}{i}": 1 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)}
@@ -151,6 +153,13 @@ def test_changing_a_saved_value_needs_a_reason(study: Any, consented_subject: An
         ("scores.bmi", "24.221453287197235", "27.68166089965398", "transcription error"),
         ("values.weight_kg", "70", "80", "transcription error"),
     ]
+
+
+def test_form_values_carry_no_negative_zero() -> None:
+    """jsonb (PostgreSQL) keeps no -0.0: the record and its audit events must hold one value."""
+    values = as_stored({"flexion": -0.0, "ranges": [-0.0, 1.5], "when": dt.date(2024, 1, 2)})
+    assert values == {"flexion": 0.0, "ranges": [0.0, 1.5], "when": "2024-01-02"}
+    assert math.copysign(1, values["flexion"]) == 1 == math.copysign(1, values["ranges"][0])
 
 
 @pytest.mark.django_db

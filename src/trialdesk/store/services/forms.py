@@ -68,8 +68,8 @@ def save_form(
                 f"subject {code}, visit {visit_id}: no visit date{missed}; record the visit "
                 "date first (visits after day 0 need it before their forms)"
             )
-        checked = _as_json(validate_answers(form, values))
-        scores = _as_json(score(form, values))
+        checked = as_stored(validate_answers(form, values))
+        scores = as_stored(score(form, values))
         record = FormRecord.objects.filter(subject=subject, visit=visit, form=form).first()
         if record is None:
             record = FormRecord.objects.create(
@@ -87,7 +87,15 @@ def save_form(
     return record
 
 
-def _as_json(values: dict[str, Any]) -> dict[str, Any]:
+def as_stored(values: dict[str, Any]) -> dict[str, Any]:
     """Item values as they come back from the JSON column (dates as ISO text), so a stored
-    record compares equal to a fresh entry of the same answers."""
-    return json.loads(canonical_json(values))
+    record compares equal to a fresh entry of the same answers.
+
+    -0.0 becomes 0.0: PostgreSQL's jsonb keeps no negative zero, and the audit trail must hold
+    the value the table holds.
+    """
+    return json.loads(canonical_json(values), parse_float=_float_without_negative_zero)
+
+
+def _float_without_negative_zero(text: str) -> float:
+    return float(text) + 0.0
