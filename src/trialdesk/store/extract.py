@@ -1,0 +1,165 @@
+"""The study store read into a `StudyExtract` for the analysis datasets (read only).
+
+One query per table, each a `values()` over the rows of the study with the joins it needs, so
+the number of queries does not grow with the number of subjects. The extract holds the arms
+(it reads the unblinded allocation slots): whoever shows it to a blinded user applies
+`trialdesk.analysis.datasets.blind` first.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.utils import timezone
+
+from trialdesk.analysis.datasets import StudyExtract
+from trialdesk.store.audit import study_label
+from trialdesk.store.models import (
+    AdverseEvent,
+    Allocation,
+    AuditEvent,
+    Deviation,
+    EligibilityRecord,
+    FormRecord,
+    Kit,
+    Study,
+    Subject,
+    UnblindingEvent,
+    Visit,
+)
+
+
+def _rows(queryset: Any, **renamed: str) -> tuple[dict[str, Any], ...]:
+    """`values()` rows with the lookups in `renamed` (new name -> lookup) renamed."""
+    out = []
+    for row in queryset.values(*renamed.values()):
+        out.append({new: row[old] for new, old in renamed.items()})
+    return tuple(out)
+
+
+def extract_study(study: Study) -> StudyExtract:
+    """Every table the analysis reads, for one study, with arms."""
+    subjects = Subject.objects.filter(study=study)
+    of_study = {"subject__study": study}
+    return StudyExtract(
+        study={
+            "protocol_id": study.protocol_id,
+            "version": study.version,
+            "protocol_sha256": study.protocol_sha256,
+            "locked": study.locked,
+            "reopened_after_lock": study.reopened_after_lock,
+            "extracted_at": timezone.now(),
+        },
+        subjects=_rows(
+            subjects.order_by("pk"),
+            id="pk",
+            code="code",
+            site="site__code",
+            status="status",
+            age="age_at_screening",
+            sex="sex",
+            screened_on="screened_on",
+            day0="day0",
+        ),
+        status_changes=_status_changes(study),
+        eligibility=_rows(
+            EligibilityRecord.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            verdict="verdict",
+            criteria="criteria",
+        ),
+        allocations=_rows(
+            Allocation.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            randomization_number="randomization_number",
+            stratum="slot__stratum__key",
+            arm="slot__arm",
+        ),
+        administrations=_rows(
+            Kit.objects.filter(study=study, dispensed_to__isnull=False).order_by(
+                "dispensed_to", "administration_index"
+            ),
+            id="pk",
+            subject="dispensed_to__code",
+            administration_id="administration_id",
+            administered_on="administered_on",
+            kit_number="kit_number",
+        ),
+        visits=_rows(
+            Visit.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            visit_id="visit_id",
+            status="status",
+            actual_date="actual_date",
+            window_start="window_start",
+            window_end="window_end",
+        ),
+        forms=_rows(
+            FormRecord.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            visit_id="visit__visit_id",
+            form="form",
+            values="values",
+            scores="scores",
+        ),
+        adverse_events=_rows(
+            AdverseEvent.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            number="number",
+            term="term",
+            onset_date="onset_date",
+            end_date="end_date",
+            ctcae_grade="ctcae_grade",
+            seriousness="seriousness",
+            relatedness="relatedness",
+            expected="expected",
+            action_taken="action_taken",
+            outcome="outcome",
+            report_due_at="report_due_at",
+            reported_at="reported_at",
+        ),
+        deviations=_rows(
+            Deviation.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            visit_id="visit__visit_id",
+            kind="kind",
+            description="description",
+            detected_on="detected_on",
+            automatic="automatic",
+        ),
+        unblindings=_rows(
+            UnblindingEvent.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            user="user__username",
+            reason="reason",
+            unblinded_at="unblinded_at",
+        ),
+    )
+
+
+def _status_changes(study: Study) -> tuple[dict[str, Any], ...]:
+    """Every change of a subject's status with its reason, from the audit trail, in order.
+
+    Reasons (a screen failure's, a withdrawal's) live only in the trail: the subject row
+    keeps the current status.
+    """
+    events = AuditEvent.objects.filter(
+        study=study_label(study), object_type="Subject", field="status"
+    ).order_by("seq")
+    return tuple(
+        {
+            "id": event["pk"],
+            "subject": event["subject"],
+            "status": json.loads(event["new_value"]),
+            "reason": event["reason"],
+        }
+        for event in events.values("pk", "subject", "new_value", "reason")
+    )
