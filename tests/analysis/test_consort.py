@@ -86,6 +86,21 @@ def two_arm_trial():
     )
 
 
+def test_structured_criteria_ids_count_as_not_meeting_criteria():
+    """AGE and SEX (from the registry's age and sex limits) are criteria like I1 and E2."""
+    flow = consort_flow(
+        frame(
+            subject("01-001", "screen_failed", screen_failure_reason="criteria AGE, I3"),
+            subject("01-002", "screen_failed", screen_failure_reason="criteria E2, SEX"),
+            subject("01-003", "completed", "LOW"),
+        ),
+        [ARMS[0]],
+    )
+    criteria = flow.exclusions[0]
+    assert criteria.subjects == ("01-001", "01-002")
+    assert [criterion for criterion, _ in criteria.reasons] == ["AGE", "SEX", "I3", "E2"]
+
+
 def test_two_arm_flow_boxes_hold_their_subjects():
     flow = consort_flow(two_arm_trial(), [ARMS[0], ARMS[2]])
     assert flow.assessed.n == 12

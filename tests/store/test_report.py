@@ -132,15 +132,11 @@ def test_blinded_before_lock_unblinded_after(
     patients: int,
     cli: Any,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     django_assert_max_num_queries: Any,
 ) -> None:
     if django_db_setup != "sqlite":
         pytest.skip("the report is the same on both backends; run on SQLite (module doc)")
-    # The virtual trial ends with the lock; hold it back to report on the open database.
-    lock_study = services.lock_study
-    monkeypatch.setattr(services, "lock_study", lambda study, by: study)
-    run_virtual_trial(protocol_id, patients=patients, seed=11, today=TODAY)
+    run_virtual_trial(protocol_id, patients=patients, seed=11, today=TODAY, lock=False)
     study = Study.objects.get(protocol_id=protocol_id)
     protocol = study.protocol()
     assert not study.locked
@@ -150,7 +146,7 @@ def test_blinded_before_lock_unblinded_after(
     assert blinded["blinded"] is True and blinded["pdf"] is None
     check_blinded(blinded_dir, protocol)
 
-    lock_study(study, "data_manager")
+    services.lock_study(study, "data_manager")
     unblinded_dir = tmp_path / "unblinded"
     unblinded = report(cli, protocol_id, unblinded_dir, "--user", "statistician")
     assert unblinded["blinded"] is False

@@ -54,10 +54,13 @@ NOT_MEETING_CRITERIA = "Not meeting eligibility criteria"
 DECLINED = "Declined to participate"
 OTHER_REASONS = "Other reasons"
 
-# The eligibility service records an ineligible verdict as "criteria I2, E5".
+# The eligibility service records an ineligible verdict as "criteria I2, E5" (criterion ids
+# are any protocol identifier, e.g. "criteria AGE, I3"); a bare list needs I/E-numbered ids.
 _CRITERION = r"[IE]\d+[a-z]?"
+_IDENTIFIER = r"[A-Za-z][A-Za-z0-9_.-]*"
 _CRITERIA_REASON = re.compile(
-    rf"^(?:(?i:criteria|criterion)\s*:?\s*)?({_CRITERION}(?:\s*,\s*{_CRITERION})*)$"
+    rf"^(?:(?i:criteria|criterion)\s*:?\s*({_IDENTIFIER}(?:\s*,\s*{_IDENTIFIER})*)"
+    rf"|({_CRITERION}(?:\s*,\s*{_CRITERION})*))$"
 )
 _DECLINED_REASON = re.compile(
     r"declin|refus|withdr[ae]w|unwilling|not willing|did not consent|no consent", re.IGNORECASE
@@ -298,14 +301,18 @@ def _criteria_box(rows: Iterable[Row]) -> ConsortBox:
 
 
 def _criterion_order(criterion: str) -> tuple[int, int, str]:
+    """Structured limits (AGE, SEX) first, then inclusion I1.. and exclusion E1.. by number."""
     number = re.search(r"\d+", criterion)
-    return ("IE".index(criterion[0]), int(number.group()) if number else 0, criterion)
+    kind = "IE".find(criterion[0]) if number else -1
+    return (kind, int(number.group()) if number else 0, criterion)
 
 
 def _failed_criteria(row: Row) -> list[str] | None:
     reason = text_value(row["screen_failure_reason"])
     match = _CRITERIA_REASON.match(reason) if reason else None
-    return [part.strip() for part in match.group(1).split(",")] if match else None
+    if match is None:
+        return None
+    return [part.strip() for part in (match.group(1) or match.group(2)).split(",")]
 
 
 def _exclusion_category(row: Row) -> str:

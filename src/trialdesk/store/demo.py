@@ -1089,6 +1089,7 @@ def run_virtual_trial(
     effects: Mapping[str, float] | None = None,
     today: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lock: bool = True,
 ) -> TrialSummary:
     """Run a whole virtual trial of `protocol_ref` (a shipped id or a file) in the store.
 
@@ -1096,7 +1097,8 @@ def run_virtual_trial(
     arm's improvement beyond the common response, in WOMAC 0-100 points at the last visit
     (default DEFAULT_ACTIVE_EFFECT for active arms, 0 for control arms); the trial ends before
     `today` (default: today, UTC). `progress(done, total)` is called after each screened
-    patient. The store must not hold the study yet, or hold it without subjects.
+    patient. The store must not hold the study yet, or hold it without subjects. `lock=False`
+    leaves the database open at the end (e.g. for a blinded interim report).
     """
     from django.utils import timezone
 
@@ -1120,7 +1122,8 @@ def run_virtual_trial(
         _run_entry(study, plan, entry)
         if progress is not None:
             progress(done, len(plan.log))
-    lock_study(study, "data_manager")
+    if lock:
+        lock_study(study, "data_manager")
     return _summary(study, seed, started)
 
 

@@ -44,6 +44,9 @@ def run_demo(
         "0-100 points at the last visit (repeat per arm; default 8 for active arms, 0 for "
         "control arms).",
     ),
+    lock: bool = typer.Option(
+        True, "--lock/--no-lock", help="Lock the database at the end (default) or leave it open."
+    ),
     json_output: bool = typer.Option(
         False, "--json", help="Print one JSON document and nothing else."
     ),
@@ -57,7 +60,9 @@ def run_demo(
     from trialdesk.store.demo import run_virtual_trial
 
     if json_output:
-        summary = run_virtual_trial(protocol, patients=patients, seed=seed, effects=effects)
+        summary = run_virtual_trial(
+            protocol, patients=patients, seed=seed, effects=effects, lock=lock
+        )
         print_json(summary.to_json())
     else:
         from rich.console import Console
@@ -71,6 +76,7 @@ def run_demo(
                 patients=patients,
                 seed=seed,
                 effects=effects,
+                lock=lock,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         Console().print(summary_table(summary))
