@@ -6,11 +6,15 @@ UV := $(BIN)/uv
 TRIALDESK := $(BIN)/trialdesk
 OUT := out
 SEEDS := NCT04208646 NCT05933434
-# Debian packages the test suite needs: R and nlme for the independent MMRM cross-check,
-# PostgreSQL for the multi-site store tests.
-SYSTEM_PACKAGES := r-base-core r-cran-nlme postgresql chromium fonts-dejavu-core
+STORE := $(OUT)/store
+# Debian packages: Chromium prints the analysis report to PDF (make run and the tests); R and
+# nlme for the independent MMRM cross-check and PostgreSQL for the multi-site store (tests).
+RUN_PACKAGES := chromium fonts-dejavu-core
+TEST_PACKAGES := $(RUN_PACKAGES) r-base-core r-cran-nlme postgresql
+# The demo users whose API tokens `make run` prints.
+DEMO_USERS := coordinator-01 investigator-01 assessor pharmacist monitor statistician data_manager
 
-.PHONY: run test lint install install-dev system-deps clean
+.PHONY: run test lint install install-dev run-deps system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,18 +27,27 @@ install-dev: $(BIN)/python
 	$(UV) pip install --python $(BIN)/python --quiet -e ".[dev]"
 
 # Installs missing Debian packages when run as root (CI); otherwise says what is missing.
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+define debian_packages
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	else echo "note: missing Debian packages:$$missing (tests that need them skip outside CI)"; fi
+	else echo "note: missing Debian packages:$$missing (install them with apt-get)"; fi
+endef
 
-# The most complete end-to-end run there is so far, for both seed trials: validate and
-# summarise the protocol, export it to ClinicalTrials.gov and re-import it, screen a synthetic
-# population, generate and assess the randomization, create the study store and verify its
-# audit trail, and estimate power. Everything is written to out/.
-run: install
+run-deps:
+	$(call debian_packages,$(RUN_PACKAGES))
+
+system-deps:
+	$(call debian_packages,$(TEST_PACKAGES))
+
+# Both seed trials end to end, everything written to out/: validate, summarise, export to
+# ClinicalTrials.gov and re-import each protocol; screen a synthetic population; generate and
+# assess the randomization; estimate power. Then the study store (SQLite in out/store): both
+# studies with demo sites and users run as virtual trials to database lock, the audit trail
+# verified, the analysis reports written (blinded and unblinded), and the REST API served on
+# http://127.0.0.1:8000 with the demo users' tokens printed.
+run: install run-deps
 	@rm -rf $(OUT) && mkdir -p $(OUT)
 	$(TRIALDESK) protocol list
 	$(TRIALDESK) protocol validate $(SEEDS)
@@ -49,11 +62,23 @@ run: install
 	  $(TRIALDESK) randomization generate $$id --seed 1 --out $(OUT)/$$id.allocation.csv \
 	    --kits-out $(OUT)/$$id.kits.csv || exit 1; \
 	  $(TRIALDESK) randomization assess $$id --simulations 5000 --seed 1 || exit 1; \
-	  TRIALDESK_HOME=$(OUT)/store $(TRIALDESK) study create $$id || exit 1; \
 	done
-	TRIALDESK_HOME=$(OUT)/store $(TRIALDESK) audit verify
 	$(TRIALDESK) power NCT04208646 --effect 8 --sd 16 --dropout 0.1 --trials 5000 --seed 1
-	@echo "wrote $(OUT)/: registry records, screening results and funnels, allocation and kit lists, the study store"
+	@for id in $(SEEDS); do \
+	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) demo run $$id --seed 1 || exit 1; \
+	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) analyze report $$id --user statistician \
+	    --out $(OUT)/reports/$$id || exit 1; \
+	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) analyze report $$id --user data_manager \
+	    --out $(OUT)/reports/$$id-blinded || exit 1; \
+	done
+	TRIALDESK_HOME=$(STORE) $(TRIALDESK) audit verify
+	@echo "wrote $(OUT)/: registry records, screening results and funnels, allocation and kit lists,"
+	@echo "the study store ($(STORE)) and the analysis reports ($(OUT)/reports/*/report.html and .pdf)"
+	@echo "demo API tokens (Authorization: Bearer TOKEN); the API docs are at http://127.0.0.1:8000/api/v1/docs"
+	@for user in $(DEMO_USERS); do \
+	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) token create $$user --label "make run" || exit 1; \
+	done
+	TRIALDESK_HOME=$(STORE) $(TRIALDESK) serve --host 127.0.0.1 --port 8000 --workers 3
 
 test: install-dev system-deps
 	$(BIN)/ruff check src tests bench

@@ -347,7 +347,7 @@ def test_subject_rows_and_screen_failures(datasets):
         "02-002",
         "02-003",
     ]
-    assert subjects.loc["02-002", "screen_failure_reason"] == "I2, E1"
+    assert subjects.loc["02-002", "screen_failure_reason"] == "criteria I2, E1"
     assert subjects.loc["02-003", "screen_failure_reason"] == "declined"
     assert subjects.loc["01-001", "screen_failure_reason"] is None
     assert subjects.loc["01-002", "discontinuation"] == "withdrawn"

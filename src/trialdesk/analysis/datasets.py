@@ -414,7 +414,9 @@ def _screen_failure(
         return None, []
     if records and records[-1]["verdict"] == "ineligible":
         failed = [c["id"] for c in records[-1]["criteria"] if c.get("result") == "fail"]
-        return ", ".join(failed), [source("EligibilityRecord", records[-1]["id"])]
+        # The eligibility service's wording of the same verdict.
+        reason = "criteria " + ", ".join(failed)
+        return reason, [source("EligibilityRecord", records[-1]["id"])]
     reason, event = _last_reason(changes, status)
     return reason, [event] if event else []
 
