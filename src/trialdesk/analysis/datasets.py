@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from trialdesk.eligibility.items import ScreeningForm, data_item_values
 from trialdesk.errors import BadInput
 
 if TYPE_CHECKING:
@@ -422,23 +423,16 @@ def _screen_failure(
 
 
 def _screening_values(
-    protocol: Protocol, forms: list[Row], screening_visit: str
+    protocol: Protocol, forms: list[Row], screening_visit: str, subject: Row
 ) -> tuple[dict[str, Any], list[str]]:
-    """Data item values from the screening forms (an item of the form, else one of its
-    scores), as the eligibility engine reads them; with the form records used."""
+    """Data item values from the screening forms and the subject record, as the eligibility
+    engine reads them; with the form records used."""
     by_form = {row["form"]: row for row in forms if row["visit_id"] == screening_visit}
-    values: dict[str, Any] = {}
-    used: dict[str, None] = {}
-    for item in protocol.data_items:
-        record = by_form.get(item.form) if item.form else None
-        if record is None:
-            continue
-        field = item.field or item.id
-        value = record["values"].get(field, record["scores"].get(field))
-        if value is not None:
-            values[item.id] = value
-            used[source("FormRecord", record["id"])] = None
-    return values, list(used)
+    screening = {form: ScreeningForm(row["values"], row["scores"]) for form, row in by_form.items()}
+    values = data_item_values(protocol, screening, subject["age"], subject["sex"])
+    read = {item.form for item in protocol.data_items if item.form and item.id in values}
+    used = [source("FormRecord", by_form[form]["id"]) for form in sorted(read)]
+    return values, used
 
 
 def _stratum_levels(key: str) -> dict[str, str]:
@@ -498,7 +492,7 @@ def _subjects(
         reason, reason_id = (
             _last_reason(subject_changes, status) if status in DISCONTINUED else (None, None)
         )
-        items, item_ids = _screening_values(protocol, forms.get(code, []), screening)
+        items, item_ids = _screening_values(protocol, forms.get(code, []), screening, subject)
         levels = _stratum_levels(allocation["stratum"]) if allocation else {}
         recorded_deviations = [d for d in deviations.get(code, []) if not d["automatic"]]
         itt = allocation is not None

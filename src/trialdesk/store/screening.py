@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from trialdesk.eligibility.items import SEX_VALUES, ScreeningForm, data_item_values  # noqa: F401
 from trialdesk.store.models import FormRecord, Subject
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
     from trialdesk.protocol.model import Visit
-
-SEX_VALUES = {"female": "FEMALE", "male": "MALE"}
 
 
 def screening_visit(protocol: Protocol) -> Visit:
@@ -25,24 +24,10 @@ def screening_visit(protocol: Protocol) -> Visit:
 
 def screening_items(protocol: Protocol, subject: Subject) -> dict[str, Any]:
     """The protocol's data item values for `subject`, from its screening forms and record."""
-    records = {
-        record.form: record
+    forms = {
+        record.form: ScreeningForm(record.values, record.scores)
         for record in FormRecord.objects.filter(
             subject=subject, visit__visit_id=screening_visit(protocol).id
         )
     }
-    from_subject = {"age": subject.age_at_screening, "sex": SEX_VALUES[subject.sex]}
-    items: dict[str, Any] = {}
-    for item in protocol.data_items:
-        if item.form is None:
-            if item.id in from_subject:
-                items[item.id] = from_subject[item.id]
-            continue
-        record = records.get(item.form)
-        field = item.field or item.id
-        if record is None:
-            continue
-        value = record.values.get(field, record.scores.get(field))
-        if value is not None:
-            items[item.id] = value
-    return items
+    return data_item_values(protocol, forms, subject.age_at_screening, subject.sex)
