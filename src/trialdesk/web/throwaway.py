@@ -126,7 +126,7 @@ class RunningServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> RunningServer:
+    def start(self, timeout: float = 120.0) -> RunningServer:
         command = [sys.executable, "-m", "trialdesk.cli", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
         with self.log.open("ab") as log:
