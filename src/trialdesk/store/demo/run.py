@@ -1,0 +1,299 @@
+"""The plan taken through the store's services, each step with the role a site would use: the
+study, its sites and the demo users, then per patient screening, consent, eligibility,
+randomization, visits and forms, treatment, adverse events and the end of the study; at last
+the database lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trialdesk.errors import BadInput
+from trialdesk.store.demo.answers import (
+    DemoInconsistency,
+    Patient,
+    Trajectory,
+    answers_for,
+    occasion_maker,
+)
+from trialdesk.store.demo.plan import Course, ScreeningEntry, TrialPlan, plan_trial
+from trialdesk.store.demo.summary import TrialSummary, trial_summary
+
+if TYPE_CHECKING:
+    from trialdesk.protocol import Protocol
+    from trialdesk.store.models import Study
+
+DEMO_OPERATOR = "operator:demo"
+CONSENT_VERSION = "1.0"
+STUDY_WIDE_ROLES = ("pharmacist", "assessor", "monitor", "statistician", "data_manager")
+#: Forms the site staff enter after screening; the blinded assessor enters the outcomes.
+COORDINATOR_FORMS = frozenset({"screening_history", "vitals", "labs", "hla_typing", "pain_diary"})
+CONTROL_ARM_TYPES = frozenset({"PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"})
+MAX_EFFECT = 100.0
+DEFAULT_ACTIVE_EFFECT = 8.0
+#: The kind of the deviation a prohibited medication is recorded as.
+PROHIBITED_MEDICATION = "prohibited_medication"
+
+
+def run_virtual_trial(
+    protocol_ref: str | Path,
+    *,
+    patients: int | None = None,
+    seed: int = 0,
+    effects: Mapping[str, float] | None = None,
+    today: dt.date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    lock: bool = True,
+) -> TrialSummary:
+    """Run a whole virtual trial of `protocol_ref` (a shipped id or a file) in the store.
+
+    `patients` to randomize (default: the protocol's enrollment); `effects` maps arm ids to the
+    arm's improvement beyond the common response, in WOMAC 0-100 points at the last visit
+    (default DEFAULT_ACTIVE_EFFECT for active arms, 0 for control arms); the trial ends before
+    `today` (default: today, UTC). `progress(done, total)` is called after each screened
+    patient. The store must not hold the study yet, or hold it without subjects. `lock=False`
+    leaves the database open at the end (e.g. for a blinded interim report).
+    """
+    from django.utils import timezone
+
+    from trialdesk.protocol import parse_protocol, protocol_source
+    from trialdesk.store.services import lock_study
+
+    started = time.perf_counter()
+    name, text = protocol_source(protocol_ref)
+    protocol = parse_protocol(text, name)
+    now = timezone.now().date()
+    today = today or now
+    if today > now:
+        raise BadInput(f"today {today}: the virtual trial must end in the past (now is {now})")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise BadInput(f"seed {seed!r}: expected a whole number >= 0")
+    plan = plan_trial(
+        protocol, _patients(protocol, patients), seed, _effects(protocol, effects), today
+    )
+    study = _set_up_study(protocol, protocol_ref, text)
+    for done, entry in enumerate(plan.log, 1):
+        _run_entry(study, plan, entry)
+        if progress is not None:
+            progress(done, len(plan.log))
+    if lock:
+        lock_study(study, "data_manager")
+    return trial_summary(study, seed, started)
+
+
+def _patients(protocol: Protocol, patients: int | None) -> int:
+    enrollment = protocol.enrollment.count
+    if patients is None:
+        patients = enrollment
+    if (
+        isinstance(patients, bool)
+        or not isinstance(patients, int)
+        or not 1 <= patients <= enrollment
+    ):
+        raise BadInput(
+            f"patients {patients!r}: expected 1 to {enrollment} (the enrollment of {protocol.id})"
+        )
+    return patients
+
+
+def _effects(protocol: Protocol, effects: Mapping[str, float] | None) -> dict[str, float]:
+    chosen = {
+        arm.id: 0.0 if arm.type in CONTROL_ARM_TYPES else DEFAULT_ACTIVE_EFFECT
+        for arm in protocol.arms
+    }
+    for arm, points in (effects or {}).items():
+        if arm not in chosen:
+            raise BadInput(f"effect of arm {arm!r}: {protocol.id} has arms {', '.join(chosen)}")
+        number = isinstance(points, int | float) and not isinstance(points, bool)
+        if not number or not -MAX_EFFECT <= points <= MAX_EFFECT:
+            raise BadInput(
+                f"effect of arm {arm}: {points!r}; expected WOMAC 0-100 points from "
+                f"{-MAX_EFFECT:g} to {MAX_EFFECT:g}"
+            )
+        chosen[arm] = float(points)
+    return chosen
+
+
+def _set_up_study(protocol: Protocol, protocol_ref: str | Path, text: str) -> Study:
+    """The study with the protocol's sites and the demo users, created where missing."""
+    from trialdesk.store.audit import sha256_hex
+    from trialdesk.store.errors import StudyLocked
+    from trialdesk.store.models import RoleAssignment, Study
+    from trialdesk.store.services import add_site, add_user, create_study
+
+    study = Study.objects.filter(protocol_id=protocol.id, version=protocol.version).first()
+    if study is None:
+        study = create_study(protocol_ref, DEMO_OPERATOR)
+    elif study.protocol_sha256 != sha256_hex(text):
+        raise BadInput(f"{study}: the store holds another text of this protocol version")
+    elif study.subjects.exists():
+        raise BadInput(
+            f"{study} already has subjects: a demo runs a trial from its first patient "
+            "(use an empty store, e.g. another TRIALDESK_HOME)"
+        )
+    elif study.locked:
+        raise StudyLocked(f"{study} is locked: the demo cannot run in it")
+    opened = set(study.sites.values_list("code", flat=True))
+    for site in protocol.sites:
+        if site.id not in opened:
+            add_site(study, site.id, DEMO_OPERATOR)
+    held = set(
+        RoleAssignment.objects.filter(study=study).values_list(
+            "user__username", "role", "site__code"
+        )
+    )
+    wanted = [
+        (f"{role}-{site.id}", role, site.id)
+        for site in protocol.sites
+        for role in ("coordinator", "investigator")
+    ]
+    wanted += [(role, role, None) for role in STUDY_WIDE_ROLES]
+    for username, role, site_code in wanted:
+        if (username, role, site_code) not in held:
+            add_user(study, username, role, DEMO_OPERATOR, site_code)
+    return study
+
+
+def _run_entry(study: Study, plan: TrialPlan, entry: ScreeningEntry) -> None:
+    """One patient of the screening log, from screening to the end of follow-up."""
+    from trialdesk.store.screening import screening_visit
+    from trialdesk.store.services import (
+        evaluate_eligibility,
+        record_consent,
+        record_screen_failure,
+        record_visit,
+        save_form,
+        screen_subject,
+    )
+
+    patient = entry.patient
+    coordinator = f"coordinator-{patient.site}"
+    code = screen_subject(
+        study,
+        patient.site,
+        year_of_birth=patient.year_of_birth,
+        age=patient.age,
+        sex=patient.sex,
+        by=coordinator,
+        screened_on=patient.screened_on,
+    ).code
+    if entry.declined_consent:
+        record_screen_failure(study, code, entry.declined_consent, coordinator)
+        return
+    record_consent(
+        study,
+        code,
+        consented_on=patient.screened_on,
+        consent_version=CONSENT_VERSION,
+        by=coordinator,
+    )
+    screening = screening_visit(plan.protocol).id
+    record_visit(study, code, screening, patient.screened_on, coordinator)
+    for form, values in entry.screening_forms.items():
+        save_form(study, code, screening, form, values, coordinator)
+    result = evaluate_eligibility(study, code, entry.attestations, f"investigator-{patient.site}")
+    if result.verdict != entry.verdict:
+        raise DemoInconsistency(
+            f"subject {code}: the store found the subject {result.verdict}, the demo planned "
+            f"{entry.verdict}"
+        )
+    if entry.course is not None:
+        _follow(study, plan, code, patient, entry.course)
+
+
+def _follow(study: Study, plan: TrialPlan, code: str, patient: Patient, course: Course) -> None:
+    """A randomized subject: treatment, visits and forms, adverse events, end of the study."""
+    from trialdesk.store.services import (
+        complete_subject,
+        randomize_subject,
+        record_administration,
+        record_deviation,
+        record_lost_to_follow_up,
+        record_missed_visit,
+        record_visit,
+        save_form,
+        withdraw_subject,
+    )
+
+    coordinator = f"coordinator-{patient.site}"
+    randomize_subject(study, code, coordinator)
+    last_day = max(visit.day for visit in plan.protocol.visits)
+    effect = plan.effects[_arm_as_pharmacist(study, code)] + course.response
+    occasion = occasion_maker(patient, plan.seed, Trajectory(patient.symptoms, effect, last_day))
+    for step in course.visits[1:]:
+        if step.date is None:
+            record_missed_visit(study, code, step.visit_id, step.reason, coordinator)
+            continue
+        record_visit(study, code, step.visit_id, step.date, coordinator, reason=step.reason)
+        day = (step.date - course.day0).days
+        for form in plan.protocol.visit(step.visit_id).forms:
+            by = coordinator if form in COORDINATOR_FORMS else "assessor"
+            values = answers_for(form, occasion(step.visit_id, day, form))
+            save_form(study, code, step.visit_id, form, values, by)
+        for administration in step.administrations:
+            record_administration(study, code, administration, step.date, "pharmacist")
+    last_visit = course.done[-1]
+    if course.prohibited_medication:
+        record_deviation(
+            study,
+            code,
+            kind=PROHIBITED_MEDICATION,
+            description=f"prohibited medication: {course.prohibited_medication}",
+            detected_on=last_visit.date,
+            by=coordinator,
+            visit_id=last_visit.visit_id,
+        )
+    _report_adverse_events(study, code, patient, course)
+    if course.ending == "completed":
+        complete_subject(study, code, coordinator)
+    elif course.ending == "withdrawn":
+        withdraw_subject(study, code, course.ending_reason, coordinator)
+    else:
+        record_lost_to_follow_up(study, code, course.ending_reason, coordinator)
+
+
+def _arm_as_pharmacist(study: Study, code: str) -> str:
+    """The subject's arm as the unblinded pharmacist sees it (Allocation -> slot's arm); it
+    only sets the size of the outcome effect and is never shown."""
+    from trialdesk.store.models import Allocation
+
+    allocation = Allocation.objects.select_related("slot").get(
+        subject__study=study, subject__code=code
+    )
+    return allocation.slot.arm
+
+
+def _report_adverse_events(study: Study, code: str, patient: Patient, course: Course) -> None:
+    """The investigator reports each event; serious ones get their expedited report."""
+    from trialdesk.store.services import record_sae_report, report_adverse_event
+
+    investigator = f"investigator-{patient.site}"
+    doses = [(step.date - course.day0).days for step in course.done if step.administrations]
+    for event in course.adverse_events:
+        onset = course.day0 + dt.timedelta(days=event.onset_day)
+        awareness = dt.datetime.combine(onset, dt.time(), dt.UTC) + dt.timedelta(
+            hours=event.awareness_hours
+        )
+        after_treatment = event.onset_day > max(doses)
+        reported = report_adverse_event(
+            study,
+            code,
+            term=event.term,
+            onset_date=onset,
+            ctcae_grade=event.ctcae_grade,
+            seriousness=list(event.seriousness),
+            relatedness=event.relatedness,
+            expected=event.expected,
+            action_taken="not_applicable" if after_treatment else "dose_not_changed",
+            outcome=event.outcome,
+            awareness_at=awareness,
+            by=investigator,
+            end_date=onset + dt.timedelta(days=event.days),
+        )
+        if event.seriousness:
+            sent = awareness + dt.timedelta(hours=event.report_hours)
+            record_sae_report(study, code, reported.number, sent, investigator)
