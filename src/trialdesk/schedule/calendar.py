@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from trialdesk.errors import BadInput
 
 if TYPE_CHECKING:
+    from trialdesk.protocol import Protocol
     from trialdesk.protocol.model import Visit
 
 
@@ -130,3 +131,8 @@ def outside_window(
         anchor = "the screening date" if visit.day < 0 else "day 0"
         raise BadInput(f"visit {visit.id}: its window counts from {anchor}, which is not given")
     return window.days_outside(actual_date)
+
+
+def screening_visit(protocol: Protocol) -> Visit:
+    """The protocol's earliest visit: where the screening forms are entered."""
+    return min(protocol.visits, key=lambda visit: visit.day)

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from trialdesk.eligibility.items import SEX_VALUES, ScreeningForm, data_item_values  # noqa: F401
+from trialdesk.eligibility.items import ScreeningForm, data_item_values
+from trialdesk.schedule import screening_visit
 from trialdesk.store.models import FormRecord, Subject
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
-    from trialdesk.protocol.model import Visit
-
-
-def screening_visit(protocol: Protocol) -> Visit:
-    return min(protocol.visits, key=lambda visit: visit.day)
 
 
 def screening_items(protocol: Protocol, subject: Subject) -> dict[str, Any]:

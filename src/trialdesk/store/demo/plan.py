@@ -2,9 +2,9 @@
 subject's course (visit dates, ending, adverse events), with the variety a demo must show.
 
 Planning writes nothing, so a protocol the demo cannot run is refused before the store
-changes. Nothing here imports Django at module level; judging the screening forms reads the
-store's own screening rules (`trialdesk.store.screening`) so that the plan's verdicts are the
-ones the store will reach.
+changes, and imports no Django. Judging the screening forms uses the rule the store applies
+(`trialdesk.eligibility.items`) on the forms as the store will save them, so the plan's verdicts
+are the ones the store will reach.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trialdesk.eligibility.items import ScreeningForm, data_item_values
 from trialdesk.errors import BadInput
+from trialdesk.schedule import screening_visit
 from trialdesk.store.demo.answers import (
     ANSWER_MODELS,
     DAYS_PER_YEAR,
@@ -283,8 +285,6 @@ def _screen_on_paper(
 ) -> tuple[ScreeningEntry, list[str]]:
     """The patient's screening forms and attestations, the verdict they will get and the
     items or attestations that leave it undecided."""
-    from trialdesk.store.screening import screening_visit
-
     visit = screening_visit(protocol)
     occasion = occasion_maker(patient, seed, None)
     forms = {form: answers_for(form, occasion(visit.id, visit.day, form)) for form in visit.forms}
@@ -301,27 +301,13 @@ def _screen_on_paper(
 def _protocol_items(
     protocol: Protocol, patient: Patient, forms: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
-    """The data items as `trialdesk.store.screening.screening_items` reads them from the
-    saved screening forms."""
+    """The data items the store will read from these screening forms once saved."""
     from trialdesk.instruments import score, validate_answers
-    from trialdesk.store.screening import SEX_VALUES
 
-    records = {form: (validate_answers(form, v), score(form, v)) for form, v in forms.items()}
-    from_subject = {"age": patient.age, "sex": SEX_VALUES[patient.sex]}
-    items: dict[str, Any] = {}
-    for item in protocol.data_items:
-        if item.form is None:
-            if item.id in from_subject:
-                items[item.id] = from_subject[item.id]
-            continue
-        if item.form not in records:
-            continue
-        values, scores = records[item.form]
-        name = item.field or item.id
-        value = values.get(name, scores.get(name))
-        if value is not None:
-            items[item.id] = value
-    return items
+    saved = {
+        form: ScreeningForm(validate_answers(form, v), score(form, v)) for form, v in forms.items()
+    }
+    return data_item_values(protocol, saved, patient.age, patient.sex)
 
 
 def _course(protocol: Protocol, patient: Patient, seed: int) -> Course:

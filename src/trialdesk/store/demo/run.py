@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trialdesk.errors import BadInput
+from trialdesk.schedule import screening_visit
 from trialdesk.store.demo.answers import (
     DemoInconsistency,
     Patient,
@@ -160,7 +161,6 @@ def _set_up_study(protocol: Protocol, protocol_ref: str | Path, text: str) -> St
 
 def _run_entry(study: Study, plan: TrialPlan, entry: ScreeningEntry) -> None:
     """One patient of the screening log, from screening to the end of follow-up."""
-    from trialdesk.store.screening import screening_visit
     from trialdesk.store.services import (
         evaluate_eligibility,
         record_consent,
