@@ -14,8 +14,8 @@ from trialdesk.analysis.consort import (
     ConsortFlow,
     DispositionError,
     consort_flow,
-    draw_consort,
 )
+from trialdesk.analysis.consort_diagram import draw_consort
 from trialdesk.errors import BadInput
 
 ARMS = [("LOW", "Low dose"), ("HIGH", "High dose"), ("PBO", "Placebo")]

@@ -350,7 +350,7 @@ def test_extract_reads_every_table_of_the_study(
 
 
 def test_a_pdf_without_chromium_names_the_package(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("trialdesk.analysis.report.CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr("trialdesk.analysis.report.pdf.CHROMIUM", tmp_path / "no-chromium")
     protocol = load_protocol("NCT05933434")
     meta = ReportMeta(study="NCT05933434 v1.0", protocol_sha256="0" * 64, generated_by="stat")
     empty = StudyExtract(study={key: None for key in STUDY_KEYS})

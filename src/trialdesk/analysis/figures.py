@@ -6,6 +6,8 @@ table it plots, so that a report can print the numbers beside the picture and a 
 them. Arms keep their Okabe-Ito colour (safe for colour-blind readers) and marker by their
 position in the protocol; blinded data are drawn pooled, as "All subjects". Means are of the
 observed values at each visit (observed cases), not model estimates.
+
+``write_figure`` writes these figures and the CONSORT diagram alike.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -23,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import stats
 
-from trialdesk.analysis.consort import arm_groups, require_columns, text_value, write_figure
+from trialdesk.analysis.frames import arm_groups, require_columns, text_value
 from trialdesk.errors import BadInput
 
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
@@ -117,6 +120,21 @@ def _tick(time: float) -> str:
 def _paths(path_stem: Path | str) -> tuple[Path, Path]:
     # Not with_suffix: a stem such as "womac.total" has a dot of its own.
     return Path(f"{path_stem}.png"), Path(f"{path_stem}.svg")
+
+
+def write_figure(figure: Figure, png_path: Path | str, svg_path: Path | str) -> tuple[Path, Path]:
+    """Write a matplotlib figure as a 150 dpi PNG and an SVG whose text stays text (searchable,
+    and editable by the report's reader)."""
+    paths = Path(png_path), Path(svg_path)
+    try:
+        figure.savefig(paths[0], dpi=150, format="png")
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "trialdesk"}):
+            figure.savefig(paths[1], format="svg", metadata={"Date": None})
+    except OSError as error:
+        raise BadInput(
+            f"{error.filename}: cannot be written: {error.strerror}; expected a writable path"
+        ) from None
+    return paths
 
 
 def _save(figure: Figure, path_stem: Path | str, data: pd.DataFrame) -> FigureFiles:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from trialdesk.analysis.consort import arm_groups, require_columns, text_value
+from trialdesk.analysis.frames import arm_groups, require_columns, text_value
 from trialdesk.errors import BadInput
 
 POOLED_LABEL = "All subjects"

@@ -1,0 +1,93 @@
+"""`build_report`: the datasets (blinded when asked) written as CSV, then the HTML report
+and its PDF; `ReportMeta` says who and what the report is for, `ReportResult` what was written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from trialdesk.analysis.datasets import (
+    AnalysisDatasets,
+    StudyExtract,
+    blind,
+    build_datasets,
+    canonical_csv,
+    datasets_sha256,
+)
+from trialdesk.analysis.report.document import render_document
+from trialdesk.analysis.report.pdf import print_pdf, require_chromium
+from trialdesk.errors import BadInput
+
+if TYPE_CHECKING:
+    from trialdesk.protocol import Protocol
+
+
+@dataclass(frozen=True)
+class ReportMeta:
+    """Who and what the report is for; `generated_at` defaults to now (UTC)."""
+
+    study: str
+    protocol_sha256: str
+    generated_by: str
+    locked: bool = False
+    reopened_after_lock: bool = False
+    generated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    html: Path
+    pdf: Path | None
+    figures: tuple[Path, ...]
+    datasets: tuple[Path, ...]
+    datasets_sha256: str
+    blinded: bool
+
+
+def build_report(
+    source: StudyExtract | AnalysisDatasets,
+    protocol: Protocol,
+    *,
+    blinded: bool,
+    out_dir: Path,
+    pdf: bool = True,
+    meta: ReportMeta,
+) -> ReportResult:
+    """Write the report, its figures and datasets into `out_dir` (created if needed)."""
+    datasets = build_datasets(source, protocol) if isinstance(source, StudyExtract) else source
+    if datasets.blinded and not blinded:
+        raise BadInput("the datasets are blinded; an unblinded report needs unblinded datasets")
+    if blinded:
+        datasets = blind(datasets)
+    if pdf:
+        require_chromium()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_paths = []
+    for name, frame in datasets.frames().items():
+        path = out_dir / f"{name}.csv"
+        path.write_text(canonical_csv(frame), encoding="utf-8")
+        csv_paths.append(path)
+    arms = None if blinded else [(arm.id, arm.label) for arm in protocol.arms]
+    figures: list[Path] = []
+    digest = datasets_sha256(datasets)
+    document = render_document(datasets, digest, protocol, arms, meta, out_dir, figures, csv_paths)
+    html_path = out_dir / "report.html"
+    html_path.write_text(document, encoding="utf-8")
+    pdf_path = None
+    if pdf:
+        pdf_path = out_dir / "report.pdf"
+        print_pdf(
+            html_path, pdf_path, footer=f"{meta.study} - {'BLINDED' if blinded else 'UNBLINDED'}"
+        )
+    return ReportResult(
+        html=html_path,
+        pdf=pdf_path,
+        figures=tuple(figures),
+        datasets=tuple(csv_paths),
+        datasets_sha256=digest,
+        blinded=blinded,
+    )
