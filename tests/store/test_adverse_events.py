@@ -30,7 +30,8 @@ from trialdesk.store.services import (
     update_adverse_event,
 )
 
-OPERATOR = "operator:tests"
+from .conftest import OPERATOR
+
 PROTOCOL = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 DAY0 = dt.date(2024, 3, 10)
 CET = dt.timezone(dt.timedelta(hours=1))

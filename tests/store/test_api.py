@@ -25,16 +25,11 @@ from trialdesk.store.services import add_user, create_study, lock_study, randomi
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 from trialdesk.web.settings import stored_secret_key
 
-OPERATOR = "operator:tests"
+from .conftest import OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES
+
 PROTOCOL = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 STUDY = "/api/v1/studies/KNEE-TEST"
 DAY0 = dt.date(2024, 4, 1)
-WOMAC = {f"{part}{i}": 1 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)}
-SCREENING_FORMS = {
-    "screening_history": {"oa_duration_months": 24},
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-}
 ADVERSE_EVENT = {
     "term": "Knee effusion",
     "onset_date": "2024-04-10",
@@ -330,13 +325,15 @@ def test_visits_and_forms(study: Any, eligible_subject: Any) -> None:
     assert done.json()["status"] == "done" and done.json()["actual_date"] == "2024-04-23"
     form = f"{subject}/visits/W3/forms/womac"
     assert api.get(form).status_code == 404
-    entered = api.send("put", form, {"values": WOMAC})
-    assert entered.status_code == 200 and entered.json()["values"] == WOMAC
-    out_of_range = api.send("put", form, {"values": {**WOMAC, "P1": 9}, "reason": "typo"})
+    entered = api.send("put", form, {"values": WOMAC_ALL_ONES})
+    assert entered.status_code == 200 and entered.json()["values"] == WOMAC_ALL_ONES
+    out_of_range = api.send("put", form, {"values": {**WOMAC_ALL_ONES, "P1": 9}, "reason": "typo"})
     assert out_of_range.status_code == 400 and "P1" in detail(out_of_range)
-    unexplained = api.send("put", form, {"values": {**WOMAC, "P1": 2}})
+    unexplained = api.send("put", form, {"values": {**WOMAC_ALL_ONES, "P1": 2}})
     assert unexplained.status_code == 400 and "a reason is required" in detail(unexplained)
-    changed = api.send("put", form, {"values": {**WOMAC, "P1": 2}, "reason": "source check"})
+    changed = api.send(
+        "put", form, {"values": {**WOMAC_ALL_ONES, "P1": 2}, "reason": "source check"}
+    )
     assert changed.status_code == 200 and api.get(form).json()["values"]["P1"] == 2
     assert [row["visit"] for row in api.get(f"{subject}/forms").json()] == ["SCR"] * 3 + ["W3"]
     assert api.get(f"{subject}/visits/W3/forms/vitals").status_code == 404

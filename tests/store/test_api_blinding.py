@@ -34,15 +34,10 @@ from trialdesk.store.services import (
 from trialdesk.store.services.tokens import create_token
 from trialdesk.web.api import api
 
-OPERATOR = "operator:tests"
+from .conftest import OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES
+
 STUDY = "/api/v1/studies/KNEE-TEST"
 DAY0 = dt.date(2024, 4, 1)
-WOMAC = {f"{part}{i}": 1 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)}
-SCREENING_FORMS = {
-    "screening_history": {"oa_duration_months": 24},
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-}
 #: The blinded roles and the user holding each (the statistician before the lock).
 BLINDED_USERS = {
     "assessor": "ada",
@@ -130,8 +125,8 @@ CALLS: dict[tuple[str, str], Call] = {
         invalid={"administration_id": "C7", "administered_on": "2024-05-02"},
     ),
     ("put", SUBJECT + "/visits/{visit_id}/forms/{form}"): Call(
-        valid={"values": {**WOMAC, "P2": 2}, "reason": "source document check"},
-        invalid={"values": {**WOMAC, "P2": 11}, "reason": "typo"},
+        valid={"values": {**WOMAC_ALL_ONES, "P2": 2}, "reason": "source document check"},
+        invalid={"values": {**WOMAC_ALL_ONES, "P2": 11}, "reason": "typo"},
     ),
     ("post", SUBJECT + "/visits/{visit_id}"): Call(
         valid={"visit_date": "2024-04-23"}, invalid={"visit_date": "2024-02-30"}
@@ -204,7 +199,7 @@ def populate(study: Study, eligible_subject: Any, consented_subject: Any) -> dic
     treat(study, subjects["other_site"], cycles=2)
     record_visit(study, treated, "D0", DAY0 + dt.timedelta(days=2), "colin")  # out of window
     record_visit(study, treated, "W3", dt.date(2024, 4, 23), "colin")
-    save_form(study, treated, "W3", "womac", WOMAC, "ada")
+    save_form(study, treated, "W3", "womac", WOMAC_ALL_ONES, "ada")
     report_adverse_event(
         study,
         treated,
@@ -223,7 +218,7 @@ def populate(study: Study, eligible_subject: Any, consented_subject: Any) -> dic
         study,
         treated,
         kind="visit_procedure",
-        description="WOMAC read out by the coordinator",
+        description="WOMAC_ALL_ONES read out by the coordinator",
         detected_on=dt.date(2024, 4, 24),
         by="colin",
         visit_id="W3",

@@ -33,8 +33,7 @@ from trialdesk.store.services import (
 )
 from trialdesk.store.services.forms import as_stored
 
-OPERATOR = "operator:tests"
-WOMAC = {f"{part}{i}": 1 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)}
+from .conftest import OPERATOR, WOMAC_ALL_ONES
 
 
 def status(study: Any, code: str) -> str:
@@ -105,15 +104,16 @@ def test_no_second_randomization(study: Any, eligible_subject: Any) -> None:
 @pytest.mark.django_db
 def test_follow_up_visits_need_randomization(study: Any, eligible_subject: Any) -> None:
     code = eligible_subject()
-    save_form(study, code, "D0", "womac", WOMAC, "ada")  # baseline comes before randomization
+    # The baseline comes before randomization.
+    save_form(study, code, "D0", "womac", WOMAC_ALL_ONES, "ada")
     with pytest.raises(SubjectStateError, match="visit W12 data need randomization first"):
-        save_form(study, code, "W12", "womac", WOMAC, "ada")
+        save_form(study, code, "W12", "womac", WOMAC_ALL_ONES, "ada")
     randomize_subject(study, code, "ines")
     record_administration(study, code, "C1", dt.date(2024, 3, 10), "pia")
     with pytest.raises(BadInput, match="visit W12: no visit date; record the visit date first"):
-        save_form(study, code, "W12", "womac", WOMAC, "ada")
+        save_form(study, code, "W12", "womac", WOMAC_ALL_ONES, "ada")
     record_visit(study, code, "W12", dt.date(2024, 6, 2), "ada")
-    save_form(study, code, "W12", "womac", WOMAC, "ada")
+    save_form(study, code, "W12", "womac", WOMAC_ALL_ONES, "ada")
 
 
 @pytest.mark.django_db
@@ -121,7 +121,7 @@ def test_form_must_belong_to_visit_and_fit_instrument(study: Any, consented_subj
     code = consented_subject()
     events = AuditEvent.objects.count()
     with pytest.raises(BadInput, match="form 'womac' is not collected at this visit"):
-        save_form(study, code, "SCR", "womac", WOMAC, "ines")
+        save_form(study, code, "SCR", "womac", WOMAC_ALL_ONES, "ines")
     with pytest.raises(InstrumentError, match="kl_grade"):
         save_form(study, code, "SCR", "kl_grade", {"index_knee": 7}, "ines")
     assert AuditEvent.objects.count() == events
@@ -266,7 +266,7 @@ def test_nothing_is_written_after_database_lock(study: Any, eligible_subject: An
     with pytest.raises(StudyLocked):
         screen(study)
     with pytest.raises(StudyLocked):
-        save_form(study, code, "D0", "womac", WOMAC, "ada")
+        save_form(study, code, "D0", "womac", WOMAC_ALL_ONES, "ada")
     with pytest.raises(StudyLocked):
         randomize_subject(study, code, "ines")
     with pytest.raises(StudyLocked):

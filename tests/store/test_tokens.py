@@ -22,7 +22,7 @@ from trialdesk.store.services.tokens import (
     user_for_token,
 )
 
-OPERATOR = "operator:tests"
+from .conftest import OPERATOR
 
 
 @pytest.mark.django_db

@@ -31,9 +31,9 @@ from trialdesk.store.services import (
     screen_subject,
 )
 
-OPERATOR = "operator:tests"
+from .conftest import OPERATOR, WOMAC_ALL_ONES
+
 DAY0 = dt.date(2024, 3, 10)
-WOMAC = {f"{part}{i}": 1 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)}
 
 
 def treated(study: Any, eligible_subject: Any, day0: dt.date = DAY0) -> str:
@@ -185,12 +185,12 @@ def test_screening_and_baseline_before_day0(study: Any, eligible_subject: Any) -
 def test_forms_after_day0_need_the_visit_date(study: Any, eligible_subject: Any) -> None:
     code = treated(study, eligible_subject)
     with pytest.raises(BadInput, match="visit W3: no visit date; record the visit date first"):
-        save_form(study, code, "W3", "womac", WOMAC, "ada")
+        save_form(study, code, "W3", "womac", WOMAC_ALL_ONES, "ada")
     record_visit(study, code, "W3", dt.date(2024, 3, 31), "ada")
-    save_form(study, code, "W3", "womac", WOMAC, "ada")
+    save_form(study, code, "W3", "womac", WOMAC_ALL_ONES, "ada")
     record_missed_visit(study, code, "W12", "patient in hospital", "colin")
     with pytest.raises(BadInput, match="visit W12: no visit date \\(it is marked missed\\)"):
-        save_form(study, code, "W12", "womac", WOMAC, "ada")
+        save_form(study, code, "W12", "womac", WOMAC_ALL_ONES, "ada")
 
 
 @pytest.mark.django_db
@@ -212,7 +212,7 @@ def test_missed_visits(study: Any, eligible_subject: Any) -> None:
     assert out_of_window(code) == []
 
     record_visit(study, code, "W12", dt.date(2024, 6, 1), "ada")
-    save_form(study, code, "W12", "womac", WOMAC, "ada")
+    save_form(study, code, "W12", "womac", WOMAC_ALL_ONES, "ada")
     with pytest.raises(BadInput, match="has forms entered \\(womac\\), so it took place"):
         record_missed_visit(study, code, "W12", "no show", "colin")
     assert visit(code, "W12").status == "done"
