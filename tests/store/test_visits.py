@@ -202,11 +202,15 @@ def test_missed_visits(study: Any, eligible_subject: Any) -> None:
     assert (missed.status, missed.actual_date) == ("missed", None)
     event = AuditEvent.objects.get(action="visit.missed", field="status")
     assert (event.new_value, event.reason) == ('"missed"', "patient travelling")
+    subject = Subject.objects.get(code=code)
+    [entry] = [e for e in subject_calendar(subject, dt.date(2024, 5, 1)) if e.visit_id == "W3"]
+    assert (entry.status, entry.missed_reason) == ("missed", "patient travelling")
 
     with pytest.raises(ReasonRequired, match="a visit marked missed recorded as done"):
         record_visit(study, code, "W3", dt.date(2024, 4, 6), "colin")
     record_visit(study, code, "W3", dt.date(2024, 4, 6), "colin", reason="came late after all")
     assert len(out_of_window(code)) == 1
+    assert visit(code, "W3").missed_reason == ""
     # Done without forms: marking it missed is a correction, and its deviation goes.
     record_missed_visit(study, code, "W3", "visit date was entered for the wrong patient", "ines")
     assert out_of_window(code) == []

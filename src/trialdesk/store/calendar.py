@@ -30,6 +30,8 @@ class CalendarEntry:
     window_end: dt.date | None
     status: CalendarStatus
     actual_date: dt.date | None
+    #: Why the visit did not take place ("" unless missed).
+    missed_reason: str
     #: The forms the protocol collects at the visit, and those with a record, in that order.
     planned_forms: tuple[str, ...]
     entered_forms: tuple[str, ...]
@@ -60,6 +62,7 @@ def subject_calendar(subject: Subject, today: dt.date) -> list[CalendarEntry]:
                 window_end=window.end,
                 status=visit_status(window.start, window.end, actual, missed, today),
                 actual_date=actual,
+                missed_reason=visit.missed_reason if missed else "",
                 planned_forms=tuple(plan.forms),
                 entered_forms=tuple(form for form in plan.forms if form in entered[plan.id]),
             )

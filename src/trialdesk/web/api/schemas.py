@@ -209,6 +209,7 @@ class VisitOut(Schema):
     window_end: dt.date | None
     status: str = Field(description="scheduled, due, overdue, done or missed (as of today)")
     actual_date: dt.date | None
+    missed_reason: str = Field(description="why the visit did not take place; empty unless missed")
     planned_forms: list[str]
     entered_forms: list[str]
 
