@@ -67,6 +67,20 @@ CRITERIA = [
 ]
 
 
+#: A patient who meets every computable criterion of NCT05933434 (STEMJOINT).
+ELIGIBLE_STEMJOINT = {
+    "age": 60,
+    "knee_pain_duration_months": 12,
+    "nrs_pain_worst": 6,
+    "kl_grade_index": 2,
+    "joint_space_width_mm": 2.5,
+    "axial_deformity_deg": 3,
+    "oa_compartment": "medial",
+    "bmi": 29,
+    "ap_laxity_mm": 1,
+}
+
+
 def protocol_with(criteria: list[dict], items: list[dict] = ITEMS) -> Protocol:
     return Protocol.model_validate(
         {

@@ -11,19 +11,9 @@ from typer.testing import CliRunner
 from trialdesk.cli import app
 from trialdesk.protocol import load_protocol
 
-RUNNER = CliRunner()
+from .conftest import ELIGIBLE_STEMJOINT
 
-ELIGIBLE_STEMJOINT = {
-    "age": 60,
-    "knee_pain_duration_months": 12,
-    "nrs_pain_worst": 6,
-    "kl_grade_index": 2,
-    "joint_space_width_mm": 2.5,
-    "axial_deformity_deg": 3,
-    "oa_compartment": "medial",
-    "bmi": 29,
-    "ap_laxity_mm": 1,
-}
+RUNNER = CliRunner()
 
 
 def run(*args):
@@ -146,3 +136,75 @@ def test_screen_malformed_cohort_exits_2(tmp_path):
 def test_sql_unknown_dialect_exits_2():
     result = run("eligibility", "sql", "NCT04208646", "--dialect", "oracle")
     assert result.exit_code == 2
+
+
+def test_sql_unknown_dialect_is_one_line_naming_the_option():
+    result = run("eligibility", "sql", "NCT04208646", "--dialect", "oracle")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: --dialect: 'oracle'; expected one of duckdb, postgres, spark, trino, bigquery"
+    ]
+
+
+def test_the_cli_lists_the_dialects_the_compiler_renders():
+    from trialdesk.eligibility import cli, sql
+
+    assert cli.DIALECTS == sql.DIALECTS
+
+
+def test_check_a_subject_whose_items_are_not_an_object_exits_2(tmp_path):
+    path = tmp_path / "subject.json"
+    path.write_text('{"items": [60]}')
+    result = run("eligibility", "check", "NCT04208646", path)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {path}: 'items' must be an object of id: value, got [60]"
+    ]
+
+
+@pytest.fixture
+def cohort(tmp_path):
+    path = tmp_path / "cohort.csv"
+    path.write_text("patient_id,age\nP1,50\n")
+    return path
+
+
+def test_screen_refuses_to_write_its_results_over_the_cohort(cohort):
+    before = cohort.read_bytes()
+    result = run("eligibility", "screen", "NCT04208646", cohort, "--out", cohort)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {cohort}: is the cohort file; expected another file for results"
+    ]
+    assert cohort.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("plot", "message"),
+    [
+        ("funnel.jpg", "--plot: expected a .png file, got {plot}"),
+        ("missing/funnel.png", "--plot: {plot}: the directory {parent} does not exist"),
+    ],
+)
+def test_a_bad_plot_path_writes_no_results(tmp_path, cohort, plot, message):
+    out, plot_path = tmp_path / "results.csv", tmp_path / plot
+    result = run("eligibility", "screen", "NCT04208646", cohort, "--out", out, "--plot", plot_path)
+    assert result.exit_code == 2
+    expected = message.format(plot=plot_path, parent=plot_path.parent)
+    assert result.stderr.splitlines() == [f"error: {expected}"]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--n", 0, "--out", "cohort.csv"), "error: --n: expected at least 1 patient, got 0"),
+        (("--n", 5, "--out", "cohort.xlsx"), "expected a .csv or .parquet file"),
+    ],
+)
+def test_synth_bad_options_are_one_line(tmp_path, args, message):
+    args = tuple(tmp_path / arg if str(arg).startswith("cohort") else arg for arg in args)
+    result = run("synth", "patients", "NCT04208646", "--seed", 1, *args)
+    assert result.exit_code == 2
+    assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+    assert not list(tmp_path.iterdir())

@@ -383,3 +383,11 @@ def test_printed_duckdb_query_runs_on_a_typed_table(criteria):
     connection.execute(f"CREATE TABLE cohort (patient_id VARCHAR, {definitions})")
     connection.execute("INSERT INTO cohort (patient_id, age) VALUES ('P1', 80)")
     assert connection.execute(sql).fetchone()[:3] == ("P1", "ineligible", "fail")
+
+
+def test_the_results_never_replace_the_cohort(tmp_path, criteria):
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("patient_id,age\nP1,50\n")
+    with pytest.raises(EligibilityError, match="is the cohort file"):
+        screen(criteria, cohort, tmp_path / "." / "cohort.csv")
+    assert cohort.read_text() == "patient_id,age\nP1,50\n"

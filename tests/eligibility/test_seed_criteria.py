@@ -7,6 +7,8 @@ import pytest
 from trialdesk.eligibility import evaluate
 from trialdesk.protocol import load_protocol
 
+from .conftest import ELIGIBLE_STEMJOINT
+
 LABS_NORMAL = {
     "neutrophils": 3.5,
     "platelets": 220,
@@ -196,17 +198,7 @@ def test_reason_names_the_upper_limit_of_normal(protocols):
 
 def test_a_fully_answered_patient_is_eligible(protocols):
     protocol = protocols["NCT05933434"]
-    items = {
-        "age": 60,
-        "knee_pain_duration_months": 12,
-        "nrs_pain_worst": 6,
-        "kl_grade_index": 2,
-        "joint_space_width_mm": 2.5,
-        "axial_deformity_deg": 3,
-        "oa_compartment": "medial",
-        "bmi": 29,
-        "ap_laxity_mm": 1,
-    }
+    items = ELIGIBLE_STEMJOINT
     answers = {c.id: c.type == "inclusion" for c in protocol.eligibility.criteria if c.attestation}
     result = evaluate(protocol, items, answers)
     assert result.verdict == "eligible", [c for c in result.criteria if c.result != "pass"]

@@ -105,6 +105,19 @@ def test_check_reports_each_problem_with_row_and_column_and_exits_2(tmp_path):
         (("assess", "--arms", "A,B", "--method", "urn"), "method: 'urn'"),
         (("assess", "--arms", "A,B", "--strata", "kl=2,3", "--method", "minimization",
           "--factors", "age:2"), "--factors: no factor 'age'"),
+        (("generate", "--arms", "A:\u00b2,B"), "--arms: weight '\u00b2' of arm 'A' is not a whole"),
+        (("generate", "--arms", "A,B", "--block-sizes", "\u00b2"),
+         "--block-sizes: block size '\u00b2' is not a whole number"),
+        (("generate", "--arms", "A,B", "--block-sizes", "3"),
+         "--block-sizes: block size 3 cannot hold the ratio 1:1"),
+        (("generate", "--arms", "A,B", "--strata", "site=01", "--strata", "site=02"),
+         "--strata: factor 'site' appears twice"),
+        (("generate", "--arms", "A,B", "--per-stratum", "0"), "--per-stratum: 0; expected"),
+        (("generate", "--arms", "A,B", "--spare-kits", "-1"), "--spare-kits: -1; expected"),
+        (("generate", "--arms", "A,B", "--kits-per-subject", "-1"),
+         "--kits-per-subject: -1; expected"),
+        (("generate", "--arms", "A,B", "--kits-per-subject", "1", "--out", "x.csv",
+          "--kits-out", "./x.csv"), "--out and --kits-out: both are x.csv"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_2_with_one_line_naming_the_place(args, message):
@@ -143,3 +156,26 @@ def test_assess_a_protocol_for_people():
     assert "margin kl_grade" in result.stdout
     assert "blocks of 2, 4; arms MSC:1, SALINE:1; factors site (1), kl_grade (2)" in result.stdout
     assert "80 subjects per trial" in result.stdout
+
+
+def test_generate_writes_the_list_and_the_kit_map_or_neither(tmp_path):
+    out, kits = tmp_path / "list.csv", tmp_path / "missing" / "kits.csv"
+    result = run(
+        "generate", "--arms", "A,B", "--per-stratum", "4", "--kits-per-subject", "1",
+        "--out", str(out), "--kits-out", str(kits),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {kits}: cannot write (No such file or directory)"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_a_list_with_a_seq_in_other_digits_exits_2(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_text("seq,arm\n\u00b2,A\n", encoding="utf-8")
+    result = run("check", str(path), "--arms", "A,B")
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: {path}, row 2, column 'seq': '\u00b2' is not a whole number >= 1"
+    ]

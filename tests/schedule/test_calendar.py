@@ -141,3 +141,10 @@ def test_the_core_imports_no_django() -> None:
         "sys.exit(any(name.split('.')[0] == 'django' for name in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_screening_window_without_the_screening_date_says_so() -> None:
+    window = visit_window(SCREENING, DAY0, None)
+    assert window.anchor == "the screening date"
+    with pytest.raises(BadInput, match=r"visit SCR: no window yet \(the screening date is not"):
+        window.days_outside(SCREENED_ON)

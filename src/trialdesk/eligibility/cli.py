@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from trialdesk.errors import EligibilityError
 from trialdesk.terminal import print_json, reports_errors
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
 RESULT_STYLE = {"pass": "green", "fail": "red", "unknown": "yellow"}
 VERDICT_STYLE = {"eligible": "bold green", "ineligible": "bold red", "incomplete": "bold yellow"}
+#: `sql.DIALECTS`, repeated so that the CLI starts without importing SQLGlot (about 0.4 s).
 DIALECTS = ("duckdb", "postgres", "spark", "trino", "bigquery")
 
 
@@ -105,9 +107,13 @@ def screen(
     """Screen a population file: counts per criterion, the funnel, per-patient results."""
     from trialdesk.eligibility.screen import screen as run_screen
 
+    if plot is not None:
+        # Checked before the screen writes its results, so that a bad --plot changes nothing.
+        if plot.suffix.lower() != ".png":
+            raise EligibilityError(f"--plot: expected a .png file, got {plot}")
+        if not plot.parent.is_dir():
+            raise EligibilityError(f"--plot: {plot}: the directory {plot.parent} does not exist")
     criteria = _criteria(protocol)
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise typer.BadParameter("expected a .png file", param_hint="--plot")
     report = run_screen(criteria, cohort, out)
     for warning in report.warnings:
         _warn(warning)
@@ -129,7 +135,7 @@ def sql(
     from trialdesk.eligibility.sql import screening_sql
 
     if dialect not in DIALECTS:
-        raise typer.BadParameter(f"expected one of {', '.join(DIALECTS)}", param_hint="--dialect")
+        raise EligibilityError(f"--dialect: {dialect!r}; expected one of {', '.join(DIALECTS)}")
     sys.stdout.write(screening_sql(_criteria(protocol), dialect) + ";\n")
 
 
@@ -171,14 +177,16 @@ def match(
 
 def patients(
     protocol: str = typer.Argument(..., help="protocol id or protocol file"),
-    n: int = typer.Option(..., "--n", min=1, help="number of patients"),
+    n: int = typer.Option(..., "--n", help="number of patients"),
     seed: int = typer.Option(..., "--seed", help="random seed: the same seed gives the same file"),
     out: Path = typer.Option(..., "--out", help=".csv or .parquet"),
 ) -> None:
     """A synthetic screening population with realistic values and missing data."""
+    from trialdesk.eligibility.screen import file_format
     from trialdesk.eligibility.synth import synthetic_patients, write_cohort
     from trialdesk.protocol import load_protocol
 
+    file_format(out)  # before drawing the patients, which takes a while for a large --n
     cohort = synthetic_patients(load_protocol(protocol), n, seed)
     write_cohort(cohort, out)
     sys.stderr.write(f"{n} patients written to {out}\n")

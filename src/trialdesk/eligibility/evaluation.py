@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from typing import Literal as TypingLiteral
 
@@ -67,11 +69,11 @@ def item_value(item: DataItem, value: Any) -> Value:
             value = float(value)
         if item.min is not None and value < item.min:
             raise EligibilityError(
-                f"{where}: {_number(value)} is below the minimum {_number(item.min)}"
+                f"{where}: {number_text(value)} is below the minimum {number_text(item.min)}"
             )
         if item.max is not None and value > item.max:
             raise EligibilityError(
-                f"{where}: {_number(value)} is above the maximum {_number(item.max)}"
+                f"{where}: {number_text(value)} is above the maximum {number_text(item.max)}"
             )
         return value
     if kind == "boolean":
@@ -107,7 +109,8 @@ def _shown(value: Any) -> str:
     return f"{type(value).__name__} {value!r}" if isinstance(value, list | dict) else repr(value)
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
+    """A number as a message shows it: 10 rather than 10.0, 29.9 as written."""
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return repr(value)
@@ -119,7 +122,7 @@ def _text(value: Value) -> str:
     if isinstance(value, str):
         return f'"{value}"'
     if isinstance(value, int | float):
-        return _number(value)
+        return number_text(value)
     return str(value)
 
 
@@ -162,6 +165,9 @@ def _unique(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 def _operand(node: Expr, values: Mapping[str, Value], uln_of: frozenset[str]) -> Operand:
     match node:
         case Literal(value=value):
@@ -179,19 +185,16 @@ def _operand(node: Expr, values: Mapping[str, Value], uln_of: frozenset[str]) ->
             return Operand(
                 value, f"-{_grouped(inner, operand)}", operand.missing, operand.undefined, True
             )
-        case Arithmetic(operator=operator, left=left_node, right=right_node):
+        case Arithmetic(operator=symbol, left=left_node, right=right_node):
             left = _operand(left_node, values, uln_of)
             right = _operand(right_node, values, uln_of)
-            text = f"{_grouped(left_node, left)} {operator} {_grouped(right_node, right)}"
+            text = f"{_grouped(left_node, left)} {symbol} {_grouped(right_node, right)}"
             missing = _unique(left.missing + right.missing)
             if left.value is None or right.value is None:
                 return Operand(None, text, missing, left.undefined or right.undefined, True)
-            a, b = left.value, right.value
-            if operator == "/" and b == 0:
+            if symbol == "/" and right.value == 0:
                 return Operand(None, text, missing, True, True)
-            result = (
-                {"+": a + b, "-": a - b, "*": a * b}.get(operator) if operator != "/" else a / b
-            )  # type: ignore[operator]
+            result = _ARITHMETIC[symbol](left.value, right.value)
             return Operand(result, text, missing, False, True)
     raise AssertionError(node)
 
@@ -204,25 +207,22 @@ def _items_of(node: Expr) -> frozenset[str]:
     return frozenset([node.name]) if isinstance(node, ItemRef) else frozenset()
 
 
-def _compare(a: Value, operator: str, b: Value) -> bool:
+_COMPARE = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _compare(a: Value, comparison: str, b: Value) -> bool:
     if isinstance(a, dt.date) and isinstance(b, str):
         b = dt.date.fromisoformat(b)
     if isinstance(b, dt.date) and isinstance(a, str):
         a = dt.date.fromisoformat(a)
-    match operator:
-        case "<":
-            return a < b  # type: ignore[operator]
-        case "<=":
-            return a <= b  # type: ignore[operator]
-        case ">":
-            return a > b  # type: ignore[operator]
-        case ">=":
-            return a >= b  # type: ignore[operator]
-        case "==":
-            return a == b
-        case "!=":
-            return a != b
-    raise AssertionError(operator)
+    return _COMPARE[comparison](a, b)
 
 
 def _unknown(*operands: Operand, text: str) -> Judgement:
@@ -232,14 +232,14 @@ def _unknown(*operands: Operand, text: str) -> Judgement:
 
 
 def _link(
-    left_node: Expr, operator: str, right_node: Expr, values: Mapping[str, Value]
+    left_node: Expr, comparison: str, right_node: Expr, values: Mapping[str, Value]
 ) -> Judgement:
     left = _operand(left_node, values, _items_of(right_node))
     right = _operand(right_node, values, _items_of(left_node))
     if left.value is None or right.value is None:
-        return _unknown(left, right, text=f"{left.text} {operator} {right.text}")
-    holds = _compare(left.value, operator, right.value)
-    fact = operator if holds else NEGATED_COMPARISON[operator]
+        return _unknown(left, right, text=f"{left.text} {comparison} {right.text}")
+    holds = _compare(left.value, comparison, right.value)
+    fact = comparison if holds else NEGATED_COMPARISON[comparison]
     if isinstance(left_node, Literal) and not isinstance(right_node, Literal):
         left, right, fact = right, left, MIRRORED_COMPARISON[fact]
     return Judgement(holds, (f"{left.shown()} {fact} {right.shown()}",))
@@ -388,9 +388,9 @@ class ProtocolCriteria:
             compiled.append((criterion, tree))
         return cls(protocol.id, data_items, tuple(compiled))
 
-    @property
-    def attestation_ids(self) -> list[str]:
-        return [criterion.id for criterion, tree in self.criteria if tree is None]
+    @cached_property
+    def attestation_ids(self) -> tuple[str, ...]:
+        return tuple(criterion.id for criterion, tree in self.criteria if tree is None)
 
     def patient_values(self, items: Mapping[str, Any]) -> tuple[dict[str, Value], list[str]]:
         """The values of the protocol's items, checked; and the item ids it does not know."""
@@ -408,7 +408,6 @@ class ProtocolCriteria:
         self, items: Mapping[str, Any], attestations: Mapping[str, bool]
     ) -> EligibilityResult:
         values, ignored_items = self.patient_values(items)
-        attestation_ids = set(self.attestation_ids)
         for criterion_id, answer in attestations.items():
             if answer is not None and not isinstance(answer, bool):
                 raise EligibilityError(
@@ -432,7 +431,7 @@ class ProtocolCriteria:
             verdict_of(result.result for result in results),
             tuple(results),
             tuple(ignored_items),
-            tuple(sorted(set(attestations) - attestation_ids)),
+            tuple(sorted(set(attestations).difference(self.attestation_ids))),
         )
 
 

@@ -118,27 +118,6 @@ class Or(Node):
 Expr = Literal | ItemRef | Negative | Arithmetic | Comparison | Membership | Not | And | Or
 
 
-def item_names(expr: Expr) -> list[str]:
-    """The data items an expression reads, in order of first appearance."""
-    names: dict[str, None] = {}
-
-    def visit(node: Expr) -> None:
-        match node:
-            case ItemRef(name=name):
-                names[name] = None
-            case Negative(operand=operand) | Not(operand=operand) | Membership(operand=operand):
-                visit(operand)
-            case Arithmetic(left=left, right=right):
-                visit(left)
-                visit(right)
-            case Comparison(operands=operands) | And(operands=operands) | Or(operands=operands):
-                for operand in operands:
-                    visit(operand)
-
-    visit(expr)
-    return list(names)
-
-
 # ---------------------------------------------------------------- positions
 
 
@@ -278,9 +257,9 @@ class _Parser:
 
     def operand_after(self, operator: Token, parse_operand):  # type: ignore[no-untyped-def]
         """Parse what must follow `operator`, or say that it is missing."""
-        if self.token.kind == "end" or self.at(")", "}", ",", "and", "or", "*", "/", "+"):
-            raise _ParseError(operator.start, f"expected an operand after '{operator.text}'")
-        if self.token.kind == "operator" and self.token.text in COMPARISONS:
+        token = self.token
+        comparison = token.kind == "operator" and token.text in COMPARISONS
+        if token.kind == "end" or comparison or self.at(")", "}", ",", "and", "or", "*", "/", "+"):
             raise _ParseError(operator.start, f"expected an operand after '{operator.text}'")
         return parse_operand()
 

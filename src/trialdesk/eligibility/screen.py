@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from trialdesk.eligibility.evaluation import ProtocolCriteria
+from trialdesk.eligibility.evaluation import ProtocolCriteria, number_text
 from trialdesk.eligibility.sql import SQL_TYPES, attestation_column, criteria_select
 from trialdesk.errors import EligibilityError
 
@@ -81,7 +81,7 @@ def typed_column(name: str, kind: str, raw_type: str, item: DataItem | None) -> 
     checks: list[str] = []
     if kind in ("integer", "number"):
         if not (text or numeric_raw):
-            return _wrong_type(name, raw_type, kind)
+            raise _wrong_type(name, raw_type, kind)
         double = f"TRY_CAST({raw} AS DOUBLE)" if text or raw_type != "DOUBLE" else raw
         checks.append(f"NOT coalesce(isfinite({double}), FALSE)")
         if kind == "integer":
@@ -97,10 +97,10 @@ def typed_column(name: str, kind: str, raw_type: str, item: DataItem | None) -> 
             expected = "a number"
         if item is not None and item.min is not None:
             checks.append(f"{double} < {item.min!r}")
-            expected += f" >= {_bound(item.min)}"
+            expected += f" >= {number_text(item.min)}"
         if item is not None and item.max is not None:
             checks.append(f"{double} > {item.max!r}")
-            expected += f" <= {_bound(item.max)}"
+            expected += f" <= {number_text(item.max)}"
     elif kind == "boolean":
         if text:
             value = f"CASE lower(trim({raw})) WHEN 'true' THEN TRUE WHEN 'false' THEN FALSE END"
@@ -108,7 +108,7 @@ def typed_column(name: str, kind: str, raw_type: str, item: DataItem | None) -> 
         elif raw_type == "BOOLEAN":
             value = raw
         else:
-            return _wrong_type(name, raw_type, kind)
+            raise _wrong_type(name, raw_type, kind)
         expected = "true or false"
     elif kind == "date":
         if text:
@@ -118,11 +118,11 @@ def typed_column(name: str, kind: str, raw_type: str, item: DataItem | None) -> 
         elif raw_type == "DATE":
             value = raw
         else:
-            return _wrong_type(name, raw_type, kind)
+            raise _wrong_type(name, raw_type, kind)
         expected = "a date YYYY-MM-DD"
     else:
         if not text:
-            return _wrong_type(name, raw_type, kind)
+            raise _wrong_type(name, raw_type, kind)
         value = raw
         expected = "a string"
         if item is not None and item.codelist is not None:
@@ -132,12 +132,8 @@ def typed_column(name: str, kind: str, raw_type: str, item: DataItem | None) -> 
     return TypedColumn(name, f"CAST({value} AS {SQL_TYPES[kind]})", malformed, expected)
 
 
-def _bound(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def _wrong_type(name: str, raw_type: str, kind: str) -> TypedColumn:
-    raise EligibilityError(f"column {name}: has type {raw_type}, expected {kind} values")
+def _wrong_type(name: str, raw_type: str, kind: str) -> EligibilityError:
+    return EligibilityError(f"column {name}: has type {raw_type}, expected {kind} values")
 
 
 # ---------------------------------------------------------------- the screen
@@ -178,12 +174,6 @@ class ScreenReport:
         }
 
 
-def _source(path: Path) -> str:
-    if file_format(path) == "csv":
-        return f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
-    return f"read_parquet({literal(str(path))}, file_row_number = true)"
-
-
 def load_cohort(
     connection: duckdb.DuckDBPyConnection, criteria: ProtocolCriteria, path: Path
 ) -> list[str]:
@@ -194,10 +184,14 @@ def load_cohort(
     try:
         if is_csv:
             # A table keeps the file's order, so rowid numbers the rows as they are in the file.
-            connection.execute(f"CREATE TEMP TABLE raw AS SELECT * FROM {_source(path)}")
+            connection.execute(
+                f"CREATE TEMP TABLE raw AS SELECT * FROM "
+                f"read_csv({literal(str(path))}, header = true, all_varchar = true)"
+            )
             source, row = "raw", "rowid + 1"
         else:
-            source, row = _source(path), "file_row_number + 1"
+            source = f"read_parquet({literal(str(path))}, file_row_number = true)"
+            row = "file_row_number + 1"
         described = connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except duckdb.Error as error:
         raise EligibilityError(f"{path}: cannot be read: {str(error).splitlines()[0]}") from None
@@ -352,6 +346,8 @@ def screen(criteria: ProtocolCriteria, cohort: Path, out: Path | None) -> Screen
     """Screen every patient of a cohort file; write per-patient results to `out` if given."""
     if out is not None:
         file_format(out)
+        if out.resolve() == cohort.resolve():
+            raise EligibilityError(f"{out}: is the cohort file; expected another file for results")
     connection = duckdb.connect()
     connection.execute("SET enable_progress_bar = false")
     try:

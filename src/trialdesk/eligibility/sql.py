@@ -170,7 +170,6 @@ def _word(text: str, sql_type: str | None) -> exp.Expression:
 
 def criteria_select(
     criteria: ProtocolCriteria,
-    source: str = COHORT_TABLE,
     *,
     result_type: str | None = None,
     verdict_type: str | None = None,
@@ -203,7 +202,7 @@ def criteria_select(
             .else_(word("unknown"))
         )
         results.append(exp.alias_(case, criterion.id, quoted=True))
-    per_criterion = exp.select(column("patient_id"), *results).from_(source)
+    per_criterion = exp.select(column("patient_id"), *results).from_(COHORT_TABLE)
     ids = [column(criterion.id) for criterion, _ in criteria.criteria]
     verdict = (
         exp.Case()

@@ -25,6 +25,8 @@ def read_subject(path: Path) -> SubjectAnswers:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise EligibilityError(f"{path}: cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise EligibilityError(f"{path}: not UTF-8 text; expected a JSON document") from None
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
@@ -35,9 +37,13 @@ def read_subject(path: Path) -> SubjectAnswers:
         raise EligibilityError(f'{path}: expected an object {{"items": ..., "attestations": ...}}')
     parts = {}
     for key in SUBJECT_KEYS:
-        part = document.get(key) or {}
-        if not isinstance(part, dict):
-            raise EligibilityError(f"{path}: '{key}' must be an object of id: value")
+        part = document.get(key)
+        if part is None:
+            part = {}
+        elif not isinstance(part, dict):
+            shown = json.dumps(part)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise EligibilityError(f"{path}: '{key}' must be an object of id: value, got {shown}")
         parts[key] = part
     ignored = tuple(key for key in document if key not in SUBJECT_KEYS)
     return SubjectAnswers(parts["items"], parts["attestations"], ignored)

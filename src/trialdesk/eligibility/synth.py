@@ -229,9 +229,8 @@ def write_cohort(cohort: pa.Table, out: Path) -> None:
     """CSV (booleans true/false, missing empty) or Parquet, chosen by the extension."""
     import duckdb
 
-    from trialdesk.eligibility.screen import file_format, write_results
+    from trialdesk.eligibility.screen import write_results
 
-    file_format(out)
     connection = duckdb.connect()
     connection.execute("SET enable_progress_bar = false")
     try:

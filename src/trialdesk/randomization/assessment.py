@@ -165,8 +165,7 @@ def assess_minimization(
     seed = new_seed() if seed is None else check_seed(seed)
     _check_counts(subjects, simulations)
     arms, factors = design.arms, design.factors
-    weights = design.weights
-    factor_weights = np.array([factor.weight for factor in factors])
+    weights, factor_weights = design.weights, design.factor_weights
     levels_per_factor = [len(factor.levels) for factor in factors]
     strata = int(np.prod(levels_per_factor))
     strides = _strides(levels_per_factor)

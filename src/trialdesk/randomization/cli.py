@@ -6,6 +6,8 @@ modules) and the protocol package load inside the commands.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,10 +73,19 @@ def generate(
     from trialdesk.randomization.blocks import BlockDesign, generate_allocation_list
     from trialdesk.randomization.kits import assign_kits
     from trialdesk.randomization.listfile import write_allocation_csv, write_kit_csv
-    from trialdesk.randomization.streams import new_seed
 
     if json_output and out is not None:
         raise RandomizationError("--json and --out: choose one output")
+    if out is not None and kits_out is not None and out.resolve() == kits_out.resolve():
+        raise RandomizationError(f"--out and --kits-out: both are {out}; expected two files")
+    if per_stratum is not None and per_stratum < 1:
+        raise RandomizationError(f"--per-stratum: {per_stratum}; expected a whole number >= 1")
+    if kits_per_subject is not None and kits_per_subject < 0:
+        raise RandomizationError(
+            f"--kits-per-subject: {kits_per_subject}; expected a whole number >= 0"
+        )
+    if spare_kits < 0:
+        raise RandomizationError(f"--spare-kits: {spare_kits}; expected a whole number >= 0")
     scheme = _scheme(protocol, arms, block_sizes, strata)
     if scheme.method != "blocks":
         raise RandomizationError(
@@ -83,7 +94,6 @@ def generate(
         )
     slots = per_stratum if per_stratum is not None else scheme.enrollment or 100
     design = BlockDesign(scheme.arms, scheme.block_sizes, scheme.factors, slots)
-    seed = seed if seed is not None else new_seed()
     allocation_list = generate_allocation_list(design, seed)
     kits = kits_per_subject if kits_per_subject is not None else scheme.administrations or 0
     kit_list = None
@@ -92,12 +102,16 @@ def generate(
             raise RandomizationError("--kits-per-subject: spare kits or --kits-out need >= 1")
         if out is not None and kits_out is None:
             raise RandomizationError("--out with kits: give --kits-out FILE for the kit map")
-        kit_list = assign_kits(allocation_list, kits, spare_kits, seed, first_kit_number)
+        kit_list = assign_kits(
+            allocation_list, kits, spare_kits, allocation_list.seed, first_kit_number
+        )
+    files: dict[Path, str] = {}
     if out is not None:
-        _write(out, lambda stream: write_allocation_csv(allocation_list, stream))
+        files[out] = _csv_text(lambda stream: write_allocation_csv(allocation_list, stream))
     if kit_list is not None and kits_out is not None:
         factor_ids = allocation_list.factor_ids
-        _write(kits_out, lambda stream: write_kit_csv(kit_list, factor_ids, stream))
+        files[kits_out] = _csv_text(lambda stream: write_kit_csv(kit_list, factor_ids, stream))
+    _write_all(files)
     if json_output:
         document = allocation_list.to_document()
         document["block_sizes"] = list(scheme.block_sizes)
@@ -210,31 +224,52 @@ def _scheme(
     """The scheme from a protocol or --arms; --block-sizes and --strata override the protocol."""
     from dataclasses import replace
 
-    from trialdesk.randomization.design import parse_arms, parse_block_sizes, parse_factor
+    from trialdesk.randomization.design import (
+        check_block_sizes,
+        check_factors,
+        parse_arms,
+        parse_block_sizes,
+        parse_factor,
+    )
     from trialdesk.randomization.scheme import Scheme, scheme_from_protocol
 
     if (protocol is None) == (arms is None):
         raise RandomizationError("give a PROTOCOL or --arms A:1,B:1 (one of them)")
-    factors = tuple(parse_factor(text) for text in strata) if strata else None
-    sizes = parse_block_sizes(block_sizes) if block_sizes else None
     if protocol is not None:
         from trialdesk.protocol import load_protocol
 
         scheme = scheme_from_protocol(load_protocol(protocol))
-        return replace(
-            scheme,
-            factors=factors if factors is not None else scheme.factors,
-            block_sizes=sizes or scheme.block_sizes,
-        )
-    return Scheme(parse_arms(arms or ""), factors or (), block_sizes=sizes or ())
+    else:
+        scheme = Scheme(parse_arms(arms or ""), ())
+    if strata:
+        factors = check_factors([parse_factor(text) for text in strata], "--strata")
+        scheme = replace(scheme, factors=factors)
+    if block_sizes:
+        sizes = check_block_sizes(parse_block_sizes(block_sizes), scheme.arms, "--block-sizes")
+        scheme = replace(scheme, block_sizes=sizes)
+    return scheme
 
 
-def _write(path: Path, write: Callable[[TextIO], None]) -> None:
+def _csv_text(write: Callable[[TextIO], None]) -> str:
+    stream = io.StringIO(newline="")
+    write(stream)
+    return stream.getvalue()
+
+
+def _write_all(files: dict[Path, str]) -> None:
+    """Write every file or none: the list without its kit map would be half the output."""
+    partials = {path: path.with_name(f".{path.name}.partial") for path in files}
+    current = None
     try:
-        with path.open("w", encoding="utf-8", newline="") as stream:
-            write(stream)
+        for current, text in files.items():
+            with partials[current].open("w", encoding="utf-8", newline="") as stream:
+                stream.write(text)
+        for current, partial in partials.items():
+            os.replace(partial, current)
     except OSError as error:
-        raise RandomizationError(f"{path}: cannot write ({error.strerror})") from None
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
+        raise RandomizationError(f"{current}: cannot write ({error.strerror})") from None
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,22 @@ def total_weight(arms: Sequence[Arm]) -> int:
     return sum(arm.weight for arm in arms)
 
 
+def ratio_text(arms: Sequence[Arm]) -> str:
+    """The allocation ratio as people write it: 1:1:1, 2:1."""
+    return ":".join(str(arm.weight) for arm in arms)
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def whole_number(text: str) -> int | None:
+    """The number written in `text` with the digits 0-9 only, else None.
+
+    Not `str.isdigit`, which also accepts characters such as '²' that `int` refuses.
+    """
+    return int(text) if _DIGITS.fullmatch(text) else None
+
+
 def check_arms(arms: Sequence[Arm], source: str = "arms") -> tuple[Arm, ...]:
     """Return the arms if they make a scheme: two or more, unique ids, positive integer weights."""
     if len(arms) < 2:
@@ -72,20 +89,22 @@ def parse_arms(text: str, source: str = "--arms") -> tuple[Arm, ...]:
         arm_id, _, weight_text = part.partition(":")
         arm_id = arm_id.strip()
         weight_text = weight_text.strip() or "1"
-        if not weight_text.isdigit():
+        weight = whole_number(weight_text)
+        if weight is None:
             raise RandomizationError(
                 f"{source}: weight {weight_text!r} of arm {arm_id!r} is not a whole number"
             )
-        arms.append(Arm(arm_id, int(weight_text)))
+        arms.append(Arm(arm_id, weight))
     return check_arms(arms, source)
 
 
 def parse_block_sizes(text: str, source: str = "--block-sizes") -> tuple[int, ...]:
     sizes = []
     for part in _items(text, source):
-        if not part.isdigit():
+        size = whole_number(part)
+        if size is None:
             raise RandomizationError(f"{source}: block size {part!r} is not a whole number")
-        sizes.append(int(part))
+        sizes.append(size)
     return tuple(sizes)
 
 
@@ -102,11 +121,10 @@ def check_block_sizes(
     if len(set(sizes)) != len(sizes):
         raise RandomizationError(f"{source}: {list(sizes)} lists a size twice")
     unit = total_weight(arms)
-    ratio = ":".join(str(arm.weight) for arm in arms)
     for size in sizes:
         if size < 1 or size % unit:
             raise RandomizationError(
-                f"{source}: block size {size} cannot hold the ratio {ratio}; "
+                f"{source}: block size {size} cannot hold the ratio {ratio_text(arms)}; "
                 f"expected a multiple of {unit} (e.g. {unit}, {2 * unit}, {3 * unit})"
             )
     return tuple(sorted(sizes))

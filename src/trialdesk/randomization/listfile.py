@@ -21,7 +21,15 @@ import numpy as np
 
 from trialdesk.errors import RandomizationError
 from trialdesk.randomization.blocks import AllocationList, StratumList
-from trialdesk.randomization.design import Arm, Stratum, check_arms, describe_stratum
+from trialdesk.randomization.design import (
+    Arm,
+    Stratum,
+    check_arms,
+    describe_stratum,
+    ratio_text,
+    total_weight,
+    whole_number,
+)
 from trialdesk.randomization.kits import KitList
 
 IMPORTED = "imported-csv"
@@ -186,12 +194,13 @@ def _whole_number(
 ) -> int | None:
     if text is None:
         return None
-    if not text.isdigit() or int(text) < 1:
+    number = whole_number(text)
+    if number is None or number < 1:
         problems.append(
             f"{name}, row {line}, column {column!r}: {text!r} is not a whole number >= 1"
         )
         return None
-    return int(text)
+    return number
 
 
 def _check_sequence(name: str, stratum: Stratum, rows: list[_Row], problems: list[str]) -> None:
@@ -208,8 +217,7 @@ def _check_sequence(name: str, stratum: Stratum, rows: list[_Row], problems: lis
 def _check_blocks(
     name: str, stratum: Stratum, rows: list[_Row], arms: Sequence[Arm], problems: list[str]
 ) -> None:
-    unit = sum(arm.weight for arm in arms)
-    ratio = ":".join(str(arm.weight) for arm in arms)
+    unit = total_weight(arms)
     blocks: dict[int | None, list[_Row]] = {}
     for previous, row in zip([None, *rows], rows, strict=False):
         resumed = previous is not None and row.block != previous.block and row.block in blocks
@@ -236,7 +244,7 @@ def _check_blocks(
             held = ", ".join(f"{arm.id} {counts[arm.id]}" for arm in arms)
             problems.append(
                 f"{where}, column 'arm': block {number} of stratum {describe_stratum(stratum)} "
-                f"holds {held}; expected the ratio {ratio} exactly"
+                f"holds {held}; expected the ratio {ratio_text(arms)} exactly"
             )
 
 

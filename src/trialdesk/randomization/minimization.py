@@ -66,8 +66,16 @@ class MinimizationDesign:
             )
 
     @property
+    def arm_ids(self) -> list[str]:
+        return [arm.id for arm in self.arms]
+
+    @property
     def weights(self) -> np.ndarray:
         return np.array([arm.weight for arm in self.arms], dtype=np.int64)
+
+    @property
+    def factor_weights(self) -> np.ndarray:
+        return np.array([factor.weight for factor in self.factors], dtype=np.float64)
 
     def level_indices(self, levels: Mapping[str, str], where: str = "subject") -> list[int]:
         """Index of the subject's level for each factor; unknown or missing levels are errors."""
@@ -169,7 +177,7 @@ def allocate_next(
     seed: int,
 ) -> MinimizationDecision:
     """Allocate the next subject, given the earlier subjects' levels and arms."""
-    arm_ids = [arm.id for arm in design.arms]
+    arm_ids = design.arm_ids
     counts = _empty_counts(design)
     for number, (earlier_levels, arm) in enumerate(previous, 1):
         if arm not in arm_ids:
@@ -183,12 +191,13 @@ def minimize(
     design: MinimizationDesign, subjects: Sequence[Mapping[str, str]], seed: int
 ) -> tuple[MinimizationDecision, ...]:
     """Allocate subjects in order (seq 1, 2, ...): the same arms as `allocate_next` one by one."""
+    arm_ids = design.arm_ids
     counts = _empty_counts(design)
     decisions = []
     for seq, levels in enumerate(subjects, 1):
         indices = design.level_indices(levels, f"subject {seq}")
         decision = _decide(design, counts, indices, seq, seed)
-        _add(counts, indices, [arm.id for arm in design.arms].index(decision.arm))
+        _add(counts, indices, arm_ids.index(decision.arm))
         decisions.append(decision)
     return tuple(decisions)
 
@@ -206,11 +215,10 @@ def _decide(
     design: MinimizationDesign, counts: np.ndarray, level_indices: list[int], seq: int, seed: int
 ) -> MinimizationDecision:
     at_levels = counts[np.arange(len(level_indices)), level_indices]
-    factor_weights = np.array([factor.weight for factor in design.factors])
-    totals = imbalance_totals(at_levels, design.weights, factor_weights, design.measure)
+    totals = imbalance_totals(at_levels, design.weights, design.factor_weights, design.measure)
     probabilities, preferred = allocation_probabilities(totals, design.weights, design.p, seq == 1)
     draw = minimization_draw(seed, seq)
-    arm_ids = [arm.id for arm in design.arms]
+    arm_ids = design.arm_ids
     return MinimizationDecision(
         seq=seq,
         arm=arm_ids[int(pick_arm(probabilities, draw))],

@@ -53,10 +53,15 @@ class VisitWindow:
     def dated(self) -> bool:
         return self.start is not None
 
+    @property
+    def anchor(self) -> str:
+        """What the window counts from: the screening date before day 0, else day 0."""
+        return "the screening date" if self.day < 0 else "day 0"
+
     def days_outside(self, actual_date: dt.date) -> int:
         """Days early (negative) or late (positive) of `actual_date`; 0 inside the window."""
         if self.start is None or self.end is None:
-            raise BadInput(f"visit {self.visit_id}: no window yet (day 0 is not known)")
+            raise BadInput(f"visit {self.visit_id}: no window yet ({self.anchor} is not known)")
         if actual_date < self.start:
             return (actual_date - self.start).days
         if actual_date > self.end:
@@ -128,8 +133,9 @@ def outside_window(
     """
     window = visit_window(visit, day0, screened_on)
     if not window.dated:
-        anchor = "the screening date" if visit.day < 0 else "day 0"
-        raise BadInput(f"visit {visit.id}: its window counts from {anchor}, which is not given")
+        raise BadInput(
+            f"visit {visit.id}: its window counts from {window.anchor}, which is not given"
+        )
     return window.days_outside(actual_date)
 
 
