@@ -3,7 +3,7 @@ import math
 import pytest
 
 from trialdesk.errors import BadInput, InstrumentError
-from trialdesk.instruments import get_instrument, validate_answers
+from trialdesk.instruments import get_instrument, score, validate_answers, values_and_scores
 from trialdesk.instruments.answers import describe_item_ids
 
 
@@ -112,3 +112,13 @@ def test_answers_must_be_a_mapping():
 def test_item_runs_are_shortened_only_when_consecutive():
     assert describe_item_ids(get_instrument("kl_grade")) == "index_knee, contralateral_knee"
     assert describe_item_ids(get_instrument("pain_diary")) == "day1-day30"
+
+
+def test_values_and_scores_come_together_as_the_two_calls_give_them():
+    answers = {"P1": 1, "P2": 2, "P4": 2, "P5": 2, "S1": 3, "S2": 1}
+    assert values_and_scores("womac", answers) == (
+        validate_answers("womac", answers),
+        score("womac", answers),
+    )
+    with pytest.raises(InstrumentError, match="womac item P1"):
+        values_and_scores("womac", {"P1": 9})

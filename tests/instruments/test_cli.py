@@ -135,3 +135,11 @@ def test_score_missing_file_exits_2(tmp_path):
     result = run("score", "womac", str(tmp_path / "none.json"))
     assert result.exit_code == 2
     assert "none.json: cannot read" in result.stderr
+
+
+def test_score_an_answers_file_that_is_not_utf8_exits_2(tmp_path):
+    path = tmp_path / "answers.json"
+    path.write_bytes(b'\xff\xfe{"P1": 1}')
+    result = run("score", "womac", str(path))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {path}: not UTF-8 text (invalid start byte)\n"

@@ -149,6 +149,19 @@ def test_items_from_borrows_another_instruments_items():
         parse_definition(text + "items: []\n", "koos_pain_only.yaml")
 
 
+@pytest.mark.parametrize(
+    ("items_from", "message"),
+    [
+        ("koos_v9", r"^own.yaml: items_from: unknown instrument 'koos_v9'; instruments are ae_"),
+        ("[koos]", r"^own.yaml: items_from: expected an instrument id, not \['koos'\]$"),
+    ],
+)
+def test_items_from_an_unknown_instrument_names_the_file(items_from, message):
+    text = NEW_QUESTIONNAIRE.split("items:")[0] + f"items_from: {items_from}\n"
+    with pytest.raises(InstrumentError, match=message):
+        parse_definition(text, "own.yaml")
+
+
 def test_parameters_take_protocol_settings_over_defaults():
     instrument = parse_definition(NEW_QUESTIONNAIRE, "sleep_index.yaml")
     assert instrument.resolve_parameters({"recall_period": "last week"}) == {

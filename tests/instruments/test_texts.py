@@ -48,3 +48,10 @@ def test_a_texts_file_that_does_not_fit_is_refused(tmp_path, content, message):
 def test_a_missing_texts_file_is_bad_input(tmp_path):
     with pytest.raises(InstrumentError, match="cannot read"):
         load_item_texts("womac", tmp_path / "none.yaml")
+
+
+def test_a_texts_file_with_a_syntax_error_names_its_line(tmp_path):
+    path = tmp_path / "womac.yaml"
+    path.write_text("P1: fine\nP2: [unclosed\n")
+    with pytest.raises(InstrumentError, match=r"womac\.yaml:3: not valid YAML or JSON: "):
+        load_item_texts("womac", path)

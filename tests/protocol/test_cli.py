@@ -97,3 +97,26 @@ def test_import_of_a_bad_file_exits_2_with_one_line(tmp_path):
     result = run("protocol", "import", str(record))
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "not valid JSON" in result.stderr
+
+
+def test_an_out_file_that_cannot_be_written_exits_2_naming_it(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    record = tmp_path / "record.json"
+    run("protocol", "export", "NCT05933434", "--format", "ctgov", "--out", str(record))
+    for command, out in (
+        (("protocol", "export", "NCT05933434", "--format", "ctgov"), missing / "record.json"),
+        (("protocol", "schema"), missing / "schema.json"),
+        (("protocol", "import", str(record)), missing / "draft.yaml"),
+    ):
+        result = run(*command, "--out", str(out))
+        assert result.exit_code == 2, command
+        assert result.stderr.endswith(
+            f"error: {out}: cannot write (No such file or directory)\n"
+        ), result.stderr
+    assert not missing.exists()
+
+
+def test_importing_a_folder_exits_2_with_one_line(tmp_path):
+    result = run("protocol", "import", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path}: cannot read (Is a directory)\n"

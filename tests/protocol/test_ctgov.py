@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from trialdesk.errors import BadInput
+from trialdesk.errors import BadInput, ProtocolError
 from trialdesk.protocol import load_protocol, parse_protocol
 from trialdesk.protocol.ctgov import export_record, import_record, read_record
 from trialdesk.protocol.eligibility_text import split_criteria_text
@@ -211,3 +211,27 @@ def test_criteria_text_splitting_handles_registry_shapes():
 )
 def test_time_frames_give_study_days(time_frame, days):
     assert [day for day, _, _ in time_points(time_frame)] == days
+
+
+@pytest.mark.parametrize(
+    ("module", "field", "value", "problem"),
+    [
+        ("eligibilityModule", "eligibilityCriteria", 5, "eligibilityCriteria: must be text"),
+        ("contactsLocationsModule", "locations", 3, "locations: must be a list"),
+        (
+            "identificationModule",
+            "orgStudyIdInfo",
+            "X-1",
+            "orgStudyIdInfo: must be a mapping of fields",
+        ),
+        ("designModule", "phases", [["PHASE1"]], "phases[0]: must be text"),
+    ],
+)
+def test_a_record_whose_fields_have_the_wrong_shape_is_refused_by_path(
+    module, field, value, problem
+):
+    record = export_record(load_protocol("NCT05933434"))
+    record["protocolSection"][module][field] = value
+    with pytest.raises(ProtocolError) as caught:
+        import_record(record)
+    assert caught.value.problems == [f"NCT05933434: protocolSection.{module}.{problem}"]

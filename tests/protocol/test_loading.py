@@ -246,3 +246,20 @@ def test_yes_and_no_stay_strings_and_dates_stay_text():
     _, stemjoint = protocol_source("NCT05933434")
     unquoted = stemjoint.replace('date: "2023-07-06"', "date: 2023-07-06")
     assert parse_protocol(unquoted, "s.yaml").status.first_posted.date == "2023-07-06"
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        ("[a, b]", "a field name must be text, not a list"),
+        ("1", "a field name must be text, not int '1' (quote it)"),
+        ("~", "a field name must be text, not null '~' (quote it)"),
+    ],
+)
+def test_a_field_name_that_is_not_text_names_its_line(key, words):
+    _, text = protocol_source("NCT04208646")
+    line = text.count("\n") + 1
+    assert problems_of(f"{text}{key}: x\n") == [f"NCT04208646.yaml:{line}: (document): {words}"]
+    nested, _ = broken("instrument_parameters:\n", f"instrument_parameters:\n  {key}: {{}}\n")
+    place = line_of(nested, "instrument_parameters:\n") + 1
+    assert problems_of(nested) == [f"NCT04208646.yaml:{place}: instrument_parameters: {words}"]

@@ -41,6 +41,7 @@ __all__ = [
     "load_item_texts",
     "score",
     "validate_answers",
+    "values_and_scores",
 ]
 
 
@@ -62,3 +63,10 @@ def validate_answers(instrument_id: str, answers: object) -> dict[str, Any]:
     from trialdesk.instruments.catalogue import get_instrument
 
     return get_instrument(instrument_id).item_values(answers)
+
+
+def values_and_scores(instrument_id: str, answers: object) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`validate_answers` and `score` of one form together, checking the answers once."""
+    from trialdesk.instruments.catalogue import get_instrument
+
+    return get_instrument(instrument_id).values_and_scores(answers)

@@ -59,13 +59,13 @@ def _fits(item: Item, value: object) -> bool:
         case "boolean":
             return isinstance(value, bool)
         case "code":
-            return isinstance(value, str) and value in {option.value for option in item.options}
+            return isinstance(value, str) and value in item.option_values
         case "text":
             return isinstance(value, str) and (
                 item.pattern is None or re.fullmatch(item.pattern, value) is not None
             )
         case "integer" if item.options:
-            return type(value) is int and value in {option.value for option in item.options}
+            return type(value) is int and value in item.option_values
         case "integer":
             return type(value) is int and _in_range(item, value)
         case _:

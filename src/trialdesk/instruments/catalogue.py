@@ -59,29 +59,47 @@ def get_instrument(instrument_id: str) -> Instrument:
 
 def load_definition(path: Path) -> Instrument:
     """An instrument from a definition file outside the package (to try a new one)."""
+    return parse_definition(read_text(path), str(path))
+
+
+def read_text(path: Path) -> str:
+    """The UTF-8 text of a file the user named; InstrumentError if it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise InstrumentError(f"{path}: cannot read: {error.strerror}") from None
-    return parse_definition(text, str(path))
+    except UnicodeDecodeError as error:
+        raise InstrumentError(f"{path}: not UTF-8 text ({error.reason})") from None
+
+
+def read_yaml(text: str, origin: str, expected: str = "YAML") -> Any:
+    """The YAML document in `text`; a syntax error names `origin`, its line and the problem."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise InstrumentError(f"{where}: not valid {expected}: {problem}") from None
 
 
 def parse_definition(text: str, origin: str) -> Instrument:
     """An instrument from the YAML `text` of a definition; `origin` names it in errors."""
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{origin}:{mark.line + 1}" if mark is not None else origin
-        problem = getattr(error, "problem", None) or str(error)
-        raise InstrumentError(f"{where}: not valid YAML: {problem}") from None
+    document = read_yaml(text, origin)
     if not isinstance(document, dict):
         raise InstrumentError(f"{origin}: a definition must be a mapping of fields")
     base_id = document.get("items_from")
     if base_id is not None:
         if "items" in document or "constraints" in document:
             raise InstrumentError(f"{origin}: give either items_from or items, not both")
-        base = get_instrument(str(base_id))
+        if not isinstance(base_id, str):
+            raise InstrumentError(
+                f"{origin}: items_from: expected an instrument id, not {base_id!r}"
+            )
+        try:
+            base = get_instrument(base_id)
+        except InstrumentError as error:
+            raise InstrumentError(f"{origin}: items_from: {error}") from None
         document = {**document, "items": list(base.items), "constraints": list(base.constraints)}
     try:
         return Instrument.model_validate(document)

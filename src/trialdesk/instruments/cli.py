@@ -17,9 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trialdesk.errors import InstrumentError
-from trialdesk.terminal import print_json, reports_errors
-
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document and nothing else.")
+from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -138,11 +136,10 @@ def score_answers(
 
 
 def _read_answers(path: Path) -> Any:
+    from trialdesk.instruments.catalogue import read_text
+
     name = "stdin" if str(path) == "-" else str(path)
-    try:
-        text = sys.stdin.read() if name == "stdin" else path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InstrumentError(f"{name}: cannot read: {error.strerror}") from None
+    text = sys.stdin.read() if name == "stdin" else read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -10,18 +10,18 @@ from __future__ import annotations
 import itertools
 import re
 from abc import abstractmethod
-from collections import ChainMap
+from collections import ChainMap, Counter
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StrictInt,
     StrictStr,
-    field_validator,
     model_validator,
 )
 
@@ -33,6 +33,17 @@ from trialdesk.instruments.formula import Formula, FormulaSyntaxError
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")]
 Value = bool | int | float | str
 Direction = Literal["higher_is_worse", "higher_is_better"]
+
+
+def _formula_parses(text: str) -> str:
+    try:
+        Formula.parse(text)
+    except FormulaSyntaxError as error:
+        raise ValueError(str(error)) from None
+    return text
+
+
+FormulaText = Annotated[str, AfterValidator(_formula_parses)]
 
 
 class Definition(BaseModel):
@@ -83,6 +94,11 @@ class Item(Definition):
         return self
 
     @cached_property
+    def option_values(self) -> frozenset[int | str]:
+        """The values of the item's options (empty when it has none)."""
+        return frozenset(option.value for option in self.options)
+
+    @cached_property
     def lowest(self) -> float | None:
         """Smallest allowed value of a numeric item."""
         if self.options:
@@ -128,21 +144,12 @@ def _number(value: float) -> str:
 class Constraint(Definition):
     """A rule across items, e.g. full-thickness cartilage loss <= area of any loss."""
 
-    formula: str
+    formula: FormulaText
     message: str
 
     @cached_property
     def parsed(self) -> Formula:
         return Formula.parse(self.formula)
-
-    @field_validator("formula")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        try:
-            Formula.parse(text)
-        except FormulaSyntaxError as error:
-            raise ValueError(str(error)) from None
-        return text
 
 
 class ScoreDefinition(Definition):
@@ -334,16 +341,7 @@ class FormulaScore(ScoreDefinition):
     """A formula over items and earlier scores; missing when any input is missing."""
 
     method: Literal["formula"]
-    formula: str
-
-    @field_validator("formula")
-    @classmethod
-    def _parses(cls, text: str) -> str:
-        try:
-            Formula.parse(text)
-        except FormulaSyntaxError as error:
-            raise ValueError(str(error)) from None
-        return text
+    formula: FormulaText
 
     @cached_property
     def parsed(self) -> Formula:
@@ -414,13 +412,13 @@ class Instrument(Definition):
 
     @model_validator(mode="after")
     def _references_resolve(self) -> Instrument:
-        item_ids = [item.id for item in self.items]
-        duplicates = sorted({i for i in item_ids if item_ids.count(i) > 1})
+        counts = Counter(item.id for item in self.items)
+        duplicates = sorted(item_id for item_id, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"item ids listed twice: {', '.join(duplicates)}")
-        known = set(item_ids)
+        known = set(counts)
         for constraint in self.constraints:
-            unknown = constraint.parsed.names - set(item_ids)
+            unknown = constraint.parsed.names - known
             if unknown:
                 raise ValueError(
                     f"constraint {constraint.formula!r} reads unknown {sorted(unknown)}"
@@ -440,9 +438,8 @@ class Instrument(Definition):
         return self
 
     def _check_item_types(self, score: ItemSetScore) -> None:
-        items = {item.id: item for item in self.items}
         for item_id in score.items:
-            item = items[item_id]
+            item = self.item_map[item_id]
             if item.type not in score.item_types:
                 raise ValueError(
                     f"score {score.id}: its method cannot read {item.type} item {item_id}"
@@ -467,12 +464,18 @@ class Instrument(Definition):
 
     def score(self, answers: object) -> dict[str, Value | None]:
         """The instrument's scores (None = not computable) from one form's answers."""
+        return self.values_and_scores(answers)[1]
+
+    def values_and_scores(
+        self, answers: object
+    ) -> tuple[dict[str, Value | None], dict[str, Value | None]]:
+        """Every item's validated value and the scores, checking the answers once."""
         values = self.item_values(answers)
         scores: dict[str, Value | None] = {}
         readable = ChainMap(scores, values)
         for definition in self.scores:
             scores[definition.id] = definition.compute(readable)
-        return scores
+        return values, scores
 
     def resolve_parameters(self, settings: Mapping[str, object]) -> dict[str, object]:
         """The protocol's parameter settings merged over the defaults, all of them set."""

@@ -11,11 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
 from trialdesk.errors import InstrumentError
 from trialdesk.instruments.answers import describe_item_ids
-from trialdesk.instruments.catalogue import get_instrument
+from trialdesk.instruments.catalogue import get_instrument, read_text, read_yaml
 
 TEXTS_DIRECTORY_VARIABLE = "TRIALDESK_ITEM_TEXTS"
 
@@ -23,12 +21,7 @@ TEXTS_DIRECTORY_VARIABLE = "TRIALDESK_ITEM_TEXTS"
 def load_item_texts(instrument_id: str, path: Path) -> dict[str, str]:
     """Item id -> full wording from a licensee's file; every key must be an item."""
     instrument = get_instrument(instrument_id)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InstrumentError(f"{path}: cannot read: {error.strerror}") from None
-    except yaml.YAMLError as error:
-        raise InstrumentError(f"{path}: not valid YAML or JSON: {error}".splitlines()[0]) from None
+    document = read_yaml(read_text(path), str(path), expected="YAML or JSON")
     if not isinstance(document, dict):
         raise InstrumentError(f"{path}: expected a mapping from item id to text")
     for item_id, text in document.items():

@@ -104,9 +104,7 @@ def _ratio_matches_weights(p: Protocol) -> Iterator[Problem]:
 
 
 def _reduced(numbers: list[int]) -> list[int]:
-    divisor = 0
-    for n in numbers:
-        divisor = gcd(divisor, n)
+    divisor = gcd(*numbers)
     return [n // divisor for n in numbers]
 
 
@@ -164,8 +162,17 @@ def _outcomes(p: Protocol) -> Iterator[Problem]:
         for k, visit in enumerate(outcome.visits):
             if visit not in visits:
                 yield ("outcomes", o, "visits", k), f"unknown visit '{visit}'"
-        if outcome.instrument is not None and outcome.instrument not in known_forms:
+        if outcome.instrument is None:
+            continue
+        if outcome.instrument not in known_forms:
             yield ("outcomes", o, "instrument"), f"unknown instrument '{outcome.instrument}'"
+        elif outcome.parameter is not None:
+            fields = _instrument_fields(outcome.instrument)
+            if outcome.parameter not in fields:
+                yield (
+                    ("outcomes", o, "parameter"),
+                    f"'{outcome.parameter}' is no item or score of {outcome.instrument}",
+                )
     if p.outcomes and not any(o.kind == "primary" for o in p.outcomes):
         yield ("outcomes",), "no primary outcome"
 
@@ -191,20 +198,14 @@ def _data_items(p: Protocol) -> Iterator[Problem]:
             continue
         if item.form not in known_forms:
             yield ("data_items", d, "form"), f"unknown instrument '{item.form}'"
-        elif item.field is not None and item.field not in _instrument_fields(item.form):
-            fields = ", ".join(sorted(_instrument_fields(item.form)))
-            yield (
-                ("data_items", d, "field"),
-                f"'{item.field}' is no item or score of {item.form} (it has: {fields})",
-            )
-    for o, outcome in enumerate(p.outcomes):
-        if outcome.parameter is None or outcome.instrument not in known_forms:
-            continue
-        if outcome.parameter not in _instrument_fields(outcome.instrument):
-            yield (
-                ("outcomes", o, "parameter"),
-                f"'{outcome.parameter}' is no item or score of {outcome.instrument}",
-            )
+        elif item.field is not None:
+            fields = _instrument_fields(item.form)
+            if item.field not in fields:
+                yield (
+                    ("data_items", d, "field"),
+                    f"'{item.field}' is no item or score of {item.form} "
+                    f"(it has: {', '.join(sorted(fields))})",
+                )
 
 
 def _instrument_parameters(p: Protocol) -> Iterator[Problem]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trialdesk.errors import BadInput, ProtocolError
-from trialdesk.terminal import print_json, reports_errors
+from trialdesk.terminal import JSON_OPTION, json_text, print_json, reports_errors, write_output
 
 protocol_app = typer.Typer(
     help="Study protocols: list, show, validate, JSON Schema, registry import and export.",
@@ -22,7 +21,6 @@ protocol_app = typer.Typer(
 ProtocolArgument = Annotated[
     str, typer.Argument(help="a shipped protocol id (e.g. NCT04208646) or a protocol file path")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
 @protocol_app.command("list")
 @reports_errors
-def list_protocols(as_json: JsonOption = False) -> None:
+def list_protocols(as_json: bool = JSON_OPTION) -> None:
     """List the protocols that ship with trialdesk."""
     from trialdesk.protocol import load_protocol, shipped_protocol_ids
 
@@ -65,7 +63,7 @@ def list_protocols(as_json: JsonOption = False) -> None:
 
 @protocol_app.command("show")
 @reports_errors
-def show(protocol: ProtocolArgument, as_json: JsonOption = False) -> None:
+def show(protocol: ProtocolArgument, as_json: bool = JSON_OPTION) -> None:
     """Show a protocol: design, arms, treatment plan, visits, criteria and assumptions."""
     from trialdesk.protocol import load_protocol
     from trialdesk.protocol.ctgov import protocol_document
@@ -82,7 +80,7 @@ def show(protocol: ProtocolArgument, as_json: JsonOption = False) -> None:
 @reports_errors
 def validate(
     protocols: Annotated[list[str], typer.Argument(help="protocol ids or files")],
-    as_json: JsonOption = False,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Validate protocol files; every problem is one line FILE:LINE: field: expectation."""
     from trialdesk.protocol import load_protocol
@@ -119,18 +117,17 @@ def schema(
     document = Protocol.model_json_schema(by_alias=True)
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["title"] = "trialdesk protocol"
-    if out is None:
-        print_json(document)
-    else:
-        out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_output(json_text(document), out)
 
 
 @protocol_app.command("import")
 @reports_errors
 def import_(
-    record: Annotated[Path, typer.Argument(help="a ClinicalTrials.gov API v2 study JSON file")],
+    record: Annotated[
+        Path, typer.Argument(help="a ClinicalTrials.gov study record (API v2 JSON or legacy XML)")
+    ],
     out: Annotated[Path | None, typer.Option(help="write the draft protocol YAML here")] = None,
-    as_json: JsonOption = False,
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Draft a protocol from a ClinicalTrials.gov record (API v2 JSON, or legacy XML)."""
     from trialdesk.protocol.ctgov import import_record, protocol_document, read_record
@@ -139,7 +136,7 @@ def import_(
     for warning in imported.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if out is not None:
-        out.write_text(imported.to_yaml(), encoding="utf-8")
+        write_output(imported.to_yaml(), out)
         if as_json:
             print_json({"protocol": imported.protocol.id, "out": str(out)})
         else:
@@ -166,9 +163,4 @@ def export(
 
     if format != "ctgov":
         raise BadInput(f"--format {format}: unknown format (expected: ctgov)")
-    document = export_record(load_protocol(protocol))
-    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
+    write_output(json_text(export_record(load_protocol(protocol))), out)

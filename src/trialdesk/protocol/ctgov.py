@@ -15,15 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from trialdesk.errors import BadInput, ProtocolError
-from trialdesk.protocol.checks import cross_check
+from trialdesk.errors import BadInput
+from trialdesk.protocol.ctgov_record import StudyRecord
 from trialdesk.protocol.eligibility_text import compose_criteria_text, split_criteria_text
-from trialdesk.protocol.loading import validation_problems
-from trialdesk.protocol.model import Protocol, age_in_years
+from trialdesk.protocol.loading import validated, validated_protocol
+from trialdesk.protocol.model import (
+    NCT_NUMBER_PATTERN,
+    Protocol,
+    age_in_years,
+    is_registry_age,
+)
 from trialdesk.protocol.timeframes import visits_for_time_frames
-from trialdesk.protocol.yamlfile import dotted, dump_yaml
+from trialdesk.protocol.yamlfile import LocatedDocument, dump_yaml
 
 TO_BE_COMPLETED = "to be completed"
 
@@ -150,6 +153,8 @@ def read_record(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise BadInput(f"{path}: no such file") from None
+    except OSError as error:
+        raise BadInput(f"{path}: cannot read ({error.strerror})") from None
     except UnicodeDecodeError as error:
         raise BadInput(f"{path}: not UTF-8 text ({error.reason})") from None
     if text.lstrip().startswith("<"):
@@ -176,29 +181,31 @@ def read_record(path: Path) -> dict[str, Any]:
 
 def import_record(record: dict[str, Any]) -> ImportedRecord:
     """Turn an API v2 study record into a validated draft protocol."""
-    draft = _Draft(record["protocolSection"])
+    name = _record_name(record)
+    validated(StudyRecord, LocatedDocument(name, record))
+    draft = _Draft(record["protocolSection"], name)
     draft.warn_unknown(record)
-    document = draft.build()
-    try:
-        protocol = Protocol.model_validate(document)
-    except ValidationError as error:
-        problems = validation_problems(error, document)
-        raise ProtocolError([f"{draft.nct_id}: {dotted(p)}: {m}" for p, m in problems]) from None
-    problems = cross_check(protocol)
-    if problems:
-        raise ProtocolError([f"{draft.nct_id}: {dotted(p)}: {m}" for p, m in problems])
+    protocol = validated_protocol(LocatedDocument(draft.nct_id, draft.build()))
     return ImportedRecord(protocol, draft.warnings)
+
+
+def _record_name(record: Any) -> str:
+    """The record's NCT id to name it in messages, or 'record' where it has none."""
+    section = record.get("protocolSection") if isinstance(record, dict) else None
+    identification = section.get("identificationModule") if isinstance(section, dict) else None
+    nct_id = identification.get("nctId") if isinstance(identification, dict) else None
+    return nct_id if isinstance(nct_id, str) and nct_id else "record"
 
 
 class _Draft:
     """Collects the protocol document field by field, with warnings and assumptions."""
 
-    def __init__(self, section: dict[str, Any]):
+    def __init__(self, section: dict[str, Any], nct_id: str):
         self.section = section
         self.warnings: list[str] = []
         self.assumptions: list[dict[str, str]] = []
-        identification = self.module("identificationModule")
-        self.nct_id = identification.get("nctId") or "record"
+        self.nct_id = nct_id
+        self.nct_number = self.nct_id if re.fullmatch(NCT_NUMBER_PATTERN, self.nct_id) else None
 
     def module(self, name: str) -> dict[str, Any]:
         value = self.section.get(name)
@@ -262,8 +269,8 @@ class _Draft:
         return document
 
     def protocol_id(self) -> str:
-        if re.fullmatch(r"NCT[0-9]{8}", self.nct_id):
-            return self.nct_id
+        if self.nct_number:
+            return self.nct_number
         self.warnings.append("record has no NCT number; the draft is named 'draft'")
         return "draft"
 
@@ -273,9 +280,8 @@ class _Draft:
             for item in identification.get("secondaryIdInfos") or []
             if item.get("id")
         ]
-        nct = self.nct_id if re.fullmatch(r"NCT[0-9]{8}", self.nct_id) else None
         return {
-            "nct_id": nct,
+            "nct_id": self.nct_number,
             "org_study_id": (identification.get("orgStudyIdInfo") or {}).get("id"),
             "secondary_ids": secondary,
         }
@@ -524,8 +530,8 @@ class _Draft:
             )
         computable = []
         minimum, maximum = module.get("minimumAge"), module.get("maximumAge")
-        minimum = minimum if _is_age(minimum) else None
-        maximum = maximum if _is_age(maximum) else None
+        minimum = minimum if is_registry_age(minimum) else None
+        maximum = maximum if is_registry_age(maximum) else None
         if minimum or maximum:
             computable.append(
                 {
@@ -662,12 +668,6 @@ def _unique(candidate: str, used: set[str]) -> str:
         number += 1
     used.add(identifier)
     return identifier
-
-
-def _is_age(value: Any) -> bool:
-    return isinstance(value, str) and bool(
-        re.fullmatch(r"[0-9]+ (Year|Month|Week|Day|Hour)s?", value)
-    )
 
 
 def _age_text(minimum: str | None, maximum: str | None) -> str:

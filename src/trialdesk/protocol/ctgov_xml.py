@@ -113,6 +113,7 @@ class _Study:
             for role in (who[0].split(",") if who else [])
             if role.strip() in MASKED_ROLES
         ]
+        allocation = self.text("study_design_info/allocation")
         enrollment = self.root.find("enrollment")
         count = enrollment.text.strip() if enrollment is not None and enrollment.text else ""
         return {
@@ -152,10 +153,7 @@ class _Study:
                 "studyType": _enum(self.text("study_type")),
                 "phases": PHASES.get(self.text("phase") or "N/A", ["NA"]),
                 "designInfo": {
-                    "allocation": {"N/A": "NA"}.get(
-                        self.text("study_design_info/allocation") or "",
-                        _enum(self.text("study_design_info/allocation")),
-                    ),
+                    "allocation": "NA" if allocation == "N/A" else _enum(allocation),
                     "interventionModel": INTERVENTION_MODELS.get(
                         self.text("study_design_info/intervention_model") or ""
                     ),

@@ -7,41 +7,61 @@ file are reported together so a designer fixes them in one pass.
 from __future__ import annotations
 
 import difflib
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from trialdesk.errors import ProtocolError, UnknownProtocol
 from trialdesk.protocol.checks import cross_check
-from trialdesk.protocol.model import Protocol
+from trialdesk.protocol.model import (
+    AGE_PATTERN,
+    CRITERION_ID_PATTERN,
+    IDENTIFIER_PATTERN,
+    NCT_NUMBER_PATTERN,
+    PARTIAL_DATE_PATTERN,
+    RATIO_PATTERN,
+    SITE_CODE_PATTERN,
+    Protocol,
+)
 from trialdesk.protocol.yamlfile import LocatedDocument, dotted, read_located
 
+Validated = TypeVar("Validated", bound=BaseModel)
+
 PATTERN_MEANINGS = {
-    r"^NCT[0-9]{8}$": "an NCT number: 'NCT' and 8 digits",
-    r"^[A-Za-z][A-Za-z0-9_]*$": "an identifier: a letter, then letters, digits or _",
-    r"^(I[0-9]+|E[0-9]+|AGE|SEX)$": "a criterion id: I1.., E1.., AGE or SEX",
-    r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$": "a date yyyy, yyyy-mm or yyyy-mm-dd",
-    r"^[A-Z0-9]{2,6}$": "a site code of 2-6 capital letters or digits",
-    r"^[1-9][0-9]*(:[1-9][0-9]*)+$": "a ratio such as 1:1 or 2:1:1",
+    NCT_NUMBER_PATTERN: "an NCT number: 'NCT' and 8 digits",
+    IDENTIFIER_PATTERN: "an identifier: a letter, then letters, digits or _",
+    CRITERION_ID_PATTERN: "a criterion id: I1.., E1.., AGE or SEX",
+    PARTIAL_DATE_PATTERN: "a date yyyy, yyyy-mm or yyyy-mm-dd",
+    AGE_PATTERN: "an age such as '40 Years' or '6 Months'",
+    SITE_CODE_PATTERN: "a site code of 2-6 capital letters or digits",
+    RATIO_PATTERN: "a ratio such as 1:1 or 2:1:1",
 }
+
+
+@cache
+def _shipped_ids() -> tuple[str, ...]:
+    folder = resources.files("trialdesk.protocols")
+    return tuple(
+        sorted(
+            entry.name.removesuffix(".yaml")
+            for entry in folder.iterdir()
+            if entry.name.endswith(".yaml")
+        )
+    )
 
 
 def shipped_protocol_ids() -> list[str]:
     """Ids of the protocol files that ship with trialdesk, e.g. ['NCT04208646', ...]."""
-    folder = resources.files("trialdesk.protocols")
-    return sorted(
-        entry.name.removesuffix(".yaml")
-        for entry in folder.iterdir()
-        if entry.name.endswith(".yaml")
-    )
+    return list(_shipped_ids())
 
 
 def protocol_source(reference: str | Path) -> tuple[str, str]:
     """(display name, YAML text) for a shipped protocol id or a path to a protocol file."""
     reference = str(reference)
-    if reference in shipped_protocol_ids():
+    if reference in _shipped_ids():
         entry = resources.files("trialdesk.protocols").joinpath(f"{reference}.yaml")
         return f"{reference}.yaml", entry.read_text(encoding="utf-8")
     path = Path(reference)
@@ -52,7 +72,9 @@ def protocol_source(reference: str | Path) -> tuple[str, str]:
             raise ProtocolError(
                 [f"{path}:1: (document): not UTF-8 text ({error.reason})"]
             ) from None
-    known = ", ".join(shipped_protocol_ids())
+        except OSError as error:
+            raise UnknownProtocol(f"{path}: cannot read ({error.strerror})") from None
+    known = ", ".join(_shipped_ids())
     raise UnknownProtocol(
         f"{reference}: no such protocol file, and not a shipped protocol id (shipped: {known})"
     )
@@ -69,10 +91,16 @@ def parse_protocol(text: str, filename: str) -> Protocol:
     document = read_located(text, filename)
     if not isinstance(document.data, dict):
         raise ProtocolError([f"{filename}:1: (document): expected a mapping of protocol fields"])
-    try:
-        protocol = Protocol.model_validate(document.data)
-    except ValidationError as error:
-        raise ProtocolError(schema_problems(error, document)) from None
+    return validated_protocol(document)
+
+
+def validated_protocol(document: LocatedDocument) -> Protocol:
+    """The protocol in `document` after the schema and the cross-checks, or ProtocolError.
+
+    Cross-check problems are looked for only in a document that passed the schema, since
+    they read the validated model.
+    """
+    protocol = validated(Protocol, document)
     problems = [
         f"{document.where(path)}: {dotted(path)}: {message}"
         for path, message in cross_check(protocol)
@@ -82,20 +110,26 @@ def parse_protocol(text: str, filename: str) -> Protocol:
     return protocol
 
 
-def schema_problems(error: ValidationError, document: LocatedDocument) -> list[str]:
-    located = {
-        (document.line_of(path), f"{document.where(path)}: {dotted(path)}: {message}")
-        for path, message in validation_problems(error, document.data)
-    }
-    return [problem for _, problem in sorted(located)]
+def validated(model: type[Validated], document: LocatedDocument) -> Validated:
+    """`document` as a `model`, or ProtocolError with every problem once, in file-line order."""
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as error:
+        located = dict.fromkeys(
+            (document.line_of(path), f"{document.where(path)}: {dotted(path)}: {message}")
+            for path, message in validation_problems(error, document.data, model)
+        )
+        raise ProtocolError([problem for _, problem in sorted(located)]) from None
 
 
-def validation_problems(error: ValidationError, data: Any) -> list[tuple[tuple, str]]:
-    """Each pydantic error as (path into `data`, plain message)."""
+def validation_problems(
+    error: ValidationError, data: Any, model: type[BaseModel]
+) -> list[tuple[tuple, str]]:
+    """Each pydantic error of validating `data` as `model`: (path into `data`, plain message)."""
     problems = []
     for detail in error.errors():
         path = _data_path(detail["loc"], data)
-        problems.append((path, _plain_message(detail, path)))
+        problems.append((path, _plain_message(detail, path, model)))
     return problems
 
 
@@ -115,15 +149,17 @@ def _data_path(loc: tuple, data: Any) -> tuple[str | int, ...]:
     return tuple(path)
 
 
-def _plain_message(detail: dict, path: tuple) -> str:
+def _plain_message(detail: dict, path: tuple, model: type[BaseModel]) -> str:
     kind = detail["type"]
     context = detail.get("ctx") or {}
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
-        return f"unknown field{_suggestion(path)}"
+        return f"unknown field{_suggestion(path, model)}"
     if kind == "greater_than" and context.get("gt") == 0:
-        return "must be a positive integer" if _is_int_field(path) else "must be greater than 0"
+        return (
+            "must be a positive integer" if _is_int_field(path, model) else "must be greater than 0"
+        )
     if kind == "string_pattern_mismatch":
         pattern = context.get("pattern", "")
         return f"must be {PATTERN_MEANINGS.get(pattern, f'text matching {pattern}')}"
@@ -133,6 +169,12 @@ def _plain_message(detail: dict, path: tuple) -> str:
         return "must be a number"
     if kind in ("bool_type", "bool_parsing"):
         return "must be true or false"
+    if kind == "string_type":
+        return "must be text"
+    if kind == "list_type":
+        return "must be a list"
+    if kind in ("dict_type", "model_type"):
+        return "must be a mapping of fields"
     if kind in ("enum", "literal_error"):
         expected = context.get("expected", "")
         return f"must be one of {expected}"
@@ -142,9 +184,9 @@ def _plain_message(detail: dict, path: tuple) -> str:
     return message[0].lower() + message[1:]
 
 
-def _suggestion(path: tuple) -> str:
+def _suggestion(path: tuple, root: type[BaseModel]) -> str:
     """For an unknown field, name the closest allowed field of that part of the model."""
-    model = _model_holding(path)
+    model = _model_holding(path, root)
     if model is None:
         return ""
     allowed = list(model.model_fields)
@@ -152,15 +194,15 @@ def _suggestion(path: tuple) -> str:
     return f" (did you mean '{close[0]}'?)" if close else f" (allowed: {', '.join(allowed)})"
 
 
-def _is_int_field(path: tuple) -> bool:
-    model = _model_holding(path)
+def _is_int_field(path: tuple, root: type[BaseModel]) -> bool:
+    model = _model_holding(path, root)
     field = model.model_fields.get(str(path[-1])) if model and path else None
     return field is not None and field.annotation is int
 
 
-def _model_holding(path: tuple) -> type[BaseModel] | None:
-    """The model class that declares the last field of `path`."""
-    model: type[BaseModel] = Protocol
+def _model_holding(path: tuple, root: type[BaseModel]) -> type[BaseModel] | None:
+    """The model class (`root` or a part of it) that declares the last field of `path`."""
+    model = root
     for part in path[:-1]:
         if isinstance(part, int):
             continue

@@ -16,21 +16,28 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 SCHEMA_VERSION = 1
 
+# The patterns of constrained text fields; the loader words each one for people.
+IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+CRITERION_ID_PATTERN = r"^(I[0-9]+|E[0-9]+|AGE|SEX)$"
+PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
+AGE_PATTERN = r"^([0-9]+) (Year|Month|Week|Day|Hour)s?$"
+NCT_NUMBER_PATTERN = r"^NCT[0-9]{8}$"
+SITE_CODE_PATTERN = r"^[A-Z0-9]{2,6}$"
+RATIO_PATTERN = r"^[1-9][0-9]*(:[1-9][0-9]*)+$"
+
 Identifier = Annotated[
     str,
-    Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=40, description="letters, digits, _"),
+    Field(pattern=IDENTIFIER_PATTERN, max_length=40, description="letters, digits, _"),
 ]
-CriterionId = Annotated[str, Field(pattern=r"^(I[0-9]+|E[0-9]+|AGE|SEX)$")]
-PartialDate = Annotated[str, Field(pattern=r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")]
-NormalizedAge = Annotated[
-    str, Field(pattern=r"^[0-9]+ (Year|Years|Month|Months|Week|Weeks|Day|Days|Hour|Hours)$")
-]
+CriterionId = Annotated[str, Field(pattern=CRITERION_ID_PATTERN)]
+PartialDate = Annotated[str, Field(pattern=PARTIAL_DATE_PATTERN)]
+NormalizedAge = Annotated[str, Field(pattern=AGE_PATTERN)]
 
 
 class Frozen(BaseModel):
     """Base of every protocol part: immutable, and unknown fields are an error."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Phase(StrEnum):
@@ -152,7 +159,7 @@ class SecondaryId(Frozen):
 
 
 class Identifiers(Frozen):
-    nct_id: str | None = Field(None, pattern=r"^NCT[0-9]{8}$")
+    nct_id: str | None = Field(None, pattern=NCT_NUMBER_PATTERN)
     org_study_id: str | None = None
     secondary_ids: list[SecondaryId] = []
 
@@ -183,7 +190,7 @@ class Organization(Frozen):
     name: str = Field(min_length=1)
     agency_class: AgencyClass | None = Field(None, alias="class")
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
 
 class ResponsibleParty(Frozen):
@@ -213,7 +220,7 @@ class Design(Frozen):
     masking_description: str | None = None
     allocation_ratio: str | None = Field(
         None,
-        pattern=r"^[1-9][0-9]*(:[1-9][0-9]*)+$",
+        pattern=RATIO_PATTERN,
         description="the ratio the design states, e.g. 1:1:1, in the order of `arms`",
     )
 
@@ -376,7 +383,7 @@ class Randomization(Frozen):
 
 
 class Site(Frozen):
-    id: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,6}$", description="site code used in SITE-NNN")]
+    id: Annotated[str, Field(pattern=SITE_CODE_PATTERN, description="site code used in SITE-NNN")]
     name: str
     city: str | None = None
     country: str | None = None
@@ -459,14 +466,15 @@ class Protocol(Frozen):
     def criterion(self, criterion_id: str) -> Criterion:
         return next(c for c in self.eligibility.criteria if c.id == criterion_id)
 
-    @property
-    def data_item_types(self) -> dict[str, ItemType]:
-        return {item.id: item.type for item in self.data_items}
+
+def is_registry_age(value: object) -> bool:
+    """Whether `value` is an age as the registry writes it, e.g. '40 Years' or '6 Months'."""
+    return isinstance(value, str) and re.fullmatch(AGE_PATTERN, value) is not None
 
 
 def age_in_years(normalized_age: str) -> float:
     """'40 Years' -> 40.0; '6 Months' -> 0.5. Used for the computable AGE criterion."""
-    match = re.fullmatch(r"([0-9]+) (Year|Month|Week|Day|Hour)s?", normalized_age)
+    match = re.fullmatch(AGE_PATTERN, normalized_age)
     if match is None:
         raise ValueError(f"not a registry age: {normalized_age!r}")
     per_year = {"Year": 1, "Month": 12, "Week": 365.25 / 7, "Day": 365.25, "Hour": 365.25 * 24}

@@ -35,7 +35,10 @@ StrictLoader.add_implicit_resolver(
 
 @dataclass(frozen=True)
 class LocatedDocument:
-    """A parsed YAML document and the line (1-based) of every key and item in it."""
+    """A parsed YAML document and the line (1-based) of every key and item in it.
+
+    A document built in memory (a registry import) has no lines; its places are its name.
+    """
 
     filename: str
     data: Any
@@ -50,6 +53,8 @@ class LocatedDocument:
         return 1
 
     def where(self, path: Path) -> str:
+        if not self.lines:
+            return self.filename
         return f"{self.filename}:{self.line_of(path)}"
 
 
@@ -85,12 +90,21 @@ def read_located(text: str, filename: str) -> LocatedDocument:
     return LocatedDocument(filename, data, lines)
 
 
+_TEXT_KEY_TAGS = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:merge")
+
+
 def _index(node: yaml.Node, path: Path, lines: dict, problems: list[str], filename: str) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
             line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _TEXT_KEY_TAGS:
+                problems.append(
+                    f"{filename}:{line}: {dotted(path)}: a field name must be text, "
+                    f"not {_node_kind(key_node)}"
+                )
+                continue
+            key = key_node.value
             if key in seen:
                 problems.append(
                     f"{filename}:{line}: {dotted((*path, key))}: "
@@ -103,6 +117,14 @@ def _index(node: yaml.Node, path: Path, lines: dict, problems: list[str], filena
         for position, item in enumerate(node.value):
             lines[(*path, position)] = item.start_mark.line + 1
             _index(item, (*path, position), lines, problems, filename)
+
+
+def _node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return f"{node.tag.rsplit(':', 1)[-1]} {node.value!r} (quote it)"
 
 
 class _DraftDumper(yaml.SafeDumper):
