@@ -8,16 +8,23 @@ import math
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from trialdesk.errors import BadInput, InstrumentError
+from trialdesk.store.access import require_read, visible_subjects
+from trialdesk.store.audit import verify_audit_chain
 from trialdesk.store.errors import (
+    NotFound,
     NotPermitted,
     ReasonRequired,
     StudyLocked,
     SubjectStateError,
 )
-from trialdesk.store.models import AuditEvent, FormRecord, Subject, Visit
+from trialdesk.store.models import AuditEvent, FormRecord, Kit, Study, StudyUser, Subject, Visit
+from trialdesk.store.screening import study_criteria
 from trialdesk.store.services import (
+    add_site,
+    add_user,
     complete_subject,
     evaluate_eligibility,
     lock_study,
@@ -33,7 +40,7 @@ from trialdesk.store.services import (
 )
 from trialdesk.store.services.forms import as_stored
 
-from .conftest import OPERATOR, WOMAC_ALL_ONES
+from .conftest import ATTESTATIONS, OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES
 
 
 def status(study: Any, code: str) -> str:
@@ -278,3 +285,119 @@ def test_nothing_is_written_after_database_lock(study: Any, eligible_subject: An
     assert reopened.reopened_after_lock and not reopened.locked
     assert AuditEvent.objects.filter(action="study.unlocked", reason="late lab values").exists()
     randomize_subject(study, code, "ines")
+
+
+@pytest.mark.django_db
+def test_bad_screening_and_consent_input_is_refused_and_changes_nothing(
+    study: Any, consented_subject: Any
+) -> None:
+    consented = consented_subject()
+    screened = screen(study)
+    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    events = AuditEvent.objects.count()
+    patient = {"year_of_birth": 1960, "age": 63, "sex": "male", "screened_on": dt.date(2024, 3, 1)}
+    refusals = [
+        ({"age": 63.0}, "age 63.0; expected a whole number"),
+        ({"year_of_birth": "1960"}, "year_of_birth '1960'; expected a whole number"),
+        ({"age": True}, "age True; expected a whole number"),
+        ({"screened_on": tomorrow}, f"site 01: screening date {tomorrow} is in the future"),
+        ({"screened_on": "2024-03-01"}, "site 01: screening date '2024-03-01'; expected a date"),
+    ]
+    for changes, message in refusals:
+        with pytest.raises(BadInput, match=message):
+            screen_subject(study, "01", by="ines", **{**patient, **changes})
+    consents = [
+        ({"consented_on": "2024-03-01"}, "consent date '2024-03-01'; expected a date"),
+        ({"consented_on": dt.datetime(2024, 3, 1, 9)}, "consent date datetime.*expected a date"),
+        ({"consent_version": 2}, "the consent form version is required"),
+    ]
+    for changes, message in consents:
+        arguments = {"consented_on": dt.date(2024, 3, 1), "consent_version": "2.0", **changes}
+        with pytest.raises(BadInput, match=f"subject {screened}: {message}"):
+            record_consent(study, screened, by="ines", **arguments)
+    assert AuditEvent.objects.count() == events
+    assert status(study, screened) == "screened" and status(study, consented) == "consented"
+    assert Subject.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_bad_administration_dates_are_refused_and_change_nothing(
+    study: Any, eligible_subject: Any
+) -> None:
+    code = eligible_subject()
+    randomize_subject(study, code, "ines")
+    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    events = AuditEvent.objects.count()
+    where = f"subject {code}, administration C1"
+    refusals = [
+        (tomorrow, f"{where}: administration date {tomorrow} is in the future"),
+        ("2024-03-10", f"{where}: administration date '2024-03-10'; expected a date"),
+        (dt.date(2024, 2, 28), f"{where}: .* is before screening \\(2024-03-01\\)"),
+    ]
+    for administered_on, message in refusals:
+        with pytest.raises(BadInput, match=message):
+            record_administration(study, code, "C1", administered_on, "pia")
+    assert AuditEvent.objects.count() == events
+    assert status(study, code) == "randomized"
+    assert not Kit.objects.filter(dispensed_to__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_bad_sites_and_user_names_are_refused_and_change_nothing(study: Any) -> None:
+    events = AuditEvent.objects.count()
+    with pytest.raises(BadInput, match="site code '1'; expected a site code of 2-6 capital"):
+        add_site(study, "1", OPERATOR)
+    with pytest.raises(BadInput, match="site 03: name ''; expected 1 to 200 characters"):
+        add_site(study, "03", OPERATOR, name="")
+    with pytest.raises(BadInput, match="expected a name of at most 150 characters"):
+        add_user(study, "x" * 151, "monitor", OPERATOR)
+    assert AuditEvent.objects.count() == events
+    assert not StudyUser.objects.filter(username__startswith="xxx").exists()
+
+
+@pytest.mark.django_db
+def test_the_writes_of_a_subject_take_few_queries(
+    study: Any, django_assert_max_num_queries: Any
+) -> None:
+    """The per-write hot path: the audit head, the study's lock flag, the subject, the user's
+    roles in one query, then the write itself and its audit events."""
+    with django_assert_max_num_queries(10):
+        code = screen(study)
+    record_consent(study, code, consented_on=dt.date(2024, 3, 1), consent_version="2.0", by="ines")
+    record_visit(study, code, "SCR", dt.date(2024, 3, 1), "ines")
+    for form, values in SCREENING_FORMS.items():
+        with django_assert_max_num_queries(11):
+            save_form(study, code, "SCR", form, values, "ines")
+    with django_assert_max_num_queries(8):  # the same values again: nothing written
+        save_form(study, code, "SCR", "vitals", SCREENING_FORMS["vitals"], "ines")
+    with django_assert_max_num_queries(11):
+        evaluate_eligibility(study, code, ATTESTATIONS, "ines")
+    with django_assert_max_num_queries(15):
+        randomize_subject(study, code, "ines")
+    # Day 0 schedules every visit of the calendar in one read and one insert.
+    with django_assert_max_num_queries(15):
+        record_administration(study, code, "C1", dt.date(2024, 3, 10), "pia")
+    with django_assert_max_num_queries(11):
+        record_visit(study, code, "W3", dt.date(2024, 3, 31), "ines")
+    assert verify_audit_chain().ok
+
+
+@pytest.mark.django_db
+def test_readers_see_their_sites_subjects_in_one_query(
+    study: Any, django_assert_num_queries: Any
+) -> None:
+    at_01, at_02 = screen(study, "01"), screen(study, "02")
+    ines, colin = StudyUser.objects.get(username="ines"), StudyUser.objects.get(username="colin")
+    with django_assert_num_queries(1):
+        assert sorted(s.code for s in visible_subjects(study, ines)) == [at_01, at_02]
+    with django_assert_num_queries(1):
+        assert [s.code for s in visible_subjects(study, colin)] == [at_01]
+    with django_assert_num_queries(1):
+        assert require_read(study, colin, at_01).study is study
+    with pytest.raises(NotFound, match=f"no subject '{at_02}'"):
+        require_read(study, colin, at_02)
+
+
+@pytest.mark.django_db
+def test_criteria_are_compiled_once_per_protocol_text(study: Any) -> None:
+    assert study_criteria(Study.objects.get(pk=study.pk)) is study_criteria(study)

@@ -8,7 +8,7 @@ reader must not learn that a code exists at another site. Pure reads; nothing he
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Exists, Q, QuerySet
 
 from trialdesk.store.errors import NotFound
 from trialdesk.store.models import Role, RoleAssignment, Study, StudyUser, Subject
@@ -32,11 +32,18 @@ def is_study_wide(study: Study, user: StudyUser) -> bool:
 
 
 def visible_subjects(study: Study, user: StudyUser) -> QuerySet[Subject]:
-    """The study's subjects the user may read: all for a study-wide role, else their sites'."""
-    subjects = Subject.objects.filter(study=study).select_related("site")
-    if is_study_wide(study, user):
-        return subjects
-    return subjects.filter(site__in=_assignments(study, user).values("site"))
+    """The study's subjects the user may read: all for a study-wide role, else their sites'.
+
+    The roles are read inside the subjects' query, not by a query of their own.
+    """
+    assignments = _assignments(study, user)
+    return (
+        Subject.objects.filter(study=study)
+        .filter(
+            Exists(assignments.filter(site__isnull=True)) | Q(site__in=assignments.values("site"))
+        )
+        .select_related("site")
+    )
 
 
 def require_read(study: Study, user: StudyUser, subject: str) -> Subject:
@@ -47,4 +54,5 @@ def require_read(study: Study, user: StudyUser, subject: str) -> Subject:
     found = visible_subjects(study, user).filter(code=subject).first()
     if found is None:
         raise NotFound(f"{study}: no subject {subject!r}")
+    found.study = study  # what reads the subject's protocol needs no query for it
     return found

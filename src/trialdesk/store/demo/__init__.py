@@ -41,15 +41,7 @@ The package: `plan` draws the whole trial in memory (screening log, calendar, co
 store's services and `summary` counts what the run left in the store.
 """
 
-from trialdesk.store.demo.answers import DemoInconsistency, answers_for
-from trialdesk.store.demo.plan import plan_trial
 from trialdesk.store.demo.run import run_virtual_trial
 from trialdesk.store.demo.summary import TrialSummary
 
-__all__ = [
-    "DemoInconsistency",
-    "TrialSummary",
-    "answers_for",
-    "plan_trial",
-    "run_virtual_trial",
-]
+__all__ = ["TrialSummary", "run_virtual_trial"]

@@ -302,11 +302,9 @@ def _protocol_items(
     protocol: Protocol, patient: Patient, forms: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The data items the store will read from these screening forms once saved."""
-    from trialdesk.instruments import score, validate_answers
+    from trialdesk.instruments import values_and_scores
 
-    saved = {
-        form: ScreeningForm(validate_answers(form, v), score(form, v)) for form, v in forms.items()
-    }
+    saved = {form: ScreeningForm(*values_and_scores(form, v)) for form, v in forms.items()}
     return data_item_values(protocol, saved, patient.age, patient.sex)
 
 

@@ -20,7 +20,6 @@ from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus, check_
 from trialdesk.store.models import (
     Allocation,
     AllocationSlot,
-    EligibilityRecord,
     Kit,
     Stratum,
     Study,
@@ -28,7 +27,7 @@ from trialdesk.store.models import (
     UnblindingEvent,
 )
 from trialdesk.store.permissions import Step, require
-from trialdesk.store.screening import screening_items
+from trialdesk.store.screening import screening_items, study_criteria
 from trialdesk.store.services.common import (
     find_subject,
     move_subject,
@@ -36,7 +35,11 @@ from trialdesk.store.services.common import (
     writable_study,
 )
 from trialdesk.store.services.setup import stratum_key
-from trialdesk.store.services.visits import review_visit_window, schedule_visit
+from trialdesk.store.services.visits import (
+    checked_past_date,
+    review_visit_window,
+    schedule_visits,
+)
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
@@ -58,8 +61,6 @@ def randomize_subject(study: Study, code: str, by: str) -> Randomization:
     Eligibility is evaluated again on the current screening data and the last attestations,
     so a value corrected after the eligibility decision cannot slip through.
     """
-    from trialdesk.eligibility import evaluate
-
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
@@ -67,9 +68,10 @@ def randomize_subject(study: Study, code: str, by: str) -> Randomization:
         check_transition(code, subject.status, SubjectStatus.RANDOMIZED, "randomization")
         protocol = study.protocol()
         items = screening_items(protocol, subject)
-        decision = EligibilityRecord.objects.filter(subject=subject).order_by("-pk").first()
-        attestations = decision.attestations if decision else {}
-        verdict = evaluate(protocol, items, attestations).verdict
+        attestations = (
+            subject.eligibility.order_by("-pk").values_list("attestations", flat=True).first() or {}
+        )
+        verdict = study_criteria(study).evaluate(items, attestations).verdict
         if verdict != "eligible":
             raise SubjectStateError(
                 f"subject {code}: randomization refused, eligibility on the current screening "
@@ -86,6 +88,7 @@ def randomize_subject(study: Study, code: str, by: str) -> Randomization:
         )
         if slot is None:
             raise AllocationListExhausted(f"{study}: stratum {key} has no free slot left")
+        slot.stratum = stratum  # the row just locked: the audited state reads its key
         allocation = Allocation.objects.create(
             subject=subject,
             slot=slot,
@@ -130,11 +133,14 @@ def record_administration(
     The first administration is day 0: it sets the visit calendar and makes the subject
     treated; the last one of the treatment plan moves the subject to follow-up.
     """
+    where = f"subject {code}, administration {administration_id}"
+    administered_on = checked_past_date(where, "administration date", administered_on)
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.ADMINISTER, subject.site)
-        plan = study.protocol().treatment_plan
+        protocol = study.protocol()
+        plan = protocol.treatment_plan
         index = next((i for i, a in enumerate(plan, 1) if a.id == administration_id), None)
         if index is None:
             known = ", ".join(a.id for a in plan)
@@ -144,16 +150,27 @@ def record_administration(
                 f"subject {code} is {subject.status}; administrations are recorded for "
                 "randomized or treated subjects"
             )
-        given = Kit.objects.filter(dispensed_to=subject).count()
+        # The kits reserved for the subject's slot, one per administration; only this service
+        # dispenses them, so those dispensed are the administrations given.
+        kits = {
+            kit.administration_index: kit
+            for kit in Kit.objects.filter(slot__allocation__subject=subject)
+        }
+        given = sum(kit.dispensed_to_id is not None for kit in kits.values())
         if index != given + 1:
             expected = plan[given].id if given < len(plan) else "none"
             raise SubjectStateError(
                 f"subject {code}: administration {administration_id} is out of order; "
                 f"the next one is {expected}"
             )
+        if administered_on < subject.screened_on:
+            raise BadInput(
+                f"{where}: administration date {administered_on} is before screening "
+                f"({subject.screened_on})"
+            )
         if subject.day0 is not None and administered_on < subject.day0:
             raise BadInput(f"subject {code}: {administered_on} is before day 0 ({subject.day0})")
-        kit = Kit.objects.get(slot__allocation__subject=subject, administration_index=index)
+        kit = kits[index]
         before = audited_state(kit)
         kit.dispensed_to = subject
         kit.administration_id = administration_id
@@ -165,21 +182,22 @@ def record_administration(
             subject.day0 = administered_on
             subject.save(update_fields=["day0"])
             trail.changed(subject, before, "subject.day0")
-            _schedule_visits(trail, study, subject)
+            _schedule_visits(trail, protocol, subject)
             move_subject(trail, subject, SubjectStatus.TREATED, "first administration")
         if index == len(plan):
             move_subject(trail, subject, SubjectStatus.IN_FOLLOW_UP, "last administration")
     return kit.kit_number
 
 
-def _schedule_visits(trail: AuditTrail, study: Study, subject: Subject) -> None:
+def _schedule_visits(trail: AuditTrail, protocol: Protocol, subject: Subject) -> None:
     """Target dates and windows of every visit from day 0 (the schedule core's calendar).
 
     A visit recorded before day 0 was known (a baseline visit) is checked against its window
     now, which may record its out-of-window deviation.
     """
-    for window in visit_calendar(study.protocol().visits, subject.day0, subject.screened_on):
-        visit = schedule_visit(trail, subject, window, "visit.scheduled")
+    windows = visit_calendar(protocol.visits, subject.day0, subject.screened_on)
+    visits = schedule_visits(trail, subject, windows, "visit.scheduled")
+    for visit, window in zip(visits, windows, strict=True):
         if visit.actual_date is not None:
             review_visit_window(trail, subject, visit, window)
 

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import copy
+
 from trialdesk.store.audit import AuditTrail, audited_state
 from trialdesk.store.errors import NotFound, ReasonRequired, StudyLocked
 from trialdesk.store.lifecycle import SubjectStatus, check_transition
 from trialdesk.store.models import Study, Subject
+
+
+def current_study(study: Study) -> Study:
+    """The study with its lock flags as they are now; read inside the write transaction.
+
+    Only the flags are read again: the protocol text and identifiers of a stored study never
+    change, so the caller's copy of them (and its parsed protocol) serves.
+    """
+    current = copy.copy(study)
+    current.locked, current.reopened_after_lock = (
+        Study.objects.filter(pk=study.pk).values_list("locked", "reopened_after_lock").get()
+    )
+    return current
 
 
 def writable_study(study: Study) -> Study:
@@ -14,7 +29,7 @@ def writable_study(study: Study) -> Study:
     Read after the audit head is locked, so a concurrent `lock_study` cannot slip between
     this check and the write.
     """
-    current = Study.objects.get(pk=study.pk)
+    current = current_study(study)
     if current.locked:
         raise StudyLocked(
             f"{current} is locked: the database accepts no changes (unlock it with a reason)"

@@ -37,19 +37,22 @@ def save_form(
     The values are checked by the instrument definition and the scores recomputed; saving
     the same values again changes nothing and writes no audit event.
     """
-    from trialdesk.instruments import score, validate_answers
+    from trialdesk.instruments import values_and_scores
 
+    # What needs only the protocol (whose text never changes) and the values is checked
+    # before the write lock is taken, so the lock is held for the database work alone.
+    visit_plan = protocol_visit(study.protocol(), code, visit_id)
+    if form not in visit_plan.forms:
+        raise BadInput(
+            f"subject {code}, visit {visit_id}: form {form!r} is not collected at this "
+            f"visit ({', '.join(visit_plan.forms)})"
+        )
+    checked, scores = values_and_scores(form, values)
+    checked, scores = as_stored(checked), as_stored(scores)
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.ENTER_FORMS, subject.site)
-        protocol = study.protocol()
-        visit_plan = protocol_visit(protocol, code, visit_id)
-        if form not in visit_plan.forms:
-            raise BadInput(
-                f"subject {code}, visit {visit_id}: form {form!r} is not collected at this "
-                f"visit ({', '.join(visit_plan.forms)})"
-            )
         if subject.status == SubjectStatus.SCREENED:
             raise SubjectStateError(f"subject {code} has not consented: no data before consent")
         if (
@@ -68,9 +71,7 @@ def save_form(
                 f"subject {code}, visit {visit_id}: no visit date{missed}; record the visit "
                 "date first (visits after day 0 need it before their forms)"
             )
-        checked = as_stored(validate_answers(form, values))
-        scores = as_stored(score(form, values))
-        record = FormRecord.objects.filter(subject=subject, visit=visit, form=form).first()
+        record = visit.forms.filter(form=form).first()
         if record is None:
             record = FormRecord.objects.create(
                 subject=subject, visit=visit, form=form, values=checked, scores=scores
@@ -80,6 +81,7 @@ def save_form(
         if (record.values, record.scores) == (checked, scores):
             return record
         reason = require_reason(reason, f"subject {code}, visit {visit_id}, form {form}: change")
+        record.subject = subject  # the audit trail names it; the visit's manager set the visit
         before = audited_state(record)
         record.values, record.scores = checked, scores
         record.save(update_fields=["values", "scores"])

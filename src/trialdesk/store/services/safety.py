@@ -92,8 +92,8 @@ def report_adverse_event(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.REPORT_ADVERSE_EVENT, subject.site)
-        last = subject.adverse_events.order_by("-number").first()
-        number = last.number + 1 if last else 1
+        last = subject.adverse_events.order_by("-number").values_list("number", flat=True).first()
+        number = (last or 0) + 1
         safety = study.protocol().safety
         where = f"subject {code}, adverse event {number}"
         checked = _checked_event(where, subject, safety, reported, trail.at)
@@ -187,7 +187,7 @@ def record_sae_report(
 
 
 def _find_event(subject: Subject, number: int) -> AdverseEvent:
-    event = AdverseEvent.objects.filter(subject=subject, number=number).first()
+    event = subject.adverse_events.filter(number=number).first()  # with its subject set
     if event is None:
         raise NotFound(f"subject {subject.code}: no adverse event {number}")
     return event

@@ -5,10 +5,11 @@ These are the operator's steps (run from the store's host); `by` names the opera
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from trialdesk.errors import BadInput, RandomizationError
-from trialdesk.store.audit import audited_state, audited_write, sha256_hex
+from trialdesk.store.audit import audited_state, audited_write, sha256_hex, study_label
 from trialdesk.store.errors import AlreadyExists, NotFound
 from trialdesk.store.models import (
     AllocationList,
@@ -21,10 +22,12 @@ from trialdesk.store.models import (
     Study,
     StudyUser,
 )
-from trialdesk.store.services.common import require_reason, writable_study
+from trialdesk.store.services.common import current_study, require_reason, writable_study
 
 #: Slots generated per stratum when the protocol states no enrollment.
 DEFAULT_SLOTS_PER_STRATUM = 100
+SITE_NAME_LENGTH = Site._meta.get_field("name").max_length
+USERNAME_LENGTH = StudyUser._meta.get_field("username").max_length
 
 
 def stratum_key(stratum: tuple[tuple[str, str], ...]) -> str:
@@ -68,7 +71,7 @@ def create_study(reference: str | Path, by: str) -> Study:
             protocol_sha256=sha256_hex(text),
             created_at=trail.at,
         )
-        trail.study = f"{study.protocol_id} v{study.version}"
+        trail.study = study_label(study)
         trail.created(study, "study.created")
         strata = Stratum.objects.bulk_create(
             Stratum(study=study, number=number, key=stratum_key(stratum_list.stratum))
@@ -121,6 +124,17 @@ def add_site(study: Study, code: str, by: str, name: str | None = None) -> Site:
     When the protocol stratifies by site, only its listed sites have allocation lists; a new
     site needs a new protocol version.
     """
+    from trialdesk.protocol.loading import PATTERN_MEANINGS
+    from trialdesk.protocol.model import SITE_CODE_PATTERN
+
+    if not isinstance(code, str) or not re.fullmatch(SITE_CODE_PATTERN, code):
+        raise BadInput(
+            f"{study}: site code {code!r}; expected {PATTERN_MEANINGS[SITE_CODE_PATTERN]}"
+        )
+    if name is not None and not 0 < len(name) <= SITE_NAME_LENGTH:
+        raise BadInput(
+            f"{study}: site {code}: name {name!r}; expected 1 to {SITE_NAME_LENGTH} characters"
+        )
     protocol = study.protocol()
     listed = {site.id: site for site in protocol.sites}
     if code not in listed and (
@@ -147,8 +161,16 @@ def add_user(
     """Give `username` (created on first use) a role in the study, study-wide or at a site."""
     if role not in Role.values:
         raise BadInput(f"role {role!r}; expected one of {', '.join(Role.values)}")
-    if not username or not username.strip() or username != username.strip():
-        raise BadInput(f"user name {username!r}: expected a name without surrounding spaces")
+    if (
+        not isinstance(username, str)
+        or not username.strip()
+        or username != username.strip()
+        or len(username) > USERNAME_LENGTH
+    ):
+        raise BadInput(
+            f"user name {username!r}: expected a name of at most {USERNAME_LENGTH} characters "
+            "without surrounding spaces"
+        )
     with audited_write(by, study) as trail:
         study = writable_study(study)
         site = None
@@ -183,7 +205,7 @@ def unlock_study(study: Study, reason: str, by: str) -> Study:
     """Unlock a locked database, with a reason; the study stays flagged as reopened."""
     reason = require_reason(reason, f"unlock {study}")
     with audited_write(by, study) as trail:
-        study = Study.objects.get(pk=study.pk)
+        study = current_study(study)
         if not study.locked:
             raise BadInput(f"{study} is not locked")
         before = audited_state(study)

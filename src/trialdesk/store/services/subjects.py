@@ -13,13 +13,14 @@ from trialdesk.store.errors import NotFound
 from trialdesk.store.lifecycle import SubjectStatus, check_transition
 from trialdesk.store.models import Consent, EligibilityRecord, Sex, Site, Study, Subject
 from trialdesk.store.permissions import Step, require
-from trialdesk.store.screening import screening_items
+from trialdesk.store.screening import screening_items, study_criteria
 from trialdesk.store.services.common import (
     find_subject,
     move_subject,
     require_reason,
     writable_study,
 )
+from trialdesk.store.services.visits import checked_past_date
 
 if TYPE_CHECKING:
     from trialdesk.eligibility import EligibilityResult
@@ -39,7 +40,13 @@ def screen_subject(
 
     `age` is the age on `screened_on` from the source document; it must fit the year of birth.
     """
-    screened_on = screened_on or timezone.now().date()
+    screened_on = checked_past_date(
+        f"site {site_code}", "screening date", screened_on or timezone.now().date()
+    )
+    for name, number in (("year_of_birth", year_of_birth), ("age", age)):
+        # A float or a numeric string would be stored as an integer but audited as given.
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise BadInput(f"{name} {number!r}; expected a whole number")
     if sex not in Sex.values:
         raise BadInput(f"sex {sex!r}; expected one of {', '.join(Sex.values)}")
     possible_ages = {screened_on.year - year_of_birth - 1, screened_on.year - year_of_birth}
@@ -73,9 +80,8 @@ def record_consent(
     study: Study, code: str, *, consented_on: dt.date, consent_version: str, by: str
 ) -> Consent:
     """The signed informed consent (date and consent form version): screened -> consented."""
-    if consented_on > timezone.now().date():
-        raise BadInput(f"subject {code}: consent date {consented_on} is in the future")
-    if not consent_version.strip():
+    consented_on = checked_past_date(f"subject {code}", "consent date", consented_on)
+    if not isinstance(consent_version, str) or not consent_version.strip():
         raise BadInput(f"subject {code}: the consent form version is required")
     with audited_write(by, study) as trail:
         study = writable_study(study)
@@ -97,17 +103,14 @@ def evaluate_eligibility(
     Eligible moves the subject to eligible, ineligible to screen_failed; an incomplete result
     (values or attestations missing) is recorded and leaves the status as it is.
     """
-    from trialdesk.eligibility import evaluate
-
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.EVALUATE_ELIGIBILITY, subject.site)
         if subject.status != SubjectStatus.ELIGIBLE:  # re-evaluating an eligible subject is fine
             check_transition(subject.code, subject.status, SubjectStatus.ELIGIBLE, "eligibility")
-        protocol = study.protocol()
-        items = screening_items(protocol, subject)
-        result = evaluate(protocol, items, attestations)
+        items = screening_items(study.protocol(), subject)
+        result = study_criteria(study).evaluate(items, attestations)
         record = EligibilityRecord.objects.create(
             subject=subject,
             verdict=result.verdict,

@@ -8,20 +8,15 @@ given at creation is kept as the reason of the token's audit events.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 
 from trialdesk.errors import BadInput
-from trialdesk.store.audit import audited_state, audited_write
+from trialdesk.store.audit import audited_state, audited_write, sha256_hex
 from trialdesk.store.errors import NotFound
 from trialdesk.store.models import ApiToken, StudyUser
 
 TOKEN_MARK = "td_"
 PREFIX_LENGTH = 8
-
-
-def _sha256(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def token_prefix(token: str) -> str:
@@ -40,7 +35,7 @@ def create_token(username: str, by: str, label: str = "") -> str:
         while ApiToken.objects.filter(prefix=token_prefix(token)).exists():
             token = TOKEN_MARK + secrets.token_urlsafe(32)
         api_token = ApiToken.objects.create(
-            user=user, prefix=token_prefix(token), key_sha256=_sha256(token), created_at=trail.at
+            user=user, prefix=token_prefix(token), key_sha256=sha256_hex(token), created_at=trail.at
         )
         trail.created(api_token, "token.created", label.strip())
     return token
@@ -70,7 +65,7 @@ def user_for_token(token: str) -> StudyUser | None:
         return None
     api_token = (
         ApiToken.objects.select_related("user")
-        .filter(key_sha256=_sha256(token), revoked_at__isnull=True)
+        .filter(key_sha256=sha256_hex(token), revoked_at__isnull=True)
         .first()
     )
     return api_token.user if api_token else None

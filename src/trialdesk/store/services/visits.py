@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
@@ -38,9 +39,7 @@ def record_visit(
     """The visit took place on `visit_date`: it is done. Changing a recorded date (or a visit
     marked missed) needs a reason; recording the same date again changes nothing."""
     where = f"subject {code}, visit {visit_id}"
-    visit_date = checked_date(where, "visit date", visit_date)
-    if visit_date > timezone.now().date():
-        raise BadInput(f"{where}: visit date {visit_date} is in the future")
+    visit_date = checked_past_date(where, "visit date", visit_date)
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
@@ -130,9 +129,7 @@ def record_deviation(
         )
     if not isinstance(description, str) or not description.strip():
         raise BadInput(f"{where}: a description of what happened is required")
-    detected_on = checked_date(where, "detection date", detected_on)
-    if detected_on > timezone.now().date():
-        raise BadInput(f"{where}: detection date {detected_on} is in the future")
+    detected_on = checked_past_date(where, "detection date", detected_on)
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
@@ -168,6 +165,14 @@ def checked_date(where: str, name: str, value: object) -> dt.date:
     return value
 
 
+def checked_past_date(where: str, name: str, value: object) -> dt.date:
+    """`value` if it is a calendar date not after today (UTC), else BadInput."""
+    checked = checked_date(where, name, value)
+    if checked > timezone.now().date():
+        raise BadInput(f"{where}: {name} {checked} is in the future")
+    return checked
+
+
 def protocol_visit(protocol: Protocol, code: str, visit_id: str) -> ProtocolVisit:
     """The protocol's visit `visit_id`, or BadInput naming the visits there are."""
     for visit in protocol.visits:
@@ -179,15 +184,46 @@ def protocol_visit(protocol: Protocol, code: str, visit_id: str) -> ProtocolVisi
 
 def schedule_visit(trail: AuditTrail, subject: Subject, window: VisitWindow, action: str) -> Visit:
     """The subject's row for the visit, created if needed, its dates set from `window`."""
-    visit, created = Visit.objects.get_or_create(subject=subject, visit_id=window.visit_id)
-    dates = (window.target, window.start, window.end)
-    if not created and (visit.target_date, visit.window_start, visit.window_end) == dates:
-        return visit
-    before = {} if created else audited_state(visit)
-    visit.target_date, visit.window_start, visit.window_end = dates
-    visit.save(update_fields=["target_date", "window_start", "window_end"])
-    trail.changed(visit, before, action)
-    return visit
+    return schedule_visits(trail, subject, [window], action)[0]
+
+
+def schedule_visits(
+    trail: AuditTrail, subject: Subject, windows: Sequence[VisitWindow], action: str
+) -> list[Visit]:
+    """The subject's rows for these visits, in the windows' order: read in one query, the
+    missing ones created with their dates, the others' dates set from the windows.
+
+    The audit head the transaction holds serializes every write, so a row found missing here
+    cannot be created meanwhile by another writer.
+    """
+    rows = {
+        visit.visit_id: visit
+        for visit in subject.visits.filter(visit_id__in=[window.visit_id for window in windows])
+    }
+    created = Visit.objects.bulk_create(
+        Visit(
+            subject=subject,
+            visit_id=window.visit_id,
+            target_date=window.target,
+            window_start=window.start,
+            window_end=window.end,
+        )
+        for window in windows
+        if window.visit_id not in rows
+    )
+    rows.update((visit.visit_id, visit) for visit in created)
+    new = {visit.visit_id for visit in created}
+    for window in windows:
+        visit = rows[window.visit_id]
+        dates = (window.target, window.start, window.end)
+        if visit.visit_id in new:
+            trail.created(visit, action)
+        elif (visit.target_date, visit.window_start, visit.window_end) != dates:
+            before = audited_state(visit)
+            visit.target_date, visit.window_start, visit.window_end = dates
+            visit.save(update_fields=["target_date", "window_start", "window_end"])
+            trail.changed(visit, before, action)
+    return [rows[window.visit_id] for window in windows]
 
 
 def review_visit_window(
@@ -198,13 +234,11 @@ def review_visit_window(
     A visit whose window is not known yet (a baseline visit before day 0) is reviewed again
     when the first administration schedules the calendar.
     """
-    existing = Deviation.objects.filter(
-        subject=subject,
-        visit=visit,
-        kind=VISIT_OUT_OF_WINDOW,
-        automatic=True,
-        withdrawn_on__isnull=True,
+    existing = visit.deviation_set.filter(
+        kind=VISIT_OUT_OF_WINDOW, automatic=True, withdrawn_on__isnull=True
     ).first()
+    if existing is not None:
+        existing.subject = subject  # the audit trail names it; the visit's manager set the visit
     days = 0
     if visit.actual_date is not None and window.dated:
         days = window.days_outside(visit.actual_date)
