@@ -19,18 +19,18 @@ import json
 import random
 import sqlite3
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from trialdesk.web.load import (
     ApiClient,
     ScreeningVisit,
+    Timings,
     enroll_eligible,
     prepare_store,
+    protocol_with_enrollment,
     randomize,
     run_concurrently,
 )
@@ -51,8 +51,7 @@ FORM_EVENTS, RANDOMIZATION_EVENTS = 7, 4
 
 
 def through_the_api(environment: dict[str, str], subjects: int, workdir: Path) -> dict[str, Any]:
-    protocol = workdir / "KNEE-TEST.yaml"
-    protocol.write_text(PROTOCOL.read_text().replace("  count: 40\n", f"  count: {subjects}\n"))
+    protocol = protocol_with_enrollment(PROTOCOL, subjects, workdir)
     tokens = prepare_store(environment, protocol, ["01", "02"])
     rng = random.Random(1)
     with RunningServer(environment, workers=4) as server:
@@ -75,20 +74,19 @@ def through_the_api(environment: dict[str, str], subjects: int, workdir: Path) -
     calls_in_enrollment = sum(len(v) for k, v in latencies.items() if k != "randomize")
     forms = latencies["form save"]
     return {
-        "randomize": summary(latencies["randomize"], randomization.wall),
+        "randomize": summary(Timings(latencies["randomize"], randomization.wall)),
         # Form saves share the enrollment phase with the other calls: their rate is their share
         # of that phase's throughput.
-        "form save": summary(forms, enrollment.wall * len(forms) / calls_in_enrollment),
+        "form save": summary(Timings(forms, enrollment.wall * len(forms) / calls_in_enrollment)),
     }
 
 
-def summary(latencies: list[float], wall: float) -> dict[str, float]:
-    ordered = sorted(latencies)
+def summary(timings: Timings) -> dict[str, float]:
     return {
-        "count": len(ordered),
-        "per_second": len(ordered) / wall,
-        "p50_ms": 1000 * ordered[len(ordered) // 2],
-        "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "count": len(timings.latencies),
+        "per_second": timings.rate,
+        "p50_ms": 1000 * timings.percentile(50),
+        "p99_ms": 1000 * timings.percentile(99),
     }
 
 
@@ -109,16 +107,10 @@ BARE_SCHEMA = [
 
 
 class BareStore:
-    """The same rows written with the driver alone: `connect()` gives one connection a thread."""
+    """The same rows written with the driver alone, each client on its own `connect()`."""
 
     def __init__(self, connect: Callable[[], Any], placeholder: str, lock_sql: str) -> None:
         self.connect, self.placeholder, self.lock_sql = connect, placeholder, lock_sql
-        self.local = threading.local()
-
-    def connection(self) -> Any:
-        if not hasattr(self.local, "connection"):
-            self.local.connection = self.connect()
-        return self.local.connection
 
     def sql(self, text: str) -> str:
         return text.replace("?", self.placeholder)
@@ -157,8 +149,7 @@ class BareStore:
             self.sql("UPDATE bare_head SET seq = ?, hash = ? WHERE id = 1"), (seq, previous)
         )
 
-    def randomize(self, subject: int, stratum: int) -> None:
-        connection = self.connection()
+    def randomize(self, connection: Any, subject: int, stratum: int) -> None:
         cursor = connection.cursor()
         self._begin(cursor)
         self._append_events(cursor, RANDOMIZATION_EVENTS, f"allocation:{subject}")
@@ -183,8 +174,7 @@ class BareStore:
         )
         connection.commit()
 
-    def save_form(self, subject: int) -> None:
-        connection = self.connection()
+    def save_form(self, connection: Any, subject: int) -> None:
         cursor = connection.cursor()
         self._begin(cursor)
         self._append_events(cursor, FORM_EVENTS, f"form:{subject}")
@@ -200,32 +190,20 @@ class BareStore:
 
 
 def bare_writes(store: BareStore, subjects: int) -> dict[str, Any]:
+    """Form saves, then randomizations, of every subject by CLIENTS threads, as the API's."""
     strata = 4
     store.setup(subjects, strata)
+    connections = [store.connect() for _ in range(CLIENTS)]
     rng = random.Random(1)
-    return {
-        "form save": timed_in_threads(store.save_form, subjects),
-        "randomize": timed_in_threads(
-            lambda s: store.randomize(s, rng.randrange(strata)), subjects
-        ),
-    }
-
-
-def timed_in_threads(operation: Callable[[int], None], subjects: int) -> dict[str, float]:
-    """Run `operation` for every subject on CLIENTS threads: rate and latencies."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-
-    def timed(subject: int) -> None:
-        started = time.perf_counter()
-        operation(subject)
-        with lock:
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(timed, range(subjects)))
-    return summary(latencies, time.perf_counter() - started)
+    _, forms = run_concurrently(connections, range(subjects), store.save_form)
+    _, randomizations = run_concurrently(
+        connections,
+        range(subjects),
+        lambda connection, subject: store.randomize(connection, subject, rng.randrange(strata)),
+    )
+    for connection in connections:
+        connection.close()
+    return {"form save": summary(forms), "randomize": summary(randomizations)}
 
 
 def sqlite_bare(path: Path) -> BareStore:
@@ -274,9 +252,15 @@ def report(backend: str, api: dict[str, Any], bare: dict[str, Any]) -> None:
         )
 
 
+def subject_count(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number, 1 or more")
+    return int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--subjects", type=int, default=200)
+    parser.add_argument("--subjects", type=subject_count, default=200)
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,10 +23,10 @@ from trialdesk.store.models import AdverseEvent, AllocationSlot, AuditEvent, Dev
 from trialdesk.store.services import add_user, create_study, lock_study, randomize_subject
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 from trialdesk.web.settings import stored_secret_key
+from trialdesk.web.throwaway import free_port
 
-from .conftest import OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES
+from .conftest import OPERATOR, PROTOCOL, SCREENING_FORMS, WOMAC_ALL_ONES
 
-PROTOCOL = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 STUDY = "/api/v1/studies/KNEE-TEST"
 DAY0 = dt.date(2024, 4, 1)
 ADVERSE_EVENT = {
@@ -491,6 +490,57 @@ def test_audit_view_is_paginated_oldest_first(study: Any, eligible_subject: Any)
     assert api.get(f"{STUDY}/audit", action="consent.recorded", by="colin").json()["count"] == 0
 
 
+# ---------------------------------------------------------------- bad input
+
+
+@pytest.mark.django_db
+def test_text_with_a_nul_character_is_refused_by_its_place(
+    study: Any, eligible_subject: Any
+) -> None:
+    """PostgreSQL cannot store a NUL (it failed as a server error); SQLite kept it silently."""
+    code = eligible_subject()
+    api = Api("ines")
+    events = AuditEvent.objects.count()
+    expected = "a NUL character; expected text without NUL characters"
+    subject = f"{STUDY}/subjects/{code}"
+    answers = {
+        "body.reason": api.post(f"{subject}/withdraw", {"reason": "moved\x00away"}),
+        "body.values, the name 'x\\x00'": api.send(
+            "put", f"{subject}/visits/SCR/forms/vitals", {"values": {"x\x00": 1}}
+        ),
+        "body.seriousness.1": api.post(
+            f"{subject}/adverse-events", {**ADVERSE_EVENT, "seriousness": ["death", "\x00"]}
+        ),
+        "query.by": api.get(f"{STUDY}/audit", by="ines\x00"),
+        "path": api.get(f"{STUDY}/subjects/01-\x00001"),
+    }
+    for place, response in answers.items():
+        assert response.status_code == 400, (place, response.content)
+        assert detail(response) == f"{place}: {expected}"
+    assert Subject.objects.get(code=code).status == "eligible"
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db
+def test_a_body_that_is_not_json_or_names_an_unknown_field_is_refused(
+    study: Any, consented_subject: Any
+) -> None:
+    code = consented_subject()
+    api = Api("ines")
+    events = AuditEvent.objects.count()
+    withdraw = f"{STUDY}/subjects/{code}/withdraw"
+    broken = api.client.post(withdraw, '{"reason": "moved away"', content_type="application/json")
+    assert broken.status_code == 400
+    assert detail(broken).startswith("body: Expecting ',' delimiter: line 1 column 24")
+    assert detail(broken).endswith("; expected a JSON document")
+    # A misspelt optional field is not dropped in favour of its default (today).
+    misspelt = screen(api, screend_on="2024-03-01")
+    assert misspelt.status_code == 400
+    assert detail(misspelt) == "body.screend_on: Extra inputs are not permitted"
+    assert Subject.objects.get(code=code).status == "consented"
+    assert Subject.objects.count() == 1 and AuditEvent.objects.count() == events
+
+
 # ---------------------------------------------------------------- settings and serve
 
 
@@ -502,17 +552,11 @@ def test_secret_key_is_generated_once_and_private(tmp_path: Path) -> None:
     assert [path.name for path in home.iterdir()] == ["secret_key"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_serve_runs_gunicorn_and_answers(tmp_path: Path) -> None:
     env = {**os.environ, "TRIALDESK_HOME": str(tmp_path)}
     env.pop("TRIALDESK_DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "trialdesk.cli", "serve", "--port", str(port), "--workers", "1"],
         env=env,

@@ -24,6 +24,7 @@ from trialdesk.web.load import (
     ScreeningVisit,
     enroll_eligible,
     prepare_store,
+    protocol_with_enrollment,
     randomize,
     run_concurrently,
 )
@@ -37,6 +38,7 @@ ROUNDS = 5
 SITES = ["01", "02"]
 STUDY = "/studies/KNEE-TEST"
 SCREENING = {"year_of_birth": 1960, "age": 63, "sex": "female", "screened_on": "2024-03-01"}
+CONSENT = {"consented_on": "2024-03-01", "consent_version": "2.0"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -53,17 +55,12 @@ def store_environment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
 
 def large_protocol(directory: Path) -> Path:
     """KNEE-TEST with room for every round's subjects in each stratum."""
-    text = PROTOCOL.read_text().replace("  count: 40\n", "  count: 1000\n")
-    assert "count: 1000" in text
-    path = directory / "KNEE-TEST.yaml"
-    path.write_text(text)
-    return path
+    return protocol_with_enrollment(PROTOCOL, ROUNDS * SUBJECTS_PER_ROUND, directory)
 
 
 def screening(site: str, kl_grade: int) -> ScreeningVisit:
     forms = {**SCREENING_FORMS, "kl_grade": {**SCREENING_FORMS["kl_grade"], "index_knee": kl_grade}}
-    consent = {"consented_on": "2024-03-01", "consent_version": "2.0"}
-    return ScreeningVisit("KNEE-TEST", site, SCREENING, consent, "SCR", forms, ATTESTATIONS)
+    return ScreeningVisit("KNEE-TEST", site, SCREENING, CONSENT, "SCR", forms, ATTESTATIONS)
 
 
 def paged(client: ApiClient, path: str) -> list[dict[str, Any]]:
@@ -187,11 +184,7 @@ def test_acknowledged_form_saves_survive_sigkill(
                 {**SCREENING, "site": site},
                 status=201,
             )
-            setup.expect(
-                "POST",
-                f"{STUDY}/subjects/{subject['code']}/consent",
-                {"consented_on": "2024-03-01", "consent_version": "2.0"},
-            )
+            setup.expect("POST", f"{STUDY}/subjects/{subject['code']}/consent", CONSENT)
             codes.append(subject["code"])
         streams = [FormStream(ApiClient(server.base_url, tokens["investigator"]), c) for c in codes]
         stop = threading.Event()

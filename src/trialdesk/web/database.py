@@ -24,8 +24,11 @@ CONNECTION_MAX_AGE = 600
 
 
 def trialdesk_home() -> Path:
-    """`$TRIALDESK_HOME`, or `./.trialdesk/` in the working directory."""
-    return Path(os.environ.get(HOME_VARIABLE) or ".trialdesk").resolve()
+    """`$TRIALDESK_HOME`, or `./.trialdesk/` in the working directory (created on first use)."""
+    home = Path(os.environ.get(HOME_VARIABLE) or ".trialdesk").resolve()
+    if home.exists() and not home.is_dir():
+        raise BadInput(f"{HOME_VARIABLE}: {home} is a file; expected a directory")
+    return home
 
 
 def sqlite_settings(path: Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 `prepare_store` sets a study up as the operator would (study, sites, users, API tokens) in a
 child process pointed at the same database as the server, so the calling process never opens
 Django itself. `ApiClient` is one keep-alive connection with a bearer token; `run_concurrently`
-spreads calls over a pool of clients and times each.
+spreads calls over a pool of clients (or of any per-thread resource) and times each.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -20,10 +21,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from trialdesk.errors import TrialdeskError
+from trialdesk.errors import BadInput, TrialdeskError
 
 #: The users `prepare_store` creates: name, role, site (None = study-wide).
 LOAD_USERS = [
@@ -31,6 +32,12 @@ LOAD_USERS = [
     ("pharmacist", "pharmacist", None),
     ("monitor", "monitor", None),
 ]
+#: A protocol's `enrollment: count:`, which sizes the allocation list of every stratum.
+ENROLLMENT_COUNT = re.compile(r"^(enrollment:\n  count: )\d+$", re.MULTILINE)
+
+Client = TypeVar("Client")
+Task = TypeVar("Task")
+Result = TypeVar("Result")
 
 
 class ApiError(TrialdeskError):
@@ -92,6 +99,17 @@ class ApiClient:
         if self.connection is not None:
             self.connection.close()
             self.connection = None
+
+
+def protocol_with_enrollment(protocol: Path, count: int, directory: Path) -> Path:
+    """A copy of `protocol` in `directory` planned for `count` patients, so every stratum's
+    allocation list has room for that many."""
+    text, found = ENROLLMENT_COUNT.subn(rf"\g<1>{count}", protocol.read_text())
+    if found != 1:
+        raise BadInput(f"{protocol}: no `enrollment:` with its `count:` on the next line")
+    copy = directory / protocol.name
+    copy.write_text(text)
+    return copy
 
 
 def prepare_store(
@@ -188,11 +206,12 @@ class Timings:
 
 
 def run_concurrently(
-    clients: list[ApiClient],
-    tasks: Iterable[Any],
-    step: Callable[[ApiClient, Any], Any],
-) -> tuple[list[Any], Timings]:
-    """Run `step(client, task)` for every task on `len(clients)` threads, one client each.
+    clients: list[Client],
+    tasks: Iterable[Task],
+    step: Callable[[Client, Task], Result],
+) -> tuple[list[Result], Timings]:
+    """Run `step(client, task)` for every task on `len(clients)` threads, each step with a
+    client no other step is using (an `ApiClient`, a database connection...).
 
     Returns the results in task order and the timings of the steps.
     """
@@ -201,7 +220,7 @@ def run_concurrently(
     lock = threading.Lock()
     free = list(clients)
 
-    def run(task: Any) -> Any:
+    def run(task: Task) -> Result:
         with lock:
             client = free.pop()
         try:

@@ -13,44 +13,68 @@ import os
 import secrets
 from pathlib import Path
 
-from trialdesk.web.database import DATABASE_URL_VARIABLE, database_settings, trialdesk_home
+from trialdesk.errors import BadInput
+from trialdesk.web.database import (
+    DATABASE_URL_VARIABLE,
+    HOME_VARIABLE,
+    database_settings,
+    trialdesk_home,
+)
 
 SECRET_KEY_VARIABLE = "TRIALDESK_SECRET_KEY"
 ALLOWED_HOSTS_VARIABLE = "TRIALDESK_ALLOWED_HOSTS"
+DEFAULT_ALLOWED_HOSTS = "localhost,127.0.0.1"
 SECRET_KEY_FILE = "secret_key"
 
 
 def stored_secret_key(home: Path) -> str:
-    """The key in `home/secret_key`, generated on first use with mode 0600.
-
-    The new key is written to a private file and linked into place, so concurrent first
-    starts (several server workers) all end up reading the one key that won.
-    """
+    """The key in `home/secret_key`, generated on first use with mode 0600."""
     path = home / SECRET_KEY_FILE
-    if not path.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        draft = home / f".{SECRET_KEY_FILE}.{secrets.token_hex(8)}"
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as draft_file:
-            draft_file.write(secrets.token_urlsafe(50))
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_text().strip()
+    try:
+        if not path.exists():
+            home.mkdir(parents=True, exist_ok=True)
+            _write_once(path, secrets.token_urlsafe(50))
+        return path.read_text().strip()
+    except OSError as error:
+        raise BadInput(
+            f"{HOME_VARIABLE}: cannot keep the secret key in {path} ({error.strerror}); "
+            f"expected a directory this user can write, or the key in {SECRET_KEY_VARIABLE}"
+        ) from None
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Write `text` to a private file and link it into place, so concurrent first starts
+    (several server workers) all end up reading the one file that won."""
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as draft_file:
+        draft_file.write(text)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+
+
+def allowed_hosts(text: str | None) -> list[str]:
+    """The host names of `TRIALDESK_ALLOWED_HOSTS` (comma-separated); localhost and 127.0.0.1
+    when it is unset or empty."""
+    hosts = [host.strip() for host in (text or DEFAULT_ALLOWED_HOSTS).split(",") if host.strip()]
+    if not hosts:
+        # An empty list would have the server refuse every request, saying only "Bad Request".
+        raise BadInput(
+            f"{ALLOWED_HOSTS_VARIABLE}: {text!r} names no host; expected host names separated "
+            "by commas, e.g. trials.example.org,localhost"
+        )
+    return hosts
 
 
 TRIALDESK_HOME = trialdesk_home()
 
 SECRET_KEY = os.environ.get(SECRET_KEY_VARIABLE) or stored_secret_key(TRIALDESK_HOME)
 DEBUG = False
-ALLOWED_HOSTS = [
-    host.strip()
-    for host in os.environ.get(ALLOWED_HOSTS_VARIABLE, "localhost,127.0.0.1").split(",")
-    if host.strip()
-]
+ALLOWED_HOSTS = allowed_hosts(os.environ.get(ALLOWED_HOSTS_VARIABLE))
 
 # No django.contrib.admin, on purpose: clinical data change only through the audited
 # services, never through Django's admin forms.
@@ -60,7 +84,10 @@ INSTALLED_APPS = [
     "ninja",
     "trialdesk.store",
 ]
-MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "trialdesk.web.middleware.refuse_nul_characters",
+]
 ROOT_URLCONF = "trialdesk.web.urls"
 WSGI_APPLICATION = "trialdesk.web.wsgi.application"
 TEMPLATES = [

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import ValidationError
+from ninja.errors import HttpError, ValidationError
 
 from trialdesk.errors import BadInput, TrialdeskError
 from trialdesk.store.errors import (
@@ -53,17 +53,28 @@ def validation_message(errors: list[dict]) -> str:
     return "; ".join(f"{_place(tuple(error['loc']))}: {error['msg']}" for error in errors)
 
 
+def http_error_message(error: HttpError) -> str:
+    """django-ninja's own refusals; a body it could not parse says why and what was expected
+    (ninja's message alone, "Cannot parse request body", says neither)."""
+    if isinstance(error.__cause__, ValueError):  # JSON syntax, or bytes that are not UTF-8
+        return f"body: {error.__cause__}; expected a JSON document"
+    return str(error)
+
+
 def add_error_handlers(api: NinjaAPI) -> None:
+    def answer(request: HttpRequest, detail: str, status: int) -> HttpResponse:
+        return api.create_response(request, {"detail": detail}, status=status)
+
     def handler(status: int) -> Callable[[HttpRequest, TrialdeskError], HttpResponse]:
-        return lambda request, error: api.create_response(
-            request, {"detail": str(error)}, status=status
-        )
+        return lambda request, error: answer(request, str(error), status)
 
     for error_class, status in STATUS_OF.items():
         api.add_exception_handler(error_class, handler(status))
     api.add_exception_handler(
         ValidationError,
-        lambda request, error: api.create_response(
-            request, {"detail": validation_message(error.errors)}, status=400
-        ),
+        lambda request, error: answer(request, validation_message(error.errors), 400),
+    )
+    api.add_exception_handler(
+        HttpError,
+        lambda request, error: answer(request, http_error_message(error), error.status_code),
     )

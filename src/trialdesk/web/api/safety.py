@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Status
 
-from trialdesk.store.access import require_read, visible_subjects
+from trialdesk.store.access import visible_subjects
 from trialdesk.store.calendar import overdue_sae_reports
 from trialdesk.store.models import AdverseEvent, Deviation
 from trialdesk.store.services.safety import (
@@ -15,7 +15,7 @@ from trialdesk.store.services.safety import (
     update_adverse_event,
 )
 from trialdesk.store.services.visits import record_deviation
-from trialdesk.web.api.context import SUBJECT, study_for, user_of
+from trialdesk.web.api.context import SUBJECT, study_for, subject_for, user_of
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
 from trialdesk.web.api.schemas import (
     AdverseEventChangeIn,
@@ -79,8 +79,7 @@ def sae_overdue(request: HttpRequest, study: str, version: str | None = None) ->
 def adverse_events(
     request: HttpRequest, study: str, code: str, version: str | None = None
 ) -> list[dict]:
-    chosen = study_for(request, study, version)
-    subject = require_read(chosen, user_of(request), code)
+    *_, subject = subject_for(request, study, code, version)
     return [_event_row(event) for event in subject.adverse_events.order_by("number")]
 
 
@@ -89,8 +88,7 @@ def report(
     request: HttpRequest, study: str, code: str, body: AdverseEventIn, version: str | None = None
 ) -> Status:
     """Report a new adverse event; it takes the subject's next number."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     event = report_adverse_event(chosen, code, by=user.username, **body.model_dump())
     return Status(201, _event_row(event))
 
@@ -105,8 +103,7 @@ def change(
     version: str | None = None,
 ) -> dict:
     """Correct or follow up an adverse event, with a reason."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     changes = body.changes.model_dump(exclude_unset=True)
     event = update_adverse_event(chosen, code, number, changes, body.reason, user.username)
     return _event_row(event)
@@ -122,8 +119,7 @@ def sae_report(
     version: str | None = None,
 ) -> dict:
     """When the serious event was reported to the sponsor."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     event = record_sae_report(
         chosen, code, number, body.reported_at, user.username, reason=body.reason
     )
@@ -135,8 +131,7 @@ def deviations(
     request: HttpRequest, study: str, code: str, version: str | None = None
 ) -> list[dict]:
     """The subject's protocol deviations, automatic (visit out of window) and manual."""
-    chosen = study_for(request, study, version)
-    subject = require_read(chosen, user_of(request), code)
+    *_, subject = subject_for(request, study, code, version)
     found = subject.deviations.select_related("visit").order_by("detected_on", "pk")
     return [_deviation_row(deviation) for deviation in found]
 
@@ -146,7 +141,6 @@ def deviation(
     request: HttpRequest, study: str, code: str, body: DeviationIn, version: str | None = None
 ) -> Status:
     """Record a protocol deviation found by site staff or in data review."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     recorded = record_deviation(chosen, code, by=user.username, **body.model_dump())
     return Status(201, _deviation_row(recorded))

@@ -22,6 +22,13 @@ class ErrorOut(Schema):
     detail: str = Field(description="what was wrong and where; nothing was changed")
 
 
+class BodyIn(Schema):
+    """A request body. A name it does not know is refused: a misspelt optional field would
+    otherwise be dropped and its default (today, no end date, no visit) used instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 # ---------------------------------------------------------------- users and studies
 
 
@@ -92,7 +99,7 @@ class StudyOut(Schema):
 # ---------------------------------------------------------------- subjects
 
 
-class ScreeningIn(Schema):
+class ScreeningIn(BodyIn):
     site: str = Field(description="site code, e.g. 01")
     year_of_birth: int
     age: int = Field(description="age on the screening date, from the source document")
@@ -100,22 +107,22 @@ class ScreeningIn(Schema):
     screened_on: dt.date | None = Field(None, description="default: today")
 
 
-class ConsentIn(Schema):
+class ConsentIn(BodyIn):
     consented_on: dt.date
     consent_version: str
 
 
-class EligibilityIn(Schema):
+class EligibilityIn(BodyIn):
     attestations: dict[str, bool] = Field(
         description="the investigator's answer to each attestation criterion, by criterion id"
     )
 
 
-class ReasonIn(Schema):
+class ReasonIn(BodyIn):
     reason: str
 
 
-class AdministrationIn(Schema):
+class AdministrationIn(BodyIn):
     administration_id: str = Field(description="an administration of the treatment plan")
     administered_on: dt.date
 
@@ -190,12 +197,12 @@ class KitOut(Schema):
 # ---------------------------------------------------------------- visits and forms
 
 
-class VisitDateIn(Schema):
+class VisitDateIn(BodyIn):
     visit_date: dt.date
     reason: str = Field("", description="required when changing a recorded date")
 
 
-class FormIn(Schema):
+class FormIn(BodyIn):
     values: dict[str, Any] = Field(description="item values by item id")
     reason: str = Field("", description="required when changing saved values")
 
@@ -224,7 +231,7 @@ class FormRecordOut(Schema):
 # ---------------------------------------------------------------- safety and deviations
 
 
-class AdverseEventIn(Schema):
+class AdverseEventIn(BodyIn):
     term: str
     onset_date: dt.date
     end_date: dt.date | None = None
@@ -258,12 +265,12 @@ class AdverseEventChanges(BaseModel):
     awareness_at: dt.datetime | None = None
 
 
-class AdverseEventChangeIn(Schema):
+class AdverseEventChangeIn(BodyIn):
     changes: AdverseEventChanges = Field(description="the new values, by field name")
     reason: str
 
 
-class SaeReportIn(Schema):
+class SaeReportIn(BodyIn):
     reported_at: dt.datetime
     reason: str = Field("", description="required when changing a recorded report time")
 
@@ -286,7 +293,7 @@ class AdverseEventOut(Schema):
     reported_at: dt.datetime | None
 
 
-class DeviationIn(Schema):
+class DeviationIn(BodyIn):
     kind: str
     description: str
     detected_on: dt.date

@@ -18,7 +18,7 @@ from trialdesk.store.models import (
     RoleAssignment,
     Study,
 )
-from trialdesk.web.api.context import refuse_blinded, study_for, user_of
+from trialdesk.web.api.context import refuse_blinded, studies_of, study_for, user_of
 from trialdesk.web.api.errors import READ_ERRORS
 from trialdesk.web.api.schemas import (
     AllocationSlotOut,
@@ -60,7 +60,7 @@ def me(request: HttpRequest) -> dict:
 @router.get("/studies", response=list[StudySummaryOut])
 def list_studies(request: HttpRequest) -> list[dict]:
     user = user_of(request)
-    studies = Study.objects.filter(role_assignments__user=user).distinct()
+    studies = studies_of(user)
     return [
         {
             "study": study.protocol_id,
@@ -157,7 +157,7 @@ def allocation_list(
 ) -> QuerySet[AllocationSlot]:
     """*Unblinded.* Every slot of every stratum with its arm, block, subject and kits."""
     chosen = study_for(request, study, version)
-    refuse_blinded(chosen, request, "the allocation list")
+    refuse_blinded(chosen, user_of(request), "the allocation list")
     return (
         AllocationSlot.objects.filter(stratum__study=chosen)
         .select_related("stratum", "allocation__subject")

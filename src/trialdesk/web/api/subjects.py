@@ -1,18 +1,19 @@
 """Subjects: screening, consent, eligibility, randomization, administrations, status steps,
 emergency unblinding and (unblinded) kits.
 
-Every subject endpoint first checks that the user may read the subject (`require_read`), so a
+Every subject endpoint first checks that the user may read the subject (`subject_for`), so a
 site-bound user gets 404 for a subject of another site, for writes as for reads. Writes go
 through the services, which check the role for the step.
 """
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Status
 
 from trialdesk.store.access import is_blinded, require_read, visible_subjects
-from trialdesk.store.models import Allocation, Kit, Study, StudyUser
+from trialdesk.store.models import Allocation, Kit, Study, StudyUser, Subject
 from trialdesk.store.services.allocation import (
     randomize_subject,
     record_administration,
@@ -27,7 +28,7 @@ from trialdesk.store.services.subjects import (
     screen_subject,
     withdraw_subject,
 )
-from trialdesk.web.api.context import SUBJECT, refuse_blinded, study_for, user_of
+from trialdesk.web.api.context import SUBJECT, refuse_blinded, study_for, subject_for, user_of
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
 from trialdesk.web.api.schemas import (
     AdministrationIn,
@@ -48,14 +49,20 @@ from trialdesk.web.api.schemas import (
 router = Router(tags=["subjects"])
 
 
-def subject_detail(study: Study, user: StudyUser, code: str) -> dict:
-    """What the user may see of a subject; its arm only if they are unblinded."""
-    subject = require_read(study, user, code)
+def reserved_kits(subject: Subject) -> QuerySet[Kit]:
+    """The kits of the subject's allocation slot, one per administration, in plan order."""
+    return Kit.objects.filter(slot__allocation__subject=subject).order_by("administration_index")
+
+
+def subject_detail(study: Study, user: StudyUser, subject: Subject) -> dict:
+    """What the user may see of a subject (one they may read); its arm only if they are
+    unblinded."""
     allocation = Allocation.objects.select_related("slot").filter(subject=subject).first()
     consent = subject.consents.order_by("-pk").first()
     eligibility = subject.eligibility.order_by("-pk").first()
-    reserved = Kit.objects.filter(slot__allocation__subject=subject)
-    dispensed = Kit.objects.filter(dispensed_to=subject)
+    # No kits before randomization; those dispensed are the subject's own (only
+    # `record_administration` dispenses, from the subject's slot).
+    kits = list(reserved_kits(subject)) if allocation else []
     detail = {
         "code": subject.code,
         "site": subject.site.code,
@@ -68,16 +75,15 @@ def subject_detail(study: Study, user: StudyUser, code: str) -> dict:
         "day0": subject.day0,
         "consent": None,
         "eligibility": None,
-        "kit_numbers": list(
-            reserved.order_by("administration_index").values_list("kit_number", flat=True)
-        ),
+        "kit_numbers": [kit.kit_number for kit in kits],
         "administrations": [
             {
                 "administration_id": kit.administration_id,
                 "kit_number": kit.kit_number,
                 "administered_on": kit.administered_on,
             }
-            for kit in dispensed.order_by("administration_index")
+            for kit in kits
+            if kit.dispensed_to_id == subject.pk
         ],
     }
     if consent is not None:
@@ -135,29 +141,27 @@ def screen(
         by=user.username,
         screened_on=body.screened_on,
     )
-    return Status(201, subject_detail(chosen, user, subject.code))
+    return Status(201, subject_detail(chosen, user, subject))
 
 
 @router.get(SUBJECT, response={200: SubjectOut, **READ_ERRORS}, exclude_unset=True)
 def subject(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
-    chosen = study_for(request, study, version)
-    return subject_detail(chosen, user_of(request), code)
+    return subject_detail(*subject_for(request, study, code, version))
 
 
 @router.post(SUBJECT + "/consent", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True)
 def consent(
     request: HttpRequest, study: str, code: str, body: ConsentIn, version: str | None = None
 ) -> dict:
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
-    record_consent(
+    chosen, user, _ = subject_for(request, study, code, version)
+    recorded = record_consent(
         chosen,
         code,
         consented_on=body.consented_on,
         consent_version=body.consent_version,
         by=user.username,
     )
-    return subject_detail(chosen, user, code)
+    return subject_detail(chosen, user, recorded.subject)
 
 
 @router.post(SUBJECT + "/eligibility", response={200: EligibilityOut, **WRITE_ERRORS})
@@ -165,8 +169,7 @@ def eligibility(
     request: HttpRequest, study: str, code: str, body: EligibilityIn, version: str | None = None
 ) -> dict:
     """Evaluate the criteria on the screening forms and the investigator's attestations."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     result = evaluate_eligibility(chosen, code, body.attestations, user.username)
     return {
         "verdict": result.verdict,
@@ -177,8 +180,7 @@ def eligibility(
 @router.post(SUBJECT + "/randomize", response={200: RandomizationOut, **WRITE_ERRORS})
 def randomize(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
     """Allocate the subject: its randomization number and kit numbers, never its arm."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     randomization = randomize_subject(chosen, code, user.username)
     return {
         "subject": randomization.subject,
@@ -192,8 +194,7 @@ def administer(
     request: HttpRequest, study: str, code: str, body: AdministrationIn, version: str | None = None
 ) -> Status:
     """Record a treatment administration with the subject's kit for it."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     kit_number = record_administration(
         chosen, code, body.administration_id, body.administered_on, user.username
     )
@@ -211,10 +212,9 @@ def administer(
 def withdraw(
     request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
 ) -> dict:
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
-    withdraw_subject(chosen, code, body.reason, user.username)
-    return subject_detail(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
+    withdrawn = withdraw_subject(chosen, code, body.reason, user.username)
+    return subject_detail(chosen, user, withdrawn)
 
 
 @router.post(
@@ -223,18 +223,16 @@ def withdraw(
 def lost_to_follow_up(
     request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
 ) -> dict:
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
-    record_lost_to_follow_up(chosen, code, body.reason, user.username)
-    return subject_detail(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
+    lost = record_lost_to_follow_up(chosen, code, body.reason, user.username)
+    return subject_detail(chosen, user, lost)
 
 
 @router.post(SUBJECT + "/complete", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True)
 def complete(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
-    complete_subject(chosen, code, user.username)
-    return subject_detail(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
+    completed = complete_subject(chosen, code, user.username)
+    return subject_detail(chosen, user, completed)
 
 
 @router.post(
@@ -243,10 +241,9 @@ def complete(request: HttpRequest, study: str, code: str, version: str | None = 
 def screen_failure(
     request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
 ) -> dict:
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
-    record_screen_failure(chosen, code, body.reason, user.username)
-    return subject_detail(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
+    failed = record_screen_failure(chosen, code, body.reason, user.username)
+    return subject_detail(chosen, user, failed)
 
 
 @router.post(SUBJECT + "/unblind", response={200: UnblindingOut, **WRITE_ERRORS})
@@ -257,8 +254,7 @@ def unblind(
 
     The one response that gives a blinded user an arm: this subject's, and only here.
     """
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     arm = unblind_subject(chosen, code, body.reason, user.username)
     labels = {candidate.id: candidate.label for candidate in chosen.protocol().arms}
     return {"subject": code, "arm": arm, "arm_label": labels[arm]}
@@ -267,10 +263,9 @@ def unblind(
 @router.get(SUBJECT + "/kits", response={200: list[KitOut], 403: ErrorOut, **READ_ERRORS})
 def kits(request: HttpRequest, study: str, code: str, version: str | None = None) -> list[dict]:
     """*Unblinded.* The kits reserved for the subject's slot, with their arm."""
-    chosen = study_for(request, study, version)
-    refuse_blinded(chosen, request, "the kit list")
-    subject = require_read(chosen, user_of(request), code)
-    reserved = Kit.objects.filter(slot__allocation__subject=subject)
+    chosen, user = study_for(request, study, version), user_of(request)
+    refuse_blinded(chosen, user, "the kit list")
+    subject = require_read(chosen, user, code)
     return [
         {
             "kit_number": kit.kit_number,
@@ -279,5 +274,5 @@ def kits(request: HttpRequest, study: str, code: str, version: str | None = None
             "administration_id": kit.administration_id or None,
             "administered_on": kit.administered_on,
         }
-        for kit in reserved.order_by("administration_index")
+        for kit in reserved_kits(subject)
     ]

@@ -8,13 +8,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router
 
-from trialdesk.store.access import require_read
 from trialdesk.store.calendar import subject_calendar
 from trialdesk.store.errors import NotFound
 from trialdesk.store.models import FormRecord, Subject
 from trialdesk.store.services.forms import save_form
 from trialdesk.store.services.visits import record_missed_visit, record_visit
-from trialdesk.web.api.context import SUBJECT, study_for, user_of
+from trialdesk.web.api.context import SUBJECT, subject_for
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
 from trialdesk.web.api.schemas import (
     FormIn,
@@ -41,8 +40,7 @@ def _form_row(record: FormRecord) -> dict:
 @router.get(SUBJECT + "/visits", response={200: list[VisitOut], **READ_ERRORS})
 def visits(request: HttpRequest, study: str, code: str, version: str | None = None) -> list:
     """Every protocol visit of the subject with its window and where it stands today."""
-    chosen = study_for(request, study, version)
-    subject = require_read(chosen, user_of(request), code)
+    *_, subject = subject_for(request, study, code, version)
     return [asdict(entry) for entry in subject_calendar(subject, timezone.now().date())]
 
 
@@ -56,8 +54,7 @@ def visit_date(
     version: str | None = None,
 ) -> dict:
     """The visit took place on `visit_date`; changing a recorded date needs a reason."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    subject = require_read(chosen, user, code)
+    chosen, user, subject = subject_for(request, study, code, version)
     record_visit(chosen, code, visit_id, body.visit_date, user.username, reason=body.reason)
     return _calendar_entry(subject, visit_id)
 
@@ -72,8 +69,7 @@ def missed_visit(
     version: str | None = None,
 ) -> dict:
     """The visit did not take place, with the reason."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    subject = require_read(chosen, user, code)
+    chosen, user, subject = subject_for(request, study, code, version)
     record_missed_visit(chosen, code, visit_id, body.reason, user.username)
     return _calendar_entry(subject, visit_id)
 
@@ -86,8 +82,7 @@ def _calendar_entry(subject: Subject, visit_id: str) -> dict:
 @router.get(SUBJECT + "/forms", response={200: list[FormRecordOut], **READ_ERRORS})
 def forms(request: HttpRequest, study: str, code: str, version: str | None = None) -> list:
     """Every form entered for the subject, visit by visit."""
-    chosen = study_for(request, study, version)
-    subject = require_read(chosen, user_of(request), code)
+    *_, subject = subject_for(request, study, code, version)
     records = FormRecord.objects.filter(subject=subject).select_related("visit")
     return [_form_row(record) for record in records.order_by("visit__target_date", "pk")]
 
@@ -101,8 +96,7 @@ def form(
     form: str,
     version: str | None = None,
 ) -> dict:
-    chosen = study_for(request, study, version)
-    subject = require_read(chosen, user_of(request), code)
+    chosen, _, subject = subject_for(request, study, code, version)
     plan = next((visit for visit in chosen.protocol().visits if visit.id == visit_id), None)
     if plan is None:
         raise NotFound(f"subject {code}: no visit {visit_id!r} in the protocol")
@@ -132,7 +126,6 @@ def enter_form(
     version: str | None = None,
 ) -> dict:
     """Enter or change a form; changing saved values needs a reason."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    require_read(chosen, user, code)
+    chosen, user, _ = subject_for(request, study, code, version)
     record = save_form(chosen, code, visit_id, form, body.values, user.username, body.reason)
     return _form_row(record)
