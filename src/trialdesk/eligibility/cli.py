@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from trialdesk.errors import EligibilityError
-from trialdesk.terminal import print_json, reports_errors
+from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 
 if TYPE_CHECKING:
     from trialdesk.eligibility.evaluation import EligibilityResult, ProtocolCriteria
@@ -45,7 +45,7 @@ def _warn_ignored(result: EligibilityResult) -> None:
 def check(
     protocol: str = typer.Argument(..., help="protocol id or protocol file"),
     subject: Path = typer.Argument(..., help='JSON: {"items": {...}, "attestations": {...}}'),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """One patient's eligibility: each criterion's result with its reason, and the verdict."""
     from trialdesk.eligibility.subject import read_subject
@@ -142,7 +142,7 @@ def sql(
 def match(
     subject: Path = typer.Argument(..., help='JSON: {"items": {...}, "attestations": {...}}'),
     protocols: list[str] | None = typer.Argument(None, help="protocol ids or files (default: all)"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON document"),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Find trials for one patient: eligible first, then incomplete, then ineligible."""
     from trialdesk.eligibility.match import match_trials

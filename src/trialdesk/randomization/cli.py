@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 import typer
 
 from trialdesk.errors import RandomizationError
-from trialdesk.terminal import print_json, reports_errors
+from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 
 if TYPE_CHECKING:
     from trialdesk.randomization.assessment import Assessment
@@ -34,7 +34,6 @@ STRATA_OPTION = typer.Option(
     None, "--strata", help="A stratification factor and its levels, e.g. site=01,02,03. Repeat."
 )
 SEED_OPTION = typer.Option(None, "--seed", help="Seed (default: a fresh one from `secrets`).")
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document and nothing else.")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from trialdesk.terminal import print_json, reports_errors
+from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 
 if TYPE_CHECKING:
     from trialdesk.store.models import Study
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 STUDY_OPTION = typer.Option(
     None, "--study", help="Protocol id of the study (needed when the store holds several)."
 )
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document and nothing else.")
 
 
 def register(app: typer.Typer) -> None:

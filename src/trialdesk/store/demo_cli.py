@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from trialdesk.errors import BadInput
-from trialdesk.terminal import print_json, reports_errors
+from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -47,9 +47,7 @@ def run_demo(
     lock: bool = typer.Option(
         True, "--lock/--no-lock", help="Lock the database at the end (default) or leave it open."
     ),
-    json_output: bool = typer.Option(
-        False, "--json", help="Print one JSON document and nothing else."
-    ),
+    json_output: bool = JSON_OPTION,
 ) -> None:
     """Run a whole virtual trial in the store: screening, randomization, visits, adverse
     events, withdrawals, database lock; then verify the audit trail."""
