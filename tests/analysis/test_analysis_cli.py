@@ -134,3 +134,23 @@ def test_power_command_reads_the_protocol(runner):
     document = json.loads(result.stdout)
     assert sum(document["design"]["n_per_arm"]) == 106
     assert len(document["comparisons"]) == 2
+
+
+def test_power_command_compares_with_the_placebo_arm(runner):
+    # NCT05933434 lists its active comparator (MSC) before its placebo (SALINE): the placebo
+    # is the control, as in the report.
+    result = runner.invoke(
+        app, ["power", "NCT05933434", "--effect", "8", "--sd", "15", "--trials", "50", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (comparison,) = json.loads(result.stdout)["comparisons"]
+    assert (comparison["arm"], comparison["control"]) == ("MSC", "SALINE")
+
+
+def test_power_command_bad_design_is_one_line_and_exit_2(runner):
+    result = runner.invoke(
+        app, ["power", "--arms", "PBO,PBO", "--n-per-arm", "10", "--effect", "1", "--sd", "1"]
+    )
+    assert result.exit_code == 2
+    assert "expected each arm once" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

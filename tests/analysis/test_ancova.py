@@ -59,3 +59,11 @@ def test_three_arms_give_one_effect_per_active_arm():
 def test_missing_column_is_named(week4):
     with pytest.raises(BadInput, match="'STRATUM'"):
         ancova(week4, "CHG", "ARMCD", "FEV1_BL", strata=["STRATUM"])
+
+
+def test_an_arm_id_with_a_colon_keeps_its_effect(week4):
+    renamed = week4.assign(ARMCD=week4["ARMCD"].replace({"TRT": "TRT:10mg"}))
+    (effect,) = ancova(renamed, "CHG", "ARMCD", "FEV1_BL", reference="PBO").effects
+    (expected,) = ancova(week4, "CHG", "ARMCD", "FEV1_BL", reference="PBO").effects
+    assert effect.arm == "TRT:10mg"
+    assert effect.estimate == pytest.approx(expected.estimate, rel=1e-12)

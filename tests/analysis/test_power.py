@@ -82,3 +82,34 @@ def test_split_by_weights_and_bad_designs():
             correlation=0,
             dropout=1.0,
         )
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"arms": ("PBO", "PBO")}, "expected each arm once"),
+        ({"visits": ("W4", "W4")}, "expected each visit once"),
+        ({"effect": float("nan")}, "--effect nan"),
+        ({"sd": float("nan")}, "--sd nan"),
+        ({"sd": float("inf")}, "--sd inf"),
+    ],
+)
+def test_a_bad_design_names_the_option(change, message):
+    common = dict(
+        arms=("PBO", "TRT"),
+        n_per_arm=(10, 10),
+        visits=("W4", "W12"),
+        effect=0.5,
+        sd=1.0,
+        correlation=0.5,
+    )
+    with pytest.raises(BadInput, match=message):
+        TrialDesign(**(common | change))
+
+
+def test_a_negative_seed_is_bad_input():
+    design = TrialDesign(
+        arms=("PBO", "TRT"), n_per_arm=(10, 10), visits=("W4",), effect=0.5, sd=1, correlation=0
+    )
+    with pytest.raises(BadInput, match="--seed -1"):
+        simulate_power(design, trials=10, seed=-1)

@@ -79,15 +79,15 @@ def ancova(
     quantile = float(stats.t.ppf(1 - alpha / 2, df))
     factor = design.factors[arm]
     effects = []
-    for index, name in enumerate(design.names):
-        prefix = f"{arm}="
-        if not name.startswith(prefix) or ":" in name:
+    for position, index in enumerate(design.kept):
+        column = design.full_columns[index]
+        if column.term != (arm,):
             continue
-        estimate, se = float(params[index]), float(bse[index])
+        estimate, se = float(params[position]), float(bse[position])
         t = estimate / se
         effects.append(
             TreatmentEffect(
-                arm=name[len(prefix) :],
+                arm=str(column.levels[0]),
                 reference=factor.reference,
                 estimate=estimate,
                 se=se,

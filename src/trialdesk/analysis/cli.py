@@ -18,12 +18,6 @@ from rich.table import Table
 from trialdesk.errors import BadInput
 from trialdesk.terminal import print_json, reports_errors
 
-CONTROL_ARM_TYPES = {
-    "PLACEBO_COMPARATOR",
-    "SHAM_COMPARATOR",
-    "NO_INTERVENTION",
-    "ACTIVE_COMPARATOR",
-}
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document and nothing else.")
 
 
@@ -360,6 +354,7 @@ def _design_source(
     protocol: str | None, arms: str | None, n_per_arm: str | None, visits: str | None
 ) -> tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]]:
     """Arms, patients per arm and visits from the options, else from the protocol."""
+    from trialdesk.analysis.datasets import control_arm
     from trialdesk.analysis.power import split_by_weights
 
     arm_ids = _split(arms) if arms else ()
@@ -374,8 +369,9 @@ def _design_source(
         from trialdesk.protocol import load_protocol
 
         study = load_protocol(protocol)
-        # Control first: a placebo, sham, no-intervention or active comparator arm.
-        ordered = sorted(study.arms, key=lambda arm: str(arm.type) not in CONTROL_ARM_TYPES)
+        # Control first: the arm the report compares every other arm with.
+        control = control_arm(study)
+        ordered = sorted(study.arms, key=lambda arm: arm.id != control)
         arm_ids = arm_ids or tuple(arm.id for arm in ordered)
         if not counts:
             weights = [arm.weight for arm in ordered]

@@ -356,16 +356,13 @@ def consort_flow(
         if row["status"] == "screen_failed"
         or (row["status"] == "withdrawn" and not row["randomized"])
     ]
+    by_category: dict[str, list[dict]] = {NOT_MEETING_CRITERIA: [], DECLINED: [], OTHER_REASONS: []}
+    for row in excluded:
+        by_category[_exclusion_category(row)].append(row)
     exclusions = (
-        _criteria_box(row for row in excluded if _exclusion_category(row) == NOT_MEETING_CRITERIA),
-        *(
-            _box(
-                category,
-                (row for row in excluded if _exclusion_category(row) == category),
-                _exclusion_reason,
-            )
-            for category in (DECLINED, OTHER_REASONS)
-        ),
+        _criteria_box(by_category[NOT_MEETING_CRITERIA]),
+        _box(DECLINED, by_category[DECLINED], _exclusion_reason),
+        _box(OTHER_REASONS, by_category[OTHER_REASONS], _exclusion_reason),
     )
     flow = ConsortFlow(
         assessed=_box("Assessed for eligibility", rows),

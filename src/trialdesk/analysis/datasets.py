@@ -49,6 +49,7 @@ import pandas as pd
 
 from trialdesk.eligibility.items import ScreeningForm, data_item_values
 from trialdesk.errors import BadInput
+from trialdesk.schedule import screening_visit
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
@@ -86,6 +87,11 @@ EXTRACT_KEYS: dict[str, tuple[str, ...]] = {
 }
 STUDY_KEYS = ("protocol_id", "version", "protocol_sha256", "locked", "reopened_after_lock")
 DISCONTINUED = ("withdrawn", "lost_to_follow_up")
+#: Arm types of a control arm, by preference (see `control_arm`).
+CONTROL_PREFERENCE = (
+    ("PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"),
+    ("ACTIVE_COMPARATOR",),
+)
 RELATED = frozenset({"possible", "probable", "certain"})
 
 SUBJECT_COLUMNS = [
@@ -274,6 +280,16 @@ def primary_endpoint(protocol: Protocol) -> PrimaryEndpoint | None:
     return None
 
 
+def control_arm(protocol: Protocol) -> str:
+    """The arm every other arm is compared with: the first placebo, sham or no-intervention
+    arm, else the first active comparator, else the last arm."""
+    for types in CONTROL_PREFERENCE:
+        for arm in protocol.arms:
+            if str(arm.type) in types:
+                return arm.id
+    return protocol.arms[-1].id
+
+
 def build_datasets(extract: StudyExtract, protocol: Protocol) -> AnalysisDatasets:
     """The subjects, outcomes, adverse-event, deviation and unblinding frames, with arms."""
     check_extract(extract)
@@ -320,12 +336,22 @@ def canonical_csv(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, lineterminator="\n", float_format="%.10g")
 
 
+def canonical_csvs(datasets: AnalysisDatasets) -> dict[str, str]:
+    """Every frame's canonical CSV by frame name, in the fixed order of `frames()`."""
+    return {name: canonical_csv(frame) for name, frame in datasets.frames().items()}
+
+
 def datasets_sha256(datasets: AnalysisDatasets) -> str:
     """SHA-256 over every frame's name and canonical CSV, in a fixed order."""
+    return csvs_sha256(canonical_csvs(datasets))
+
+
+def csvs_sha256(csvs: Mapping[str, str]) -> str:
+    """`datasets_sha256` from the texts that `canonical_csvs` gives."""
     digest = hashlib.sha256()
-    for name, frame in datasets.frames().items():
+    for name, text in csvs.items():
         digest.update(f"{name}\n".encode())
-        digest.update(canonical_csv(frame).encode("utf-8"))
+        digest.update(text.encode("utf-8"))
     return digest.hexdigest()
 
 
@@ -423,11 +449,11 @@ def _screen_failure(
 
 
 def _screening_values(
-    protocol: Protocol, forms: list[Row], screening_visit: str, subject: Row
+    protocol: Protocol, forms: list[Row], visit_id: str, subject: Row
 ) -> tuple[dict[str, Any], list[str]]:
-    """Data item values from the screening forms and the subject record, as the eligibility
-    engine reads them; with the form records used."""
-    by_form = {row["form"]: row for row in forms if row["visit_id"] == screening_visit}
+    """Data item values from the screening forms (at visit `visit_id`) and the subject
+    record, as the eligibility engine reads them; with the form records used."""
+    by_form = {row["form"]: row for row in forms if row["visit_id"] == visit_id}
     screening = {form: ScreeningForm(row["values"], row["scores"]) for form, row in by_form.items()}
     values = data_item_values(protocol, screening, subject["age"], subject["sex"])
     read = {item.form for item in protocol.data_items if item.form and item.id in values}
@@ -462,7 +488,7 @@ def _subjects(
 ) -> pd.DataFrame:
     labels = {arm.id: arm.label for arm in protocol.arms}
     factors = protocol.randomization.stratification_factors if protocol.randomization else []
-    screening = min(protocol.visits, key=lambda visit: visit.day).id
+    screening = screening_visit(protocol).id
     endpoint = primary_endpoint(protocol)
     plan_size = len(protocol.treatment_plan)
     changes = _by_subject(extract.status_changes)

@@ -104,7 +104,7 @@ def levels_of(series: pd.Series) -> list[str]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         present = set(series.dropna().astype(str))
         return [str(c) for c in series.cat.categories if str(c) in present]
-    return sorted({str(v) for v in series.dropna()}, key=natural_key)
+    return sorted((str(v) for v in series.dropna().astype(str).unique()), key=natural_key)
 
 
 @dataclass(frozen=True)
@@ -198,18 +198,24 @@ def _estimable(full_row: np.ndarray, alias: np.ndarray, kept: Sequence[int]) -> 
     return True
 
 
-def classify(
-    data: pd.DataFrame, formula: Formula, references: Mapping[str, str]
-) -> tuple[dict[str, Factor], list[str]]:
-    """Split the formula's variables into factors and continuous covariates."""
-    factors: dict[str, Factor] = {}
-    continuous: list[str] = []
+def check_columns(data: pd.DataFrame, formula: Formula) -> None:
+    """Raise FormulaError naming the first variable of the formula that is not a column."""
     for name in formula.variables:
         if name not in data.columns:
             raise FormulaError(
                 f"column {name!r} named in formula {formula.text!r} is not in the data "
                 f"(columns: {', '.join(map(str, data.columns))})"
             )
+
+
+def classify(
+    data: pd.DataFrame, formula: Formula, references: Mapping[str, str]
+) -> tuple[dict[str, Factor], list[str]]:
+    """Split the formula's variables into factors and continuous covariates."""
+    check_columns(data, formula)
+    factors: dict[str, Factor] = {}
+    continuous: list[str] = []
+    for name in formula.variables:
         series = data[name]
         numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         if numeric and name not in formula.forced_categorical:

@@ -6,11 +6,11 @@ has. Missing outcomes are dropped and the subject keeps the visits that were obs
 
 The covariance parameters are estimated by REML (default) or ML: the -2 log-likelihood and its
 exact gradient are computed pattern by pattern (all subjects with the same set of observed
-visits share one Cholesky factor), minimised by BFGS and polished by Newton steps. Inference
-follows SAS: Satterthwaite degrees of freedom from the observed information (the Hessian of the
--2 log-likelihood in SAS's covariance parameters), or Kenward-Roger's adjusted covariance and
-scaled F tests (Kenward & Roger 1997, without the second-derivative term for linear structures
-as SAS does for UN, CS and Toeplitz).
+visits share one Cholesky factor, and their design cross-products are summed once per fit),
+minimised by BFGS and polished by Newton steps. Inference follows SAS: Satterthwaite degrees of
+freedom from the observed information (the Hessian of the -2 log-likelihood in SAS's covariance
+parameters), or Kenward-Roger's adjusted covariance and scaled F tests (Kenward & Roger 1997,
+without the second-derivative term for linear structures as SAS does for UN, CS and Toeplitz).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -29,6 +28,7 @@ from trialdesk.analysis.design import (
     Design,
     Formula,
     build_design,
+    check_columns,
     levels_of,
     parse_formula,
     type3_hypotheses,
@@ -37,15 +37,71 @@ from trialdesk.errors import AnalysisError, BadInput
 
 METHODS = ("reml", "ml")
 DF_METHODS = ("satterthwaite", "kr")
+#: Numbers a pattern's design cross-products may hold when its subjects' rows hold fewer: with
+#: at most 2^visits patterns this bounds their memory, and below it the sums cost less time.
+SUMMED_SIZE = 20_000
 
 
 @dataclass(frozen=True)
 class _Pattern:
-    """Subjects who share one set of observed visits."""
+    """Subjects who share one set of observed visits.
+
+    Whatever the covariance, X' V^-1 X, X' V^-1 y and the REML term are sums over subjects of
+    X[a, p] X[b, q] and X[a, p] y[b] weighted by the entries of the pattern's Sigma^-1. These
+    sums are formed once per fit, so that a step of the optimiser costs the same for 100 subjects
+    as for 10,000, unless they would be both larger than the subjects' rows and larger than
+    ``SUMMED_SIZE`` numbers (many visits, many coefficients, few subjects): such a pattern is
+    weighted subject by subject. Residuals are always per subject.
+    """
 
     visits: np.ndarray  # indices into the visit levels, shape (k,)
+    block: tuple[np.ndarray, np.ndarray]  # np.ix_ of the pattern's rows and columns of Sigma
     design: np.ndarray  # (n, k, p)
     outcome: np.ndarray  # (n, k)
+    design_products: np.ndarray | None  # (k * k, p * p): sum over subjects of X[a, p] X[b, q]
+    design_outcome: np.ndarray | None  # (k * k, p): sum over subjects of X[a, p] y[b]
+
+    @classmethod
+    def of(cls, visits: np.ndarray, design: np.ndarray, outcome: np.ndarray) -> _Pattern:
+        n, k, p = design.shape
+        products = outcomes = None
+        if k * k * p * p <= max(n * k * p, SUMMED_SIZE):
+            products = np.einsum("nap,nbq->abpq", design, design, optimize=True)
+            products = products.reshape(k * k, p * p)
+            outcomes = np.einsum("nap,nb->abp", design, outcome).reshape(k * k, p)
+        return cls(visits, np.ix_(visits, visits), design, outcome, products, outcomes)
+
+    @property
+    def size(self) -> int:
+        return self.outcome.shape[0]
+
+    def normal_equations(self, inverse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sums over subjects of X' Sigma^-1 X, (p, p), and of X' Sigma^-1 y, (p,)."""
+        if self.design_products is None or self.design_outcome is None:
+            whitened = np.matmul(inverse, self.design)
+            return (
+                np.tensordot(self.design, whitened, axes=([0, 1], [0, 1])),
+                np.tensordot(whitened, self.outcome, axes=([0, 1], [0, 1])),
+            )
+        p = self.design.shape[2]
+        weights = inverse.reshape(-1)
+        return (weights @ self.design_products).reshape(p, p), weights @ self.design_outcome
+
+    def spread(self, phi: np.ndarray) -> np.ndarray:
+        """Sum over subjects of X phi X', (k, k)."""
+        if self.design_products is None:
+            return np.tensordot(self.design @ phi, self.design, axes=([0, 2], [0, 2]))
+        k = len(self.visits)
+        return (self.design_products @ phi.reshape(-1)).reshape(k, k)
+
+    def whitened_products(self, inverse: np.ndarray) -> np.ndarray:
+        """Sum over subjects of (Sigma^-1 X)[a, p] (Sigma^-1 X)[b, q], (k, k, p, q)."""
+        if self.design_products is None:
+            whitened = np.matmul(inverse, self.design)
+            return np.tensordot(whitened, whitened, axes=([0], [0])).transpose(0, 2, 1, 3)
+        k, p = len(self.visits), self.design.shape[2]
+        products = self.design_products.reshape(k, k, p, p)
+        return np.einsum("ac,bd,cdpq->abpq", inverse, inverse, products, optimize=True)
 
 
 @dataclass(frozen=True)
@@ -66,14 +122,18 @@ class _Likelihood:
         self.constant = (n_obs - n_coef if reml else n_obs) * np.log(2.0 * np.pi)
 
     def _inverses(self, sigma: np.ndarray) -> list[tuple[np.ndarray, float]] | None:
+        if not np.isfinite(sigma).all():
+            return None
         inverses = []
         for pattern in self.patterns:
-            block = sigma[np.ix_(pattern.visits, pattern.visits)]
             try:
-                factor = linalg.cholesky(block, lower=True)
-            except linalg.LinAlgError:
+                factor = np.linalg.cholesky(sigma[pattern.block])
+            except np.linalg.LinAlgError:
                 return None
-            inverse = linalg.cho_solve((factor, True), np.eye(len(pattern.visits)))
+            # numpy rather than scipy.linalg: these blocks are tiny and many, and scipy's
+            # per-call overhead was most of the time of a small fit.
+            factor_inverse = np.linalg.inv(factor)
+            inverse = factor_inverse.T @ factor_inverse
             inverses.append((inverse, 2.0 * float(np.log(np.diag(factor)).sum())))
         return inverses
 
@@ -85,53 +145,44 @@ class _Likelihood:
         precision = np.zeros((p, p))
         score = np.zeros(p)
         logdet = 0.0
-        weighted = []
         for pattern, (inverse, block_logdet) in zip(self.patterns, inverses, strict=True):
-            n, k, _ = pattern.design.shape
-            whitened = np.matmul(inverse, pattern.design)  # V^-1 X per subject
-            flat_x = pattern.design.reshape(n * k, p)
-            flat_w = whitened.reshape(n * k, p)
-            precision += flat_x.T @ flat_w
-            score += flat_w.T @ pattern.outcome.reshape(n * k)
-            logdet += n * block_logdet
-            weighted.append(whitened)
+            pattern_precision, pattern_score = pattern.normal_equations(inverse)
+            precision += pattern_precision
+            score += pattern_score
+            logdet += pattern.size * block_logdet
         try:
-            factor = linalg.cho_factor(precision)
+            factor = linalg.cho_factor(precision, check_finite=False)
         except linalg.LinAlgError:
             return None
-        beta = linalg.cho_solve(factor, score)
-        phi = linalg.cho_solve(factor, np.eye(p))
+        beta = linalg.cho_solve(factor, score, check_finite=False)
+        phi = linalg.cho_solve(factor, np.eye(p), check_finite=False)
         quadratic = 0.0
-        residual_weights = []
+        residual_products = []
         for pattern, (inverse, _) in zip(self.patterns, inverses, strict=True):
             residual = pattern.outcome - pattern.design @ beta
-            scaled = residual @ inverse
-            quadratic += float((residual * scaled).sum())
-            residual_weights.append(scaled)
+            products = residual.T @ residual
+            quadratic += float((inverse * products).sum())
+            residual_products.append(products)
         minus2 = self.constant + logdet + quadratic
         if self.reml:
             minus2 += 2.0 * float(np.log(np.diag(factor[0])).sum())
         grad = None
         if gradient:
             grad = np.zeros_like(sigma)
-            for pattern, (inverse, _), whitened, scaled in zip(
-                self.patterns, inverses, weighted, residual_weights, strict=True
+            for pattern, (inverse, _), products in zip(
+                self.patterns, inverses, residual_products, strict=True
             ):
-                term = len(scaled) * inverse - scaled.T @ scaled
                 if self.reml:
-                    term -= np.tensordot(whitened @ phi, whitened, axes=([0, 2], [0, 2]))
-                grad[np.ix_(pattern.visits, pattern.visits)] += term
+                    products = products + pattern.spread(phi)
+                grad[pattern.block] += pattern.size * inverse - inverse @ products @ inverse
         return _Evaluation(minus2=minus2, beta=beta, phi=phi, gradient=grad)
 
     def cross_products(self, sigma: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per pattern: (Sigma_p^-1, sum over subjects of (V^-1 X)_a (V^-1 X)_b' as (k,k,p,p))."""
         out = []
         for pattern in self.patterns:
-            block = sigma[np.ix_(pattern.visits, pattern.visits)]
-            inverse = linalg.inv(block)
-            whitened = np.matmul(inverse, pattern.design)
-            products = np.tensordot(whitened, whitened, axes=([0], [0]))  # (k, p, k, p)
-            out.append((inverse, products.transpose(0, 2, 1, 3)))
+            inverse = linalg.inv(sigma[pattern.block])
+            out.append((inverse, pattern.whitened_products(inverse)))
         return out
 
 
@@ -179,19 +230,17 @@ class _Inference:
             return Estimate(nan, nan, nan, nan, nan, nan, nan)
         value = float(row @ beta)
         se = float(np.sqrt(row @ self.phi_adjusted @ row))
-        df = self._df_single(row)
+        df = self.df(row)
         t = value / se if se > 0 else float("nan")
         p = float(2.0 * stats.t.sf(abs(t), df))
         half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
         return Estimate(value, se, df, t, p, value - half, value + half)
 
-    def _df_single(self, row: np.ndarray) -> float:
-        # Satterthwaite's formula; Kenward-Roger's reduces to the same for one row.
-        variance = row @ self.phi @ row
-        direction = self.phi @ row
-        gradient = np.einsum("p,mpq,q->m", direction, self.sensitivity, direction)
-        spread = gradient @ self.information_inverse @ gradient
-        return float(2.0 * variance**2 / spread) if spread > 0 else float("inf")
+    def df(self, row: np.ndarray) -> float:
+        """Degrees of freedom of row @ beta: Satterthwaite's formula, to which Kenward-Roger's
+        reduces for one row."""
+        spread = self._spread(row)
+        return float(2.0 * (row @ self.phi @ row) ** 2 / spread) if spread > 0 else float("inf")
 
     def f_test(self, hypothesis: np.ndarray, beta: np.ndarray) -> FTest:
         hypothesis = _full_row_rank(hypothesis)
@@ -202,7 +251,7 @@ class _Inference:
         middle = hypothesis @ self.phi @ hypothesis.T
         f = float(value @ np.linalg.solve(middle, value)) / q
         if q == 1:
-            den = self._df_single(hypothesis[0])
+            den = self.df(hypothesis[0])
         else:
             # SAS: Satterthwaite df of each orthogonal direction, combined through E.
             eigenvalues, vectors = np.linalg.eigh(middle)
@@ -284,18 +333,13 @@ class MMRMResult:
     inference: _Inference = field(repr=False)
     data: pd.DataFrame = field(repr=False)
 
-    @cached_property
-    def _coefficient_estimates(self) -> list[Estimate]:
-        identity = np.eye(len(self.terms))
-        return [self.inference.estimate(row, self.params, 0.05) for row in identity]
-
     @property
     def bse(self) -> np.ndarray:
         return np.sqrt(np.diag(self.cov_params))
 
     @property
     def df(self) -> np.ndarray:
-        return np.array([e.df for e in self._coefficient_estimates])
+        return np.array([self.inference.df(row) for row in np.eye(len(self.terms))])
 
     def coefficients(self, alpha: float = 0.05) -> pd.DataFrame:
         """Estimate, SE, df, t, p and a (1 - alpha) confidence interval per coefficient."""
@@ -333,21 +377,33 @@ class MMRMResult:
         """Each level of ``arm`` minus its reference level, at each level of ``by``."""
         self._check_factors([arm] + ([by] if by else []))
         factor = self.design.factors[arm]
-        by_levels: list[str | None] = list(self.design.factors[by].levels) if by else [None]
+        selections = [{by: level} for level in self.design.factors[by].levels] if by else [{}]
         rows, labels = [], []
-        for by_level in by_levels:
-            selection = {by: by_level} if by else {}
-            reference = self.design.lsmean_row(selection | {arm: factor.reference})
+        for selection in selections:
             for level in factor.levels:
                 if level == factor.reference:
                     continue
-                full = self.design.lsmean_row(selection | {arm: level}) - reference
-                estimate = self.inference.estimate(self.design.restrict(full), self.params, alpha)
-                rows.append(estimate)
-                labels.append(
-                    ({by: by_level} if by else {}) | {arm: level, "reference": factor.reference}
-                )
+                rows.append(self.lsmean_difference(arm, level, selection, alpha))
+                labels.append(selection | {arm: level, "reference": factor.reference})
         return _estimates_frame(rows, pd.DataFrame(labels))
+
+    def lsmean_difference(
+        self, arm: str, level: str, at: Mapping[str, str] | None = None, alpha: float = 0.05
+    ) -> Estimate:
+        """LS mean of ``level`` of ``arm`` minus that of its reference level, at the levels
+        ``at`` of other factors (e.g. ``{"visit": "W24"}``)."""
+        at = dict(at or {})
+        self._check_factors([arm, *at])
+        for name, value in (at | {arm: level}).items():
+            levels = self.design.factors[name].levels
+            if value not in levels:
+                raise BadInput(
+                    f"{value!r} is not a level of {name!r} in the model; expected one of "
+                    f"{', '.join(levels)}"
+                )
+        reference = {arm: self.design.factors[arm].reference}
+        full = self.design.lsmean_row(at | {arm: level}) - self.design.lsmean_row(at | reference)
+        return self.inference.estimate(self.design.restrict(full), self.params, alpha)
 
     def type3(self) -> pd.DataFrame:
         """Type 3 tests of fixed effects (SAS's, for models without empty cells)."""
@@ -462,15 +518,15 @@ def fit_mmrm(
         theta, converged = _optimise(likelihood, structure, used["_visit_index"].to_numpy(), x, y)
         sigma = structure.matrix(theta)
     else:
-        sigma = np.asarray(held_covariance, dtype=float)
-        if sigma.shape != (len(visits), len(visits)):
-            raise BadInput(
-                f"held covariance matrix has shape {sigma.shape}; expected "
-                f"{len(visits)} x {len(visits)} (visits {', '.join(visits)})"
-            )
+        sigma = _held(held_covariance, visits)
         converged = True
     evaluation = likelihood.evaluate(sigma)
     if evaluation is None:
+        if held_covariance is not None:
+            raise BadInput(
+                "held covariance matrix is not positive definite over the visits "
+                "observed together; expected a covariance matrix"
+            )
         raise AnalysisError("the fitted covariance matrix is not positive definite")
     natural = structure.natural(sigma)
     inference = _inference(likelihood, structure, natural, evaluation, df)
@@ -517,12 +573,7 @@ def _prepare(
                 f"{role} column {name!r} is not in the data "
                 f"(columns: {', '.join(map(str, data.columns))})"
             )
-    for name in formula.variables:
-        if name not in data.columns:
-            raise BadInput(
-                f"column {name!r} named in formula {formula.text!r} is not in the data "
-                f"(columns: {', '.join(map(str, data.columns))})"
-            )
+    check_columns(data, formula)
     values = data[outcome]
     if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
         coerced = pd.to_numeric(values, errors="coerce")
@@ -550,11 +601,29 @@ def _prepare(
     return used, n_subjects
 
 
+def _held(held_covariance: np.ndarray, visits: Sequence[str]) -> np.ndarray:
+    try:
+        sigma = np.asarray(held_covariance, dtype=float)
+    except (TypeError, ValueError):
+        raise BadInput("held covariance matrix: expected a matrix of numbers") from None
+    if sigma.shape != (len(visits), len(visits)):
+        raise BadInput(
+            f"held covariance matrix has shape {sigma.shape}; expected "
+            f"{len(visits)} x {len(visits)} (visits {', '.join(visits)})"
+        )
+    if not np.isfinite(sigma).all() or not np.allclose(sigma, sigma.T):
+        raise BadInput("held covariance matrix: expected a symmetric matrix of finite numbers")
+    return sigma
+
+
 def _visit_levels(series: pd.Series, visit_order: Sequence[str] | None) -> list[str]:
     present = levels_of(series)
     if visit_order is None:
         return present
     order = [str(v) for v in visit_order]
+    repeated = sorted({v for v in order if order.count(v) > 1})
+    if repeated:
+        raise BadInput(f"visit order lists visit(s) {', '.join(repeated)} more than once")
     missing = sorted(set(present) - set(order))
     if missing:
         raise BadInput(f"visit order does not list visit(s) {', '.join(missing)}")
@@ -574,7 +643,7 @@ def _patterns(
         members = np.flatnonzero(masks == mask)
         visits = np.array([v for v in range(n_visits) if mask >> v & 1])
         rows = starts[members][:, None] + np.arange(len(visits))[None, :]
-        patterns.append(_Pattern(visits=visits, design=x[rows], outcome=y[rows]))
+        patterns.append(_Pattern.of(visits, x[rows], y[rows]))
     return patterns
 
 
@@ -609,11 +678,10 @@ def _optimise(
     result = optimize.minimize(
         objective, start, jac=True, method="BFGS", options={"gtol": 1e-7, "maxiter": 2000}
     )
-    theta, value = result.x, result.fun
+    theta, value, gradient = result.x, result.fun, result.jac
     # Newton polish on a finite-difference Hessian of the exact gradient: BFGS stops on a flat
     # REML surface a little short of the optimum, and SAS's estimates are Newton-Raphson ones.
     for _ in range(20):
-        _, gradient = objective(theta)
         if np.max(np.abs(gradient)) < 1e-9:
             break
         hessian = _finite_difference_hessian(lambda t: objective(t)[1], theta, np.ones_like(theta))
@@ -621,16 +689,14 @@ def _optimise(
             step = np.linalg.solve(hessian, gradient)
         except np.linalg.LinAlgError:
             break
-        improved = False
         for shrink in (1.0, 0.5, 0.25, 0.1):
             candidate = theta - shrink * step
-            candidate_value, _ = objective(candidate)
+            candidate_value, candidate_gradient = objective(candidate)
             if candidate_value <= value + 1e-10:
-                theta, value, improved = candidate, candidate_value, True
+                theta, value, gradient = candidate, candidate_value, candidate_gradient
                 break
-        if not improved:
+        else:
             break
-    _, gradient = objective(theta)
     converged = bool(np.isfinite(value) and np.max(np.abs(gradient)) < 1e-4)
     return theta, converged
 

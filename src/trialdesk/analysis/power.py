@@ -23,6 +23,7 @@ effect give the type I error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,9 +57,15 @@ class TrialDesign:
             raise BadInput("a design needs at least two arms and one patient count per arm")
         if min(self.n_per_arm) < 2:
             raise BadInput("every arm needs at least two patients")
+        if len(set(self.arms)) != len(self.arms):
+            raise BadInput(f"arms {', '.join(self.arms)}: expected each arm once")
         if not self.visits:
             raise BadInput("a design needs at least one post-baseline visit")
-        if self.sd <= 0:
+        if len(set(self.visits)) != len(self.visits):
+            raise BadInput(f"visits {', '.join(self.visits)}: expected each visit once")
+        if not math.isfinite(self.effect):
+            raise BadInput(f"--effect {self.effect}: expected a finite mean difference")
+        if not (math.isfinite(self.sd) and self.sd > 0):
             raise BadInput(f"--sd {self.sd}: expected a positive standard deviation")
         if not -1 < self.correlation < 1:
             raise BadInput(f"--correlation {self.correlation}: expected a value in (-1, 1)")
@@ -180,9 +187,8 @@ def mmrm_p_values(simulated: SimulatedTrials, design: TrialDesign) -> np.ndarray
             "visit",
             references={"arm": design.arms[0]},
         )
-        differences = fit.lsmean_differences("arm", by="visit")
-        last = differences[differences["visit"] == design.visits[-1]]
-        out[k] = last.set_index("arm").loc[list(design.arms[1:]), "p"].to_numpy()
+        primary = {"visit": design.visits[-1]}
+        out[k] = [fit.lsmean_difference("arm", arm, primary).p for arm in design.arms[1:]]
     return out
 
 
@@ -190,6 +196,8 @@ def simulate_power(design: TrialDesign, trials: int, seed: int) -> PowerResult:
     """Power and type I error of the design's primary analysis over ``trials`` trials each."""
     if trials < 1:
         raise BadInput(f"--trials {trials}: expected at least one trial")
+    if seed < 0:
+        raise BadInput(f"--seed {seed}: expected a seed of 0 or more")
     rng = np.random.default_rng(seed)
     rejections = {}
     for label, effect in (("power", design.effect), ("type1", 0.0)):

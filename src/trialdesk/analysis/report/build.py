@@ -5,6 +5,7 @@ and its PDF; `ReportMeta` says who and what the report is for, `ReportResult` wh
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,8 +15,8 @@ from trialdesk.analysis.datasets import (
     StudyExtract,
     blind,
     build_datasets,
-    canonical_csv,
-    datasets_sha256,
+    canonical_csvs,
+    csvs_sha256,
 )
 from trialdesk.analysis.report.document import render_document
 from trialdesk.analysis.report.pdf import print_pdf, require_chromium
@@ -35,6 +36,15 @@ class ReportMeta:
     locked: bool = False
     reopened_after_lock: bool = False
     generated_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class DatasetFile:
+    """One dataset written beside the report as canonical CSV."""
+
+    path: Path
+    rows: int
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -65,18 +75,25 @@ def build_report(
     if pdf:
         require_chromium()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv_paths = []
-    for name, frame in datasets.frames().items():
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(
+            f"{out_dir}: cannot be made a directory ({error.strerror}); expected a writable "
+            "directory for the report"
+        ) from None
+    csvs = canonical_csvs(datasets)
+    files = []
+    for (name, text), frame in zip(csvs.items(), datasets.frames().values(), strict=True):
         path = out_dir / f"{name}.csv"
-        path.write_text(canonical_csv(frame), encoding="utf-8")
-        csv_paths.append(path)
+        _write(path, text)
+        files.append(DatasetFile(path, len(frame), hashlib.sha256(text.encode()).hexdigest()))
     arms = None if blinded else [(arm.id, arm.label) for arm in protocol.arms]
     figures: list[Path] = []
-    digest = datasets_sha256(datasets)
-    document = render_document(datasets, digest, protocol, arms, meta, out_dir, figures, csv_paths)
+    digest = csvs_sha256(csvs)
+    document = render_document(datasets, digest, protocol, arms, meta, out_dir, figures, files)
     html_path = out_dir / "report.html"
-    html_path.write_text(document, encoding="utf-8")
+    _write(html_path, document)
     pdf_path = None
     if pdf:
         pdf_path = out_dir / "report.pdf"
@@ -87,7 +104,16 @@ def build_report(
         html=html_path,
         pdf=pdf_path,
         figures=tuple(figures),
-        datasets=tuple(csv_paths),
+        datasets=tuple(file.path for file in files),
         datasets_sha256=digest,
         blinded=blinded,
     )
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise BadInput(
+            f"{path}: cannot be written ({error.strerror}); expected a writable path"
+        ) from None

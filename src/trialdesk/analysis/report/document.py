@@ -16,7 +16,7 @@ from trialdesk.analysis.report.markup import escape
 from trialdesk.analysis.report.sections import report_sections
 
 if TYPE_CHECKING:
-    from trialdesk.analysis.report.build import ReportMeta
+    from trialdesk.analysis.report.build import DatasetFile, ReportMeta
     from trialdesk.protocol import Protocol
 
 
@@ -28,11 +28,11 @@ def render_document(
     meta: ReportMeta,
     out_dir: Path,
     figures: list[Path],
-    csv_paths: list[Path],
+    dataset_files: list[DatasetFile],
 ) -> str:
     """The report as one HTML page with its CSS inline; the figures drawn are added to
     `figures`."""
-    body = report_sections(datasets, protocol, arms, out_dir, figures, csv_paths)
+    body = report_sections(datasets, protocol, arms, out_dir, figures, dataset_files)
     header = _header(datasets.blinded, digest, protocol, meta)
     contents = "".join(
         f'<li><a href="#{anchor}">{escape(title)}</a></li>' for anchor, title in body.sections

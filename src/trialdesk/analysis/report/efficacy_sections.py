@@ -8,11 +8,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint
+from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint, control_arm
 from trialdesk.analysis.report.markup import ReportBody, escape, html_table, shown_once
 from trialdesk.analysis.report.tables import (
-    arm_groups,
-    control_arm,
     descriptive_by_visit,
     format_ci,
     format_number,
@@ -21,9 +19,9 @@ from trialdesk.analysis.report.tables import (
     model_strata,
     omeract_responders,
     primary_ancova,
-    primary_data,
     primary_mmrm,
     responder_domains,
+    rows_by_arm,
 )
 from trialdesk.errors import AnalysisError, BadInput
 
@@ -112,7 +110,8 @@ def _mmrm_block(
         "</p>"
     )
     lsmeans = analysis.lsmeans
-    counts = primary_data(datasets, protocol, endpoint).groupby(["arm", "visit"], observed=True)
+    # Patients with a value at each visit, of those in the fit.
+    counts = fit.data.groupby(["arm", "visit"], observed=True)
     n_at = counts["subject"].nunique().to_dict()
     table = pd.DataFrame(
         {
@@ -218,7 +217,7 @@ def responder_section(
     arms: list[tuple[str, str]] | None,
     endpoint: PrimaryEndpoint | None,
 ) -> None:
-    from trialdesk.analysis.responder import risk_difference
+    from trialdesk.analysis.responder import responder_rates
 
     body.section("responders", "Responders (OMERACT-OARSI)")
     if endpoint is None:
@@ -252,7 +251,7 @@ def responder_section(
         "non-responder.</p>"
     )
     rows = []
-    for label, frame in arm_groups(responders, arms):
+    for label, frame in rows_by_arm(responders, arms):
         rows.append(
             {"Arm": label, "Responders": format_percent(int(frame["responder"].sum()), len(frame))}
         )
@@ -262,25 +261,21 @@ def responder_section(
         return
     labels = dict(arms)
     control = control_arm(protocol)
-    reference = responders[responders["arm"] == control]
+    rates = []
+    if (responders["arm"] == control).any():
+        rates = responder_rates(responders["arm"], responders["responder"], control)
+    by_arm = {rate.arm: rate for rate in rates}
     differences = []
     for arm_id, label in arms:
-        if arm_id == control:
+        if arm_id not in by_arm:
             continue
-        group = responders[responders["arm"] == arm_id]
-        if group.empty or reference.empty:
-            continue
-        difference, _, newcombe = risk_difference(
-            int(group["responder"].sum()),
-            len(group),
-            int(reference["responder"].sum()),
-            len(reference),
-        )
+        rate = by_arm[arm_id]
+        lower, upper = rate.newcombe
         differences.append(
             {
                 "Comparison": f"{label} − {labels[control]}",
-                "Risk difference (%)": format_number(100 * difference, 1),
-                "95% CI (Newcombe, %)": format_ci(100 * newcombe[0], 100 * newcombe[1], 1),
+                "Risk difference (%)": format_number(100 * rate.difference, 1),
+                "95% CI (Newcombe, %)": format_ci(100 * lower, 100 * upper, 1),
             }
         )
     body.add(

@@ -5,19 +5,12 @@ text and tables into the body; the efficacy sections are in `efficacy_sections`.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from trialdesk.analysis.datasets import (
-    AnalysisDatasets,
-    PrimaryEndpoint,
-    canonical_csv,
-    primary_endpoint,
-)
+from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint, primary_endpoint
 from trialdesk.analysis.report.efficacy_sections import primary_section, responder_section
 from trialdesk.analysis.report.markup import ReportBody, html_table, inline_figure, shown_once
 from trialdesk.analysis.report.tables import (
@@ -27,6 +20,7 @@ from trialdesk.analysis.report.tables import (
 )
 
 if TYPE_CHECKING:
+    from trialdesk.analysis.report.build import DatasetFile
     from trialdesk.protocol import Protocol
 
 NON_BREAKING_HYPHEN = "\u2011"
@@ -38,7 +32,7 @@ def report_sections(
     arms: list[tuple[str, str]] | None,
     out_dir: Path,
     figures: list[Path],
-    csv_paths: list[Path],
+    dataset_files: list[DatasetFile],
 ) -> ReportBody:
     """The report's body, section by section; the figures drawn are added to `figures`."""
     body = ReportBody()
@@ -52,7 +46,7 @@ def report_sections(
     _safety_section(body, datasets, arms)
     _deviations_section(body, datasets, arms)
     _unblinding_section(body, datasets)
-    _datasets_section(body, datasets, csv_paths)
+    _datasets_section(body, dataset_files)
     return body
 
 
@@ -131,34 +125,28 @@ def _figures_section(
         return
     itt = set(datasets.subjects.loc[datasets.subjects["itt"], "subject"])
     outcomes = datasets.outcomes[datasets.outcomes["subject"].isin(itt)]
-    parameter = endpoint.parameter
-    drawn: list[tuple[Callable[[Path], Sequence[Path]], str, str]] = [
+    parameter, visit = endpoint.parameter, endpoint.primary_visit
+    drawn = [
         (
-            lambda stem: plots.mean_change_figure(outcomes, parameter, arms, stem),
-            "mean_change",
+            plots.mean_change_figure(outcomes, parameter, arms, out_dir / "mean_change"),
+            "mean-change",
             f"Mean change from baseline in {parameter} with 95% confidence intervals (ITT, "
             "observed values).",
         ),
         (
-            lambda stem: plots.trajectories_figure(outcomes, parameter, arms, stem),
+            plots.trajectories_figure(outcomes, parameter, arms, out_dir / "trajectories"),
             "trajectories",
             f"Individual trajectories of {parameter} (ITT).",
         ),
         (
-            lambda stem: plots.waterfall_figure(
-                outcomes, parameter, endpoint.primary_visit, arms, stem
-            ),
+            plots.waterfall_figure(outcomes, parameter, visit, arms, out_dir / "waterfall"),
             "waterfall",
-            f"Change from baseline in {parameter} at {endpoint.primary_visit}, one bar per "
-            "patient, sorted.",
+            f"Change from baseline in {parameter} at {visit}, one bar per patient, sorted.",
         ),
     ]
-    for draw, name, caption in drawn:
-        paths = [Path(p) for p in draw(out_dir / name)]
-        figures.extend(paths)
-        svg = next((p for p in paths if p.suffix == ".svg"), None)
-        if svg is not None:
-            body.add(inline_figure(svg, caption, f"figure-{name.replace('_', '-')}"))
+    for files, name, caption in drawn:
+        figures += [files.png, files.svg]
+        body.add(inline_figure(files.svg, caption, f"figure-{name}"))
 
 
 def _safety_section(
@@ -308,7 +296,7 @@ def _unblinding_section(body: ReportBody, datasets: AnalysisDatasets) -> None:
     )
 
 
-def _datasets_section(body: ReportBody, datasets: AnalysisDatasets, csv_paths: list[Path]) -> None:
+def _datasets_section(body: ReportBody, dataset_files: list[DatasetFile]) -> None:
     body.section("datasets", "Datasets")
     body.add(
         "<p>The analysis datasets are written beside this report as CSV. Every row names the "
@@ -316,10 +304,10 @@ def _datasets_section(body: ReportBody, datasets: AnalysisDatasets, csv_paths: l
         "<code>baseline_source_id</code>), so each number can be traced to its form, "
         "allocation or event.</p>"
     )
-    rows = []
-    for path, frame in zip(csv_paths, datasets.frames().values(), strict=True):
-        digest = hashlib.sha256(canonical_csv(frame).encode("utf-8")).hexdigest()
-        rows.append({"File": path.name, "Rows": str(len(frame)), "SHA-256": digest})
+    rows = [
+        {"File": file.path.name, "Rows": str(file.rows), "SHA-256": file.sha256}
+        for file in dataset_files
+    ]
     body.add(
         html_table(
             pd.DataFrame(rows), table_id="dataset-files", caption="Dataset files", text_columns=1

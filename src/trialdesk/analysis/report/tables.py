@@ -1,6 +1,6 @@
 """The report's analysis tables as data frames of formatted cells: analysis sets, baseline
 characteristics, the primary parameter by visit, the primary MMRM and ANCOVA, OMERACT-OARSI
-responders and protocol deviations; and the control arm every comparison is made with.
+responders and protocol deviations.
 
 Statistical choices (stated in the report as well):
 
@@ -9,8 +9,8 @@ Statistical choices (stated in the report as well):
   (site too when the randomization is stratified by site and more than one site has patients);
   REML, Kenward-Roger degrees of freedom; unstructured covariance, else the first of Toeplitz,
   AR(1) and compound symmetry that converges.
-- Control arm: the first placebo, sham or no-intervention arm, else the first active
-  comparator, else the last arm.
+- Control arm (`trialdesk.analysis.datasets.control_arm`): the first placebo, sham or
+  no-intervention arm, else the first active comparator, else the last arm.
 - Responders (OMERACT-OARSI, Pham et al. 2004) at the primary visit in the ITT set, a patient
   without the follow-up value counted as a non-responder; risk differences with Newcombe's
   interval.
@@ -26,25 +26,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint
+from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint, control_arm
 from trialdesk.errors import AnalysisError, BadInput
 
 if TYPE_CHECKING:
+    from trialdesk.analysis.ancova import AncovaResult
     from trialdesk.analysis.mmrm import MMRMResult
     from trialdesk.protocol import Protocol
 
 ALL_SUBJECTS = "All subjects"
-CONTROL_PREFERENCE = (
-    ("PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"),
-    ("ACTIVE_COMPARATOR",),
-)
 #: Covariance structures tried in turn for the primary MMRM.
-COVARIANCES = (
-    ("us", "unstructured"),
-    ("toep", "Toeplitz"),
-    ("ar1", "first-order autoregressive"),
-    ("cs", "compound symmetry"),
-)
+COVARIANCES = ("us", "toep", "ar1", "cs")
 #: OMERACT-OARSI domains on 0-100, higher is worse: (parameter, reversed) in preference order;
 #: a reversed score (higher is better, as KOOS) enters as 100 - score.
 RESPONDER_DOMAINS: dict[str, tuple[tuple[str, bool], ...]] = {
@@ -72,16 +64,7 @@ class MmrmAnalysis:
 # ---------------------------------------------------------------- arms and cells
 
 
-def control_arm(protocol: Protocol) -> str:
-    """The comparator every other arm is compared with (see the module docstring)."""
-    for types in CONTROL_PREFERENCE:
-        for arm in protocol.arms:
-            if str(arm.type) in types:
-                return arm.id
-    return protocol.arms[-1].id
-
-
-def arm_groups(
+def rows_by_arm(
     frame: pd.DataFrame, arms: list[tuple[str, str]] | None, total: bool = True
 ) -> list[tuple[str, pd.DataFrame]]:
     """(column label, rows) per arm in protocol order, then the total; pooled when blinded."""
@@ -125,7 +108,7 @@ def format_percent(count: int, n: int) -> str:
 def analysis_sets(subjects: pd.DataFrame, arms: list[tuple[str, str]] | None) -> pd.DataFrame:
     """Patients per analysis set and arm (sets as defined in trialdesk.analysis.datasets)."""
     randomized = subjects[subjects["itt"]]
-    groups = arm_groups(randomized, arms)
+    groups = rows_by_arm(randomized, arms)
     sets: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
         "Randomized (ITT)": lambda frame: frame["itt"],
         "Safety (at least one administration)": lambda frame: frame["safety"],
@@ -186,7 +169,7 @@ def baseline_characteristics(
             outcomes["is_baseline"] & (outcomes["parameter"] == endpoint.parameter)
         ].set_index("subject")["value"]
         subjects[PRIMARY_BASELINE] = subjects["subject"].map(baseline)
-    groups = arm_groups(subjects, arms)
+    groups = rows_by_arm(subjects, arms)
     headers = _with_n(groups)
     rows: list[dict[str, str]] = []
 
@@ -258,6 +241,7 @@ def primary_mmrm(
     datasets: AnalysisDatasets, protocol: Protocol, endpoint: PrimaryEndpoint
 ) -> MmrmAnalysis:
     """The primary MMRM by arm (unblinded datasets), with its covariance fallbacks."""
+    from trialdesk.analysis.covariance import STRUCTURES
     from trialdesk.analysis.mmrm import fit_mmrm
 
     if datasets.blinded:
@@ -270,7 +254,8 @@ def primary_mmrm(
         terms = ["arm", "baseline", *strata]
     formula = " + ".join(terms)
     notes: list[str] = []
-    for code, name in COVARIANCES:
+    for code in COVARIANCES:
+        name = STRUCTURES[code].label
         try:
             fit = fit_mmrm(
                 data,
@@ -319,7 +304,7 @@ def descriptive_by_visit(
     itt = set(datasets.subjects.loc[datasets.subjects["itt"], "subject"])
     rows_of = rows_of[rows_of["subject"].isin(itt)]
     rows = []
-    for label, frame in arm_groups(rows_of, arms, total=False):
+    for label, frame in rows_by_arm(rows_of, arms, total=False):
         baseline = frame[frame["is_baseline"]]
         rows.append(_describe(label, "Baseline", baseline["value"], None))
         for visit in endpoint.visits:
@@ -367,8 +352,9 @@ def _in_order(frame: pd.DataFrame, arms: Sequence[str], visits: Sequence[str]) -
 
 def primary_ancova(
     datasets: AnalysisDatasets, protocol: Protocol, endpoint: PrimaryEndpoint
-) -> Any:
-    """ANCOVA of the change at the primary visit: arm + baseline + strata (complete cases)."""
+) -> tuple[AncovaResult, pd.DataFrame]:
+    """ANCOVA of the change at the primary visit: arm + baseline + strata (complete cases),
+    and the rows it is fitted to."""
     from trialdesk.analysis.ancova import ancova
 
     data = primary_data(datasets, protocol, endpoint)
@@ -441,7 +427,7 @@ def deviation_summary(
     """Per kind of deviation and arm: patients with at least one, n (% of randomized), and
     the number of deviations (columns: (arm header, "Patients n (%)" | "Deviations"))."""
     randomized = subjects[subjects["itt"]]
-    groups = arm_groups(randomized, arms)
+    groups = rows_by_arm(randomized, arms)
     headers = _with_n(groups)
     rows = []
     kinds = deviations.groupby(["automatic", "kind"], sort=True) if not deviations.empty else []
