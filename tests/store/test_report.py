@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from trialdesk.analysis.datasets import STUDY_KEYS, StudyExtract, build_datasets, primary_endpoint
 from trialdesk.analysis.mmrm import fit_mmrm
-from trialdesk.analysis.report import PdfUnavailable, ReportMeta, build_report, control_arm
+from trialdesk.analysis.report import PdfUnavailable, ReportMeta, build_report
 from trialdesk.cli import app
 from trialdesk.protocol import load_protocol
 from trialdesk.store import services
@@ -252,7 +252,7 @@ def check_mmrm(tables: Tables, datasets: Any, protocol: Any) -> None:
         "visit",
         covariance=model["data-covariance"],
         df="kr",
-        references={"arm": control_arm(protocol)},
+        references={"arm": protocol.control_arm()},
         visit_order=list(endpoint.visits),
     )
     assert model["data-formula"] == " + ".join(terms)

@@ -354,7 +354,6 @@ def _design_source(
     protocol: str | None, arms: str | None, n_per_arm: str | None, visits: str | None
 ) -> tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]]:
     """Arms, patients per arm and visits from the options, else from the protocol."""
-    from trialdesk.analysis.datasets import control_arm
     from trialdesk.analysis.power import split_by_weights
 
     arm_ids = _split(arms) if arms else ()
@@ -370,7 +369,7 @@ def _design_source(
 
         study = load_protocol(protocol)
         # Control first: the arm the report compares every other arm with.
-        control = control_arm(study)
+        control = study.control_arm()
         ordered = sorted(study.arms, key=lambda arm: arm.id != control)
         arm_ids = arm_ids or tuple(arm.id for arm in ordered)
         if not counts:

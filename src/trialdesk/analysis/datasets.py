@@ -87,11 +87,6 @@ EXTRACT_KEYS: dict[str, tuple[str, ...]] = {
 }
 STUDY_KEYS = ("protocol_id", "version", "protocol_sha256", "locked", "reopened_after_lock")
 DISCONTINUED = ("withdrawn", "lost_to_follow_up")
-#: Arm types of a control arm, by preference (see `control_arm`).
-CONTROL_PREFERENCE = (
-    ("PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"),
-    ("ACTIVE_COMPARATOR",),
-)
 RELATED = frozenset({"possible", "probable", "certain"})
 
 SUBJECT_COLUMNS = [
@@ -278,16 +273,6 @@ def primary_endpoint(protocol: Protocol) -> PrimaryEndpoint | None:
             is_primary_outcome=outcome.kind == "primary",
         )
     return None
-
-
-def control_arm(protocol: Protocol) -> str:
-    """The arm every other arm is compared with: the first placebo, sham or no-intervention
-    arm, else the first active comparator, else the last arm."""
-    for types in CONTROL_PREFERENCE:
-        for arm in protocol.arms:
-            if str(arm.type) in types:
-                return arm.id
-    return protocol.arms[-1].id
 
 
 def build_datasets(extract: StudyExtract, protocol: Protocol) -> AnalysisDatasets:

@@ -414,6 +414,13 @@ class Assumption(Frozen):
 # ---------------------------------------------------------------- the protocol
 
 
+#: Arm types of a control arm, by preference (see `Protocol.control_arm`).
+CONTROL_ARM_PREFERENCE = (
+    ("PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"),
+    ("ACTIVE_COMPARATOR",),
+)
+
+
 class Protocol(Frozen):
     schema_version: Literal[1] = SCHEMA_VERSION
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -465,6 +472,16 @@ class Protocol(Frozen):
 
     def criterion(self, criterion_id: str) -> Criterion:
         return next(c for c in self.eligibility.criteria if c.id == criterion_id)
+
+    def control_arm(self) -> str:
+        """The arm every other arm is compared with (analysis, power, the demo's effects): the
+        first placebo, sham or no-intervention arm, else the first active comparator, else the
+        last arm."""
+        for types in CONTROL_ARM_PREFERENCE:
+            for arm in self.arms:
+                if str(arm.type) in types:
+                    return arm.id
+        return self.arms[-1].id
 
 
 def is_registry_age(value: object) -> bool:

@@ -41,8 +41,9 @@ def run_demo(
         [],
         "--effect",
         help="ARM=POINTS: the arm's improvement beyond the response every arm has, in WOMAC "
-        "0-100 points at the last visit (repeat per arm; default 8 for active arms, 0 for "
-        "control arms).",
+        "0-100 points at the last visit (repeat per arm; default 0 for the control arm: the first "
+        "placebo, sham or no-intervention arm, else the first active comparator; 8 for the "
+        "others).",
     ),
     lock: bool = typer.Option(
         True, "--lock/--no-lock", help="Lock the database at the end (default) or leave it open."

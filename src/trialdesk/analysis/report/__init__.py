@@ -15,10 +15,9 @@ arm, the ANCOVA at the primary visit and responder rates with risk differences.
 The package: `build` writes the files; `document` renders the HTML from the `sections` (the
 efficacy ones in `efficacy_sections`), built with `markup`; `tables` computes the analysis
 tables and states the statistical choices; `pdf` prints with Chromium. The control arm every
-comparison is made with is `trialdesk.analysis.datasets.control_arm`.
+comparison is made with is `Protocol.control_arm`.
 """
 
-from trialdesk.analysis.datasets import control_arm
 from trialdesk.analysis.report.build import ReportMeta, ReportResult, build_report
 from trialdesk.analysis.report.pdf import PdfUnavailable
 
@@ -27,5 +26,4 @@ __all__ = [
     "ReportMeta",
     "ReportResult",
     "build_report",
-    "control_arm",
 ]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint, control_arm
+from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint
 from trialdesk.analysis.report.markup import ReportBody, escape, html_table, shown_once
 from trialdesk.analysis.report.tables import (
     descriptive_by_visit,
@@ -86,7 +86,7 @@ def _mmrm_block(
     endpoint: PrimaryEndpoint,
 ) -> None:
     labels = dict(arms)
-    control = control_arm(protocol)
+    control = protocol.control_arm()
     body.add("<h3>Mixed model for repeated measures</h3>")
     try:
         analysis = primary_mmrm(datasets, protocol, endpoint)
@@ -260,7 +260,7 @@ def responder_section(
         body.note("Blinded report: no comparison between arms.")
         return
     labels = dict(arms)
-    control = control_arm(protocol)
+    control = protocol.control_arm()
     rates = []
     if (responders["arm"] == control).any():
         rates = responder_rates(responders["arm"], responders["responder"], control)

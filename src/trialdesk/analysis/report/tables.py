@@ -9,7 +9,7 @@ Statistical choices (stated in the report as well):
   (site too when the randomization is stratified by site and more than one site has patients);
   REML, Kenward-Roger degrees of freedom; unstructured covariance, else the first of Toeplitz,
   AR(1) and compound symmetry that converges.
-- Control arm (`trialdesk.analysis.datasets.control_arm`): the first placebo, sham or
+- Control arm (`Protocol.control_arm`): the first placebo, sham or
   no-intervention arm, else the first active comparator, else the last arm.
 - Responders (OMERACT-OARSI, Pham et al. 2004) at the primary visit in the ITT set, a patient
   without the follow-up value counted as a non-responder; risk differences with Newcombe's
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint, control_arm
+from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint
 from trialdesk.errors import AnalysisError, BadInput
 
 if TYPE_CHECKING:
@@ -265,7 +265,7 @@ def primary_mmrm(
                 "visit",
                 covariance=code,
                 df="kr",
-                references={"arm": control_arm(protocol)},
+                references={"arm": protocol.control_arm()},
                 visit_order=list(endpoint.visits),
             )
         except AnalysisError as error:
@@ -361,7 +361,7 @@ def primary_ancova(
     data = data[data["visit"] == endpoint.primary_visit].copy()
     data["arm"] = data["arm"].astype(str)
     strata = model_strata(protocol, datasets.subjects)
-    return ancova(data, "change", "arm", "baseline", strata, reference=control_arm(protocol)), data
+    return ancova(data, "change", "arm", "baseline", strata, reference=protocol.control_arm()), data
 
 
 # ---------------------------------------------------------------- responders

@@ -33,7 +33,6 @@ CONSENT_VERSION = "1.0"
 STUDY_WIDE_ROLES = ("pharmacist", "assessor", "monitor", "statistician", "data_manager")
 #: Forms the site staff enter after screening; the blinded assessor enters the outcomes.
 COORDINATOR_FORMS = frozenset({"screening_history", "vitals", "labs", "hla_typing", "pain_diary"})
-CONTROL_ARM_TYPES = frozenset({"PLACEBO_COMPARATOR", "SHAM_COMPARATOR", "NO_INTERVENTION"})
 MAX_EFFECT = 100.0
 DEFAULT_ACTIVE_EFFECT = 8.0
 #: The kind of the deviation a prohibited medication is recorded as.
@@ -54,10 +53,11 @@ def run_virtual_trial(
 
     `patients` to randomize (default: the protocol's enrollment); `effects` maps arm ids to the
     arm's improvement beyond the common response, in WOMAC 0-100 points at the last visit
-    (default DEFAULT_ACTIVE_EFFECT for active arms, 0 for control arms); the trial ends before
-    `today` (default: today, UTC). `progress(done, total)` is called after each screened
-    patient. The store must not hold the study yet, or hold it without subjects. `lock=False`
-    leaves the database open at the end (e.g. for a blinded interim report).
+    (default 0 for the control arm, `Protocol.control_arm`, and DEFAULT_ACTIVE_EFFECT for the
+    others); the trial ends before `today` (default: today, UTC). `progress(done, total)` is
+    called after each screened patient. The store must not hold the study yet, or hold it
+    without subjects. `lock=False` leaves the database open at the end (e.g. for a blinded
+    interim report).
     """
     from django.utils import timezone
 
@@ -102,10 +102,8 @@ def _patients(protocol: Protocol, patients: int | None) -> int:
 
 
 def _effects(protocol: Protocol, effects: Mapping[str, float] | None) -> dict[str, float]:
-    chosen = {
-        arm.id: 0.0 if arm.type in CONTROL_ARM_TYPES else DEFAULT_ACTIVE_EFFECT
-        for arm in protocol.arms
-    }
+    control = protocol.control_arm()
+    chosen = {arm.id: 0.0 if arm.id == control else DEFAULT_ACTIVE_EFFECT for arm in protocol.arms}
     for arm, points in (effects or {}).items():
         if arm not in chosen:
             raise BadInput(f"effect of arm {arm!r}: {protocol.id} has arms {', '.join(chosen)}")
