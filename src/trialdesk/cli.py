@@ -27,6 +27,7 @@ AREAS = [
     "trialdesk.instruments.cli",
     "trialdesk.analysis.cli",
     "trialdesk.store.cli",
+    "trialdesk.store.audit_cli",
     "trialdesk.store.demo_cli",
 ]
 

@@ -1,5 +1,5 @@
-"""`trialdesk study|site|user|token|audit ...`: set a study up in the store, give users API
-tokens, check the audit trail; `trialdesk serve` runs the web app and REST API.
+"""`trialdesk study|site|user|token ...`: set a study up in the store, give users API
+tokens; `trialdesk serve` runs the web app and REST API (the audit commands: `audit_cli`).
 
 Django is imported inside the commands (through `open_store`), never at module level, so
 registering these commands costs nothing to `trialdesk protocol ...` and the other areas.
@@ -44,10 +44,6 @@ def register(app: typer.Typer) -> None:
     token_app.command("revoke")(revoke_token)
     app.add_typer(token_app, name="token")
     app.command("serve")(serve)
-    audit_app = typer.Typer(help="The audit trail: verify it, show a subject's history.")
-    audit_app.command("verify")(verify_audit)
-    audit_app.command("log")(audit_log)
-    app.add_typer(audit_app, name="audit")
 
 
 def _operator() -> str:
@@ -214,80 +210,3 @@ def serve(
         # No control socket: its default path in the home directory is shared by every server.
         + ["--no-control-socket"],
     )
-
-
-@reports_errors
-def verify_audit(json_output: bool = JSON_OPTION) -> None:
-    """Recompute the audit chain and compare the store with it; exit 1 naming the first fault."""
-    from trialdesk.store.database import open_store
-
-    open_store()
-    from trialdesk.store.audit import verify_audit_chain
-
-    verification = verify_audit_chain()
-    if json_output:
-        print_json(
-            {
-                "ok": verification.ok,
-                "events": verification.events,
-                "objects": verification.objects,
-                "problems": list(verification.problems),
-            }
-        )
-    elif verification.ok:
-        typer.echo(
-            f"audit trail intact: {verification.events} events, "
-            f"{verification.objects} records match"
-        )
-    if not verification.ok:
-        if not json_output:
-            more = len(verification.problems) - 1
-            typer.echo(f"error: {verification.problems[0]}", err=True)
-            if more:
-                typer.echo(f"({more} more problem{'s' if more > 1 else ''})", err=True)
-        raise typer.Exit(1)
-
-
-@reports_errors
-def audit_log(
-    subject: str = typer.Argument(..., help="Subject code, e.g. 01-003."),
-    study: str | None = STUDY_OPTION,
-    json_output: bool = JSON_OPTION,
-) -> None:
-    """A subject's history: every audited change, oldest first."""
-    from rich.console import Console
-    from rich.table import Table
-
-    chosen = _study(study)
-    from trialdesk.store.audit import study_label
-    from trialdesk.store.errors import NotFound
-    from trialdesk.store.models import AuditEvent
-
-    events = list(
-        AuditEvent.objects.filter(study=study_label(chosen), subject=subject).order_by("seq")
-    )
-    if not events:
-        raise NotFound(f"{chosen}: no audit events for subject {subject!r}")
-    rows = [
-        {
-            "seq": event.seq,
-            "at": event.at.isoformat(),
-            "by": event.by,
-            "action": event.action,
-            "object": f"{event.object_type} {event.object_id}",
-            "field": event.field,
-            "old": event.old_value,
-            "new": event.new_value,
-            "reason": event.reason,
-        }
-        for event in events
-    ]
-    if json_output:
-        print_json({"study": str(chosen), "subject": subject, "events": rows})
-        return
-    table = Table(title=f"{chosen} - subject {subject}")
-    for column in ("seq", "at", "by", "action", "object", "field", "old", "new", "reason"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
-    Console().print(table)

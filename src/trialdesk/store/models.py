@@ -73,6 +73,9 @@ class Role(models.TextChoices):
     PHARMACIST = "pharmacist"
     MONITOR = "monitor"
     STATISTICIAN = "statistician"
+    #: The independent data monitoring committee's statistician: unblinded at every site,
+    #: the one role that may see efficacy results by arm before the database lock.
+    DMC_STATISTICIAN = "dmc_statistician"
 
 
 class StudyUser(models.Model):
@@ -80,6 +83,9 @@ class StudyUser(models.Model):
 
     username = models.CharField(max_length=150, unique=True)
     created_at = models.DateTimeField()
+    #: Set when the user is deactivated: their tokens and roles no longer let them in. Users
+    #: are never deleted, so the audit trail's names keep pointing at someone.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.username
@@ -92,6 +98,8 @@ class RoleAssignment(models.Model):
     study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="role_assignments")
     role = models.CharField(max_length=20, choices=Role.choices)
     site = models.ForeignKey(Site, on_delete=models.PROTECT, null=True, blank=True)
+    #: Set when the role is revoked; a revoked assignment grants nothing and is kept.
+    revoked_at = models.DateTimeField(null=True, blank=True)
 
 
 class Sex(models.TextChoices):
@@ -342,6 +350,21 @@ class UnblindingEvent(models.Model):
     user = models.ForeignKey(StudyUser, on_delete=models.PROTECT)
     reason = models.TextField()
     unblinded_at = models.DateTimeField()
+
+
+class UnblindedOutput(models.Model):
+    """One production of output that shows results by arm (a report, datasets, an export).
+
+    Recorded by the service that authorises it, before the output is written: who, what,
+    when and the SHA-256 of the input it was computed from.
+    """
+
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="unblinded_outputs")
+    user = models.ForeignKey(StudyUser, on_delete=models.PROTECT)
+    #: What was produced, e.g. "analysis report".
+    what = models.CharField(max_length=100)
+    input_sha256 = models.CharField(max_length=64)
+    produced_at = models.DateTimeField()
 
 
 class ApiToken(models.Model):
