@@ -152,12 +152,16 @@ def _of_subject(obj: Any) -> str:
 AUDITED: dict[type[models.Model], Audited] = {
     Study: Audited(_study_state, lambda study: None),
     Site: Audited(lambda site: {"code": site.code, "name": site.name}, lambda site: None),
-    StudyUser: Audited(lambda user: {"username": user.username}, lambda user: None),
+    StudyUser: Audited(
+        lambda user: {"username": user.username, "deactivated_at": user.deactivated_at},
+        lambda user: None,
+    ),
     RoleAssignment: Audited(
         lambda assignment: {
             "user": assignment.user.username,
             "role": assignment.role,
             "site": assignment.site.code if assignment.site else None,
+            "revoked_at": assignment.revoked_at,
         },
         lambda assignment: None,
         ("user", "site"),
