@@ -46,19 +46,28 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
 def require(study: Study, username: str, step: Step, site: Site) -> StudyUser:
     """The user, if one of their roles in `study` allows `step` at `site`.
 
-    One query on the way through: the user's assignments in the study with the user and site.
+    Revoked assignments grant nothing, and a deactivated user's roles grant nothing. One query
+    on the way through: the user's live assignments in the study with the user and site.
     """
     assignments = list(
-        RoleAssignment.objects.filter(study=study, user__username=username).select_related(
-            "user", "site"
-        )
+        RoleAssignment.objects.filter(
+            study=study, user__username=username, revoked_at__isnull=True
+        ).select_related("user", "site")
     )
+    user = (
+        assignments[0].user if assignments else StudyUser.objects.filter(username=username).first()
+    )
+    if user is None:
+        raise NotFound(f"user {username!r} is not in the store")
+    if user.deactivated_at is not None:
+        raise NotPermitted(
+            f"user {username} may not {step.value} at site {site.code} of {study}: "
+            f"they were deactivated at {user.deactivated_at.isoformat()}"
+        )
     allowed = STEP_ROLES[step]
     for assignment in assignments:
         if assignment.role in allowed and assignment.site_id in (None, site.pk):
             return assignment.user
-    if not assignments and not StudyUser.objects.filter(username=username).exists():
-        raise NotFound(f"user {username!r} is not in the store")
     held = ", ".join(
         f"{a.role}" + (f" at site {a.site.code}" if a.site else " (study-wide)")
         for a in assignments

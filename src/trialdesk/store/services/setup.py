@@ -1,12 +1,17 @@
 """Setting a study up and closing it: protocol and allocation lists, sites, users, lock.
 
-These are the operator's steps (run from the store's host); `by` names the operator.
+These are the operator's steps (run from the store's host); `by` names the operator. Users and
+role assignments are never deleted, so the audit trail's names keep pointing at someone: a
+user is deactivated, a role is revoked, both with a reason. The listings at the end are the
+operator's reads for `trialdesk user|site list`.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from trialdesk.errors import BadInput, RandomizationError
 from trialdesk.store.audit import audited_state, audited_write, sha256_hex, study_label
@@ -182,11 +187,100 @@ def add_user(
         if user is None:
             user = StudyUser.objects.create(username=username, created_at=trail.at)
             trail.created(user, "user.added")
-        if RoleAssignment.objects.filter(user=user, study=study, role=role, site=site).exists():
+        elif user.deactivated_at is not None:
+            raise BadInput(
+                f"user {username} was deactivated at {user.deactivated_at.isoformat()}: "
+                "a deactivated user is given no roles"
+            )
+        # A revoked assignment is kept; the same role can be given again as a new one.
+        if RoleAssignment.objects.filter(
+            user=user, study=study, role=role, site=site, revoked_at__isnull=True
+        ).exists():
             where = f"site {site_code}" if site else "study-wide"
             raise AlreadyExists(f"{study}: {username} is already {role} ({where})")
         assignment = RoleAssignment.objects.create(user=user, study=study, role=role, site=site)
         trail.created(assignment, "role.assigned")
+    return assignment
+
+
+def held_roles(assignments: list[RoleAssignment]) -> str:
+    """ "coordinator at site 01, monitor (study-wide)", or "no role" when there is none."""
+    return (
+        ", ".join(
+            assignment.role
+            + (f" at site {assignment.site.code}" if assignment.site else " (study-wide)")
+            for assignment in assignments
+        )
+        or "no role"
+    )
+
+
+def deactivate_user(username: str, reason: str, by: str) -> StudyUser:
+    """Deactivate a user in every study: their tokens and roles stop letting them in.
+
+    The user and their assignments are kept (the audit trail names them); a store-wide write,
+    audited outside any study's trail. Allowed on locked studies too: taking access away is
+    never refused.
+    """
+    reason = require_reason(reason, f"deactivate user {username}")
+    with audited_write(by) as trail:
+        user = StudyUser.objects.filter(username=username).first()
+        if user is None:
+            raise NotFound(f"user {username!r} is not in the store")
+        if user.deactivated_at is not None:
+            raise BadInput(
+                f"user {username} was already deactivated at {user.deactivated_at.isoformat()}"
+            )
+        before = audited_state(user)
+        user.deactivated_at = trail.at
+        user.save(update_fields=["deactivated_at"])
+        trail.changed(user, before, "user.deactivated", reason)
+    return user
+
+
+def revoke_role(
+    study: Study,
+    username: str,
+    role: str,
+    reason: str,
+    by: str,
+    site_code: str | None = None,
+) -> RoleAssignment:
+    """Revoke one of the user's roles in the study (study-wide, or the one at `site_code`).
+
+    The assignment is kept with its revocation time and grants nothing from then on. Allowed
+    on a locked study: taking access away is never refused.
+    """
+    if role not in Role.values:
+        raise BadInput(f"role {role!r}; expected one of {', '.join(Role.values)}")
+    where = f"at site {site_code}" if site_code is not None else "study-wide"
+    reason = require_reason(reason, f"{study}: revoke {role} {where} of {username}")
+    with audited_write(by, study) as trail:
+        study = current_study(study)
+        user = StudyUser.objects.filter(username=username).first()
+        if user is None:
+            raise NotFound(f"user {username!r} is not in the store")
+        live = list(
+            RoleAssignment.objects.filter(user=user, study=study, revoked_at__isnull=True)
+            .select_related("user", "site")
+            .order_by("role", "site__code")
+        )
+        found = [
+            assignment
+            for assignment in live
+            if assignment.role == role
+            and (assignment.site.code if assignment.site else None) == site_code
+        ]
+        if not found:
+            raise NotFound(
+                f"{study}: {username} is not {role} {where}; "
+                f"their roles in this study are {held_roles(live)}"
+            )
+        assignment = found[0]
+        before = audited_state(assignment)
+        assignment.revoked_at = trail.at
+        assignment.save(update_fields=["revoked_at"])
+        trail.changed(assignment, before, "role.revoked", reason)
     return assignment
 
 
@@ -230,3 +324,51 @@ def find_study(protocol_id: str | None = None, version: str | None = None) -> St
     if not found:
         raise NotFound(f"no study {named} in the store".replace("  ", " "))
     raise BadInput(f"more than one study {named} in the store; name one with --study".strip())
+
+
+# ---------------------------------------------------------------- the operator's listings
+
+
+def list_users(study: Study | None = None) -> list[StudyUser]:
+    """Users by name, each with `listed_roles` (revoked ones too, study then role order) and
+    `tokens_total` / `tokens_live` counts; with `study`, only users who have held a role in
+    it, and only those roles. Three queries whatever the number of users.
+    """
+    roles = RoleAssignment.objects.select_related("study", "site").order_by(
+        "study__protocol_id", "study__version", "role", "site__code", "pk"
+    )
+    users = StudyUser.objects.order_by("username")
+    if study is not None:
+        roles = roles.filter(study=study)
+        users = users.filter(
+            Exists(RoleAssignment.objects.filter(user=OuterRef("pk"), study=study))
+        )
+    return list(
+        users.annotate(
+            tokens_total=Count("tokens"),
+            tokens_live=Count("tokens", filter=Q(tokens__revoked_at__isnull=True)),
+        ).prefetch_related(Prefetch("roles", queryset=roles, to_attr="listed_roles"))
+    )
+
+
+def list_sites(study: Study | None = None) -> list[Site]:
+    """Sites by study and code, each with `subject_count` and `user_count`: active users with
+    a live role bound to the site (study-wide roles are not counted)."""
+    sites = Site.objects.select_related("study").order_by(
+        "study__protocol_id", "study__version", "code"
+    )
+    if study is not None:
+        sites = sites.filter(study=study)
+    return list(
+        sites.annotate(
+            subject_count=Count("subjects", distinct=True),
+            user_count=Count(
+                "roleassignment__user",
+                filter=Q(
+                    roleassignment__revoked_at__isnull=True,
+                    roleassignment__user__deactivated_at__isnull=True,
+                ),
+                distinct=True,
+            ),
+        )
+    )

@@ -2,7 +2,8 @@
 
 A token reads `td_` followed by 43 URL-safe characters (256 random bits). Its first eight
 random characters are its prefix: stored in clear so tokens can be told apart and revoked
-without ever showing the token again. The `ApiToken` table has no label column, so the label
+without ever showing the token again. A deactivated user's tokens name nobody, though they
+are not revoked themselves. The `ApiToken` table has no label column, so the label
 given at creation is kept as the reason of the token's audit events.
 """
 
@@ -30,6 +31,11 @@ def create_token(username: str, by: str, label: str = "") -> str:
         user = StudyUser.objects.filter(username=username).first()
         if user is None:
             raise NotFound(f"user {username!r} is not in the store")
+        if user.deactivated_at is not None:
+            raise BadInput(
+                f"user {username} was deactivated at {user.deactivated_at.isoformat()}: "
+                "a deactivated user gets no API tokens"
+            )
         token = TOKEN_MARK + secrets.token_urlsafe(32)
         # Prefixes are unique so that revoking by prefix names exactly one token.
         while ApiToken.objects.filter(prefix=token_prefix(token)).exists():
@@ -60,12 +66,28 @@ def revoke_token(prefix: str, by: str) -> ApiToken:
 
 
 def user_for_token(token: str) -> StudyUser | None:
-    """The user a live token belongs to; None for an unknown or revoked token."""
+    """The user a live token belongs to; None for an unknown or revoked token, or a token of
+    a deactivated user."""
     if not token.startswith(TOKEN_MARK):
         return None
     api_token = (
         ApiToken.objects.select_related("user")
-        .filter(key_sha256=sha256_hex(token), revoked_at__isnull=True)
+        .filter(
+            key_sha256=sha256_hex(token),
+            revoked_at__isnull=True,
+            user__deactivated_at__isnull=True,
+        )
         .first()
     )
     return api_token.user if api_token else None
+
+
+def list_tokens(username: str | None = None) -> list[ApiToken]:
+    """Tokens (of one user, or all), oldest first, with their users; never anything that
+    could rebuild a token: its prefix, creation and revocation times only."""
+    tokens = ApiToken.objects.select_related("user").order_by("created_at", "pk")
+    if username is not None:
+        if not StudyUser.objects.filter(username=username).exists():
+            raise NotFound(f"user {username!r} is not in the store")
+        tokens = tokens.filter(user__username=username)
+    return list(tokens.defer("key_sha256"))
