@@ -556,6 +556,9 @@ def test_serve_runs_gunicorn_and_answers(tmp_path: Path) -> None:
     env = {**os.environ, "TRIALDESK_HOME": str(tmp_path)}
     env.pop("TRIALDESK_DATABASE_URL", None)
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # `serve` refuses a folder with no store: make one first.
+    create = [sys.executable, "-m", "trialdesk.cli", "study", "create", str(PROTOCOL)]
+    subprocess.run(create, env=env, check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "trialdesk.cli", "serve", "--port", str(port), "--workers", "1"],

@@ -182,7 +182,7 @@ def test_bad_arguments_are_refused_before_the_store_is_touched(
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
     """`trialdesk ...` in-process on the test database (already set up: no open_store)."""
-    monkeypatch.setattr("trialdesk.store.database.open_store", lambda: None)
+    monkeypatch.setattr("trialdesk.store.database.open_store", lambda create=False: None)
     return lambda *args: CliRunner().invoke(app, list(args))
 
 

@@ -16,9 +16,12 @@ its hash. What an event records is the object's `audited_state`: plain fields, n
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from trialdesk.errors import TrialdeskError
 from trialdesk.store.models import (
     AdverseEvent,
     Allocation,
@@ -414,12 +418,37 @@ def _write_turn() -> Iterator[None]:
     if connection.vendor != "sqlite" or name == ":memory:" or name.startswith("file:"):
         yield
         return
-    with open(f"{name}.write-lock", "a") as lock:
+    lock = _open_write_lock(f"{name}.write-lock")
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        os.close(lock)
+
+
+def _open_write_lock(path: str) -> int:
+    """The write-lock file beside the database, 0600, never through a symbolic link: whoever
+    could plant one (or open the file) could otherwise make every writer wait on a file of
+    theirs. The store folder being 0700, only its owner can put anything there."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        lock = os.open(path, flags, 0o600)
+    except OSError as error:
+        why = "a symbolic link" if error.errno == errno.ELOOP else error.strerror
+        raise TrialdeskError(
+            f"cannot open the write-lock file {path} ({why}); expected a regular file of "
+            "this user beside the database (remove what is there)"
+        ) from None
+    if not stat.S_ISREG(os.fstat(lock).st_mode):
+        os.close(lock)
+        raise TrialdeskError(
+            f"the write-lock file {path} is not a regular file; expected a regular file of "
+            "this user beside the database (remove what is there)"
+        )
+    return lock
 
 
 # ---------------------------------------------------------------- verification

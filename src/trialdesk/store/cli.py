@@ -67,7 +67,7 @@ def create_study(
     """Load a protocol into the store and generate its allocation and kit lists."""
     from trialdesk.store.database import open_store
 
-    open_store()
+    open_store(create=True)
     from trialdesk.store.models import AllocationSlot, Stratum
     from trialdesk.store.services import create_study as create
 

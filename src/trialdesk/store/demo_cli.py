@@ -55,7 +55,7 @@ def run_demo(
     effects = parse_effects(effect)
     from trialdesk.store.database import open_store
 
-    open_store()
+    open_store(create=True)
     from trialdesk.store.demo import run_virtual_trial
 
     if json_output:

@@ -132,7 +132,7 @@ def prepare_store(
 def _prepare(request: dict[str, Any]) -> dict[str, str]:
     from trialdesk.store.database import open_store
 
-    open_store()
+    open_store(create=True)
     from trialdesk.store.services import add_site, add_user, create_study
     from trialdesk.store.services.tokens import create_token
 

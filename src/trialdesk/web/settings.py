@@ -9,9 +9,12 @@ the host names the server answers to, comma-separated (default localhost, 127.0.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
+
+from django.utils.functional import lazy
 
 from trialdesk.errors import BadInput
 from trialdesk.web.database import (
@@ -32,7 +35,7 @@ def stored_secret_key(home: Path) -> str:
     path = home / SECRET_KEY_FILE
     try:
         if not path.exists():
-            home.mkdir(parents=True, exist_ok=True)
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
             _write_once(path, secrets.token_urlsafe(50))
         return path.read_text().strip()
     except OSError as error:
@@ -72,7 +75,11 @@ def allowed_hosts(text: str | None) -> list[str]:
 
 TRIALDESK_HOME = trialdesk_home()
 
-SECRET_KEY = os.environ.get(SECRET_KEY_VARIABLE) or stored_secret_key(TRIALDESK_HOME)
+# Read (and made on first use) only when something needs the key: importing the settings
+# creates no file, so a command run where there is no store leaves nothing behind. The store
+# commands make it beside the database (`open_store`) before `trialdesk serve` forks.
+_lazy_stored_secret_key = lazy(functools.cache(stored_secret_key), str)
+SECRET_KEY = os.environ.get(SECRET_KEY_VARIABLE) or _lazy_stored_secret_key(TRIALDESK_HOME)
 DEBUG = False
 ALLOWED_HOSTS = allowed_hosts(os.environ.get(ALLOWED_HOSTS_VARIABLE))
 
