@@ -26,6 +26,8 @@ from trialdesk.web.throwaway import ServerUnavailable, ThrowawayPostgres
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialdesk.web.settings")
 # Not the key file in ./.trialdesk/ that the settings would otherwise create.
 os.environ.setdefault("TRIALDESK_SECRET_KEY", "tests-only-" + "k" * 40)
+# Nor the audit key file there: the tests' audit trails are keyed with this.
+os.environ.setdefault("TRIALDESK_AUDIT_KEY", "tests-only-audit-key-" + "a" * 32)
 # Before the test modules are collected: they import the store's models.
 django.setup()
 

@@ -3,14 +3,18 @@
 A write opens `audited_write(by)`: one transaction that first locks the audit head (so events
 get one total order, on PostgreSQL as on SQLite), then lets the service record what it
 created or changed. Each audited field becomes one event (old value, new value, reason); the
-events are chained by SHA-256 and appended when the service's work is done, in the same
-transaction.
+events are chained by HMAC-SHA256 with the audit key (`audit_key`: a secret outside the
+database, so whoever can write the database cannot re-chain it) and appended when the
+service's work is done, in the same transaction.
 
 `verify_audit_chain()` recomputes the chain and replays the events to the state they describe,
 then compares that with the tables: a value changed behind the services' back, a row without
 events or an audited row that disappeared are named, as is any event that no longer matches
-its hash. What an event records is the object's `audited_state`: plain fields, never an arm
-(the trail is read by blinded roles); the allocation list is covered by a digest instead.
+its hash. What an event records is the object's `audited_state`: plain fields and what the
+record belongs to (its subject, visit, site, study), so a record moved elsewhere is named;
+never an arm (the trail is read by blinded roles): the allocation list is covered by a digest
+instead. Signed checkpoints of the head (`trialdesk.store.checkpoint`) catch a re-chaining of
+history by someone who got the key later.
 """
 
 from __future__ import annotations
@@ -19,18 +23,21 @@ import datetime as dt
 import errno
 import fcntl
 import hashlib
+import hmac
 import json
 import os
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from trialdesk.errors import TrialdeskError
+from trialdesk.store.audit_key import audit_key, audit_key_source
 from trialdesk.store.models import (
     AdverseEvent,
     Allocation,
@@ -50,6 +57,7 @@ from trialdesk.store.models import (
     Study,
     StudyUser,
     Subject,
+    UnblindedOutput,
     UnblindingEvent,
     Visit,
 )
@@ -115,11 +123,48 @@ def _study_state(study: Study) -> dict[str, Any]:
         "protocol_sha256": sha256_hex(study.protocol_yaml),
         "locked": study.locked,
         "reopened_after_lock": study.reopened_after_lock,
+        "created_at": study.created_at,
     }
 
 
+def _study_of(obj: Any) -> str:
+    """The label of the study a record belongs to (its `study` foreign key).
+
+    A study fetched for this is kept on the record without its protocol text, so a record
+    costs at most one small query, and none when the service or `select_related` gave it.
+    """
+    field = type(obj)._meta.get_field("study")
+    if not field.is_cached(obj):
+        obj.study = Study.objects.only("protocol_id", "version").get(pk=obj.study_id)
+    return study_label(obj.study)
+
+
+def _site_of(obj: Any) -> str | None:
+    """The site's code; a site of another study (only by tampering) also names its study."""
+    site = obj.site
+    if site is None:
+        return None
+    if site.study_id == obj.study_id:
+        return site.code
+    return f"{_study_of(site)}/{site.code}"
+
+
+def _subject_of(obj: Any) -> str:
+    return obj.subject.code
+
+
+def _visit_of(obj: Any) -> str | None:
+    """The visit's id; a visit of another subject (only by tampering) also names its subject."""
+    visit = obj.visit
+    if visit is None:
+        return None
+    if visit.subject_id == obj.subject_id:
+        return visit.visit_id
+    return f"{visit.subject.code}/{visit.visit_id}"
+
+
 def _form_state(record: FormRecord) -> dict[str, Any]:
-    state = {"visit": record.visit.visit_id, "form": record.form}
+    state = {"subject": _subject_of(record), "visit": _visit_of(record), "form": record.form}
     state.update({f"values.{item}": value for item, value in record.values.items()})
     state.update({f"scores.{score}": value for score, value in record.scores.items()})
     return state
@@ -128,6 +173,7 @@ def _form_state(record: FormRecord) -> dict[str, Any]:
 def _allocation_list_state(allocation_list: AllocationList) -> dict[str, Any]:
     study_id = allocation_list.study_id
     return {
+        "study": _study_of(allocation_list),
         "algorithm": allocation_list.algorithm,
         "algorithm_version": allocation_list.algorithm_version,
         "block_sizes": allocation_list.block_sizes,
@@ -140,40 +186,88 @@ def _allocation_list_state(allocation_list: AllocationList) -> dict[str, Any]:
     }
 
 
+def _allocation_state(allocation: Allocation) -> dict[str, Any]:
+    stratum = allocation.slot.stratum
+    return {
+        "subject": _subject_of(allocation),
+        "randomization_number": allocation.randomization_number,
+        "stratum": stratum.key
+        if stratum.study_id == allocation.subject.study_id
+        else f"{_study_of(stratum)}/{stratum.key}",
+        "seq": allocation.slot.seq,
+        "allocated_at": allocation.allocated_at,
+    }
+
+
+def _kit_state(kit: Kit) -> dict[str, Any]:
+    """A dispensed kit: to whom, when, and its study and slot (which the subject's allocation
+    already names, so they tell nothing about the arm). A kit in stock has no audited state:
+    the allocation list's digest covers it, arm included."""
+    if kit.dispensed_to is None:
+        return {
+            "administration_id": kit.administration_id or None,
+            "administered_on": kit.administered_on,
+        }
+    slot = kit.slot
+    return {
+        "study": _study_of(kit),
+        "dispensed_to": kit.dispensed_to.code,
+        "administration_id": kit.administration_id or None,
+        "administered_on": kit.administered_on,
+        "kit_number": kit.kit_number,
+        "stratum": slot.stratum.key if slot else None,
+        "seq": slot.seq if slot else None,
+    }
+
+
 @dataclass(frozen=True)
 class Audited:
-    """How one model is audited: its fields as the trail records them, and its subject."""
+    """How one model is audited: its fields as the trail records them, and its subject.
+
+    `related` is what verification selects with the rows (`select_related`); a study comes
+    without its protocol text.
+    """
 
     state: Callable[[Any], dict[str, Any]]
     subject: Callable[[Any], str | None]
     related: tuple[str, ...] = ()
 
 
-def _of_subject(obj: Any) -> str:
-    return obj.subject.code
+def _no_subject(obj: Any) -> None:
+    return None
 
 
 AUDITED: dict[type[models.Model], Audited] = {
-    Study: Audited(_study_state, lambda study: None),
-    Site: Audited(lambda site: {"code": site.code, "name": site.name}, lambda site: None),
+    Study: Audited(_study_state, _no_subject),
+    Site: Audited(
+        lambda site: {"study": _study_of(site), "code": site.code, "name": site.name},
+        _no_subject,
+        ("study",),
+    ),
     StudyUser: Audited(
-        lambda user: {"username": user.username, "deactivated_at": user.deactivated_at},
-        lambda user: None,
+        lambda user: {
+            "username": user.username,
+            "created_at": user.created_at,
+            "deactivated_at": user.deactivated_at,
+        },
+        _no_subject,
     ),
     RoleAssignment: Audited(
         lambda assignment: {
+            "study": _study_of(assignment),
             "user": assignment.user.username,
             "role": assignment.role,
-            "site": assignment.site.code if assignment.site else None,
+            "site": _site_of(assignment),
             "revoked_at": assignment.revoked_at,
         },
-        lambda assignment: None,
-        ("user", "site"),
+        _no_subject,
+        ("user", "site", "study"),
     ),
     Subject: Audited(
         lambda subject: {
+            "study": _study_of(subject),
             "code": subject.code,
-            "site": subject.site.code,
+            "site": _site_of(subject),
             "status": subject.status,
             "year_of_birth": subject.year_of_birth,
             "age_at_screening": subject.age_at_screening,
@@ -182,48 +276,39 @@ AUDITED: dict[type[models.Model], Audited] = {
             "day0": subject.day0,
         },
         lambda subject: subject.code,
-        ("site",),
+        ("site", "study"),
     ),
     Consent: Audited(
         lambda consent: {
+            "subject": _subject_of(consent),
             "consent_version": consent.consent_version,
             "consented_on": consent.consented_on,
         },
-        _of_subject,
+        _subject_of,
         ("subject",),
     ),
     EligibilityRecord: Audited(
         lambda record: {
+            "subject": _subject_of(record),
             "verdict": record.verdict,
             "items": record.items,
             "attestations": record.attestations,
             "criteria": record.criteria,
+            "evaluated_at": record.evaluated_at,
         },
-        _of_subject,
+        _subject_of,
         ("subject",),
     ),
-    AllocationList: Audited(_allocation_list_state, lambda allocation_list: None),
-    Allocation: Audited(
-        lambda allocation: {
-            "randomization_number": allocation.randomization_number,
-            "stratum": allocation.slot.stratum.key,
-            "seq": allocation.slot.seq,
-        },
-        _of_subject,
-        ("subject", "slot__stratum"),
-    ),
+    AllocationList: Audited(_allocation_list_state, _no_subject, ("study",)),
+    Allocation: Audited(_allocation_state, _subject_of, ("subject", "slot__stratum")),
     Kit: Audited(
-        lambda kit: {
-            "dispensed_to": kit.dispensed_to.code if kit.dispensed_to else None,
-            "administration_id": kit.administration_id or None,
-            "administered_on": kit.administered_on,
-            "kit_number": kit.kit_number if kit.dispensed_to else None,
-        },
+        _kit_state,
         lambda kit: kit.dispensed_to.code if kit.dispensed_to else None,
-        ("dispensed_to",),
+        ("dispensed_to", "slot__stratum", "study"),
     ),
     Visit: Audited(
         lambda visit: {
+            "subject": _subject_of(visit),
             "visit_id": visit.visit_id,
             "target_date": visit.target_date,
             "window_start": visit.window_start,
@@ -232,17 +317,34 @@ AUDITED: dict[type[models.Model], Audited] = {
             "actual_date": visit.actual_date,
             "missed_reason": visit.missed_reason or None,
         },
-        _of_subject,
+        _subject_of,
         ("subject",),
     ),
-    FormRecord: Audited(_form_state, _of_subject, ("subject", "visit")),
+    FormRecord: Audited(_form_state, _subject_of, ("subject", "visit")),
     UnblindingEvent: Audited(
-        lambda event: {"user": event.user.username, "reason": event.reason},
-        _of_subject,
+        lambda event: {
+            "subject": _subject_of(event),
+            "user": event.user.username,
+            "reason": event.reason,
+            "unblinded_at": event.unblinded_at,
+        },
+        _subject_of,
         ("subject", "user"),
+    ),
+    UnblindedOutput: Audited(
+        lambda output: {
+            "study": _study_of(output),
+            "user": output.user.username,
+            "what": output.what,
+            "input_sha256": output.input_sha256,
+            "produced_at": output.produced_at,
+        },
+        _no_subject,
+        ("study", "user"),
     ),
     AdverseEvent: Audited(
         lambda event: {
+            "subject": _subject_of(event),
             "number": event.number,
             "term": event.term,
             "onset_date": event.onset_date,
@@ -257,29 +359,33 @@ AUDITED: dict[type[models.Model], Audited] = {
             "report_due_at": event.report_due_at,
             "reported_at": event.reported_at,
         },
-        _of_subject,
+        _subject_of,
         ("subject",),
     ),
     Deviation: Audited(
         lambda deviation: {
-            "visit": deviation.visit.visit_id if deviation.visit else None,
+            "subject": _subject_of(deviation),
+            "visit": _visit_of(deviation),
             "kind": deviation.kind,
             "description": deviation.description,
             "detected_on": deviation.detected_on,
             "automatic": deviation.automatic,
             "withdrawn_on": deviation.withdrawn_on,
         },
-        _of_subject,
+        _subject_of,
         ("subject", "visit"),
     ),
-    # The token itself is never kept; its prefix tells tokens apart in the trail.
+    # The token itself is never kept: its prefix tells tokens apart in the trail, and its
+    # SHA-256 (of 256 random bits: no way back to the token) proves the stored hash unchanged.
     ApiToken: Audited(
         lambda token: {
             "user": token.user.username,
             "prefix": token.prefix,
+            "key_sha256": token.key_sha256,
+            "created_at": token.created_at,
             "revoked_at": token.revoked_at,
         },
-        lambda token: None,
+        _no_subject,
         ("user",),
     ),
 }
@@ -294,8 +400,8 @@ def audited_state(obj: models.Model) -> dict[str, str]:
 # ---------------------------------------------------------------- writing
 
 
-def event_hash(event: AuditEvent) -> str:
-    """SHA-256 over the canonical JSON of everything in the event except its own hash."""
+def event_content(event: AuditEvent) -> str:
+    """The canonical JSON of everything in the event except its own hash."""
     content = {
         "seq": event.seq,
         "at": event.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -311,7 +417,28 @@ def event_hash(event: AuditEvent) -> str:
         "reason": event.reason,
         "previous_hash": event.previous_hash,
     }
-    return sha256_hex(canonical_json(content))
+    return canonical_json(content)
+
+
+def event_hash(event: AuditEvent, key: bytes | None = None) -> str:
+    """HMAC-SHA256, keyed with the audit key (this process's unless given), of
+    `event_content`: without the key nobody can compute the hash of a changed event."""
+    mac = _keyed_mac(key if key is not None else _writer_key()).copy()
+    mac.update(event_content(event).encode("utf-8"))
+    return mac.hexdigest()
+
+
+@lru_cache(maxsize=4)
+def _keyed_mac(key: bytes) -> Any:
+    """HMAC-SHA256 with this key and nothing hashed yet: copied per event, so the key's
+    schedule is computed once."""
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
+def _writer_key() -> bytes:
+    key = audit_key()
+    assert key is not None  # made on first need
+    return key
 
 
 @dataclass
@@ -323,6 +450,7 @@ class AuditTrail:
     study: str = ""
     at: dt.datetime = field(default_factory=timezone.now)
     events: list[AuditEvent] = field(default_factory=list)
+    key: bytes = field(default_factory=_writer_key, repr=False)
 
     def created(self, obj: models.Model, action: str, reason: str = "") -> None:
         """One event per audited field of a new object (old value: none)."""
@@ -365,7 +493,7 @@ class AuditTrail:
             reason=reason,
             previous_hash=previous.hash if previous else self.head.hash,
         )
-        event.hash = event_hash(event)
+        event.hash = event_hash(event, self.key)
         self.events.append(event)
 
     def append(self) -> None:
@@ -398,8 +526,9 @@ def audited_write(by: str, study: Study | None = None) -> Iterator[AuditTrail]:
     """
     if not by:
         raise ValueError("an audited write needs the user who makes it")
+    key = _writer_key()  # read (or made) before the write lock is taken
     with _write_turn(), transaction.atomic():
-        trail = AuditTrail(by, _locked_head(), study_label(study) if study else "")
+        trail = AuditTrail(by, _locked_head(), study_label(study) if study else "", key=key)
         yield trail
         trail.append()
 
@@ -467,37 +596,61 @@ class AuditVerification:
         return not self.problems
 
 
-def verify_audit_chain() -> AuditVerification:
-    """Recompute the hash chain, then compare the audited tables with the replayed events."""
+def verify_audit_chain(key: bytes | None = None) -> AuditVerification:
+    """Recompute the hash chain, then compare the audited tables with the replayed events.
+
+    The hashes are checked with `key`, by default this process's audit key; verification
+    never makes a key: without one, the trail is reported as not verifiable here.
+    """
+    if key is None:
+        key = audit_key(create=False)
     problems: list[str] = []
     replayed: dict[tuple[str, str], dict[str, str]] = {}
-    previous_hash, expected_seq, count = GENESIS_HASH, 1, 0
-    chain_broken = False
+    previous_hash, expected_seq, count, matching = GENESIS_HASH, 1, 0, 0
+    first_seq: int | None = None
+    chain_problem: str | None = None
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
         count += 1
-        if not chain_broken:
-            problem = _chain_problem(event, expected_seq, previous_hash)
-            if problem:
-                problems.append(problem)
-                chain_broken = True
+        if first_seq is None:
+            first_seq = event.seq
+        hash_matches = key is None or event_hash(event, key) == event.hash
+        matching += hash_matches
+        if chain_problem is None:
+            chain_problem = _chain_problem(event, expected_seq, previous_hash, hash_matches)
         previous_hash, expected_seq = event.hash, event.seq + 1
         fields = replayed.setdefault((event.object_type, event.object_id), {})
         if event.new_value == "null":
             fields.pop(event.field, None)
         else:
             fields[event.field] = event.new_value
+    if count and key is None:
+        problems.append(
+            f"audit event {first_seq}: cannot be checked: there is no audit key here "
+            f"({audit_key_source()} is missing); verify where the trail's key is"
+        )
+    elif count and not matching:
+        problems.append(
+            f"audit event {first_seq}: the audit trail does not verify with this audit key "
+            f"({audit_key_source()}): no event's hash matches it; the key is not the one the "
+            "trail was written with, or the whole trail was rewritten"
+        )
+        chain_problem = None  # the first event's, said above
+    if chain_problem:
+        problems.append(chain_problem)
     head = AuditHead.objects.filter(pk=HEAD_ID).first()
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS_HASH)
-    if not chain_broken and (head_seq, head_hash) != (expected_seq - 1, previous_hash):
-        problems.append(
-            f"the audit trail ends at event {expected_seq - 1} but its head records event "
-            f"{head_seq}: events were removed from the end or the head was changed"
-        )
+    if chain_problem is None:
+        problem = _head_problem(expected_seq - 1, previous_hash, head_seq, head_hash)
+        if problem:
+            problems.append(problem)
     objects = 0
     for model, audited in AUDITED.items():
-        for obj in model.objects.select_related(*audited.related).order_by("pk").iterator():
-            key = (model.__name__, str(obj.pk))
-            current, expected = audited_state(obj), replayed.pop(key, {})
+        rows = model.objects.select_related(*audited.related)
+        if "study" in audited.related:
+            rows = rows.defer("study__protocol_yaml")
+        for obj in rows.order_by("pk").iterator():
+            key_of = (model.__name__, str(obj.pk))
+            current, expected = audited_state(obj), replayed.pop(key_of, {})
             if current or expected:
                 objects += 1
             problem = _state_problem(obj, audited, current, expected)
@@ -509,16 +662,34 @@ def verify_audit_chain() -> AuditVerification:
     return AuditVerification(count, objects, tuple(problems))
 
 
-def _chain_problem(event: AuditEvent, expected_seq: int, previous_hash: str) -> str | None:
+def _chain_problem(
+    event: AuditEvent, expected_seq: int, previous_hash: str, hash_matches: bool
+) -> str | None:
     if event.seq != expected_seq:
-        return (
-            f"audit event {event.seq}: expected event {expected_seq} here; "
-            f"events {expected_seq}..{event.seq - 1} are missing"
+        missing = (
+            f"event {expected_seq} is missing"
+            if event.seq == expected_seq + 1
+            else f"events {expected_seq}..{event.seq - 1} are missing"
         )
+        return f"audit event {event.seq}: expected event {expected_seq} here; {missing}"
     if event.previous_hash != previous_hash:
         return f"audit event {event.seq}: its previous hash does not match event {event.seq - 1}"
-    if event_hash(event) != event.hash:
+    if not hash_matches:
         return f"audit event {event.seq}: its content does not match its hash (it was changed)"
+    return None
+
+
+def _head_problem(last_seq: int, last_hash: str, head_seq: int, head_hash: str) -> str | None:
+    if head_seq != last_seq:
+        return (
+            f"the audit trail ends at event {last_seq} but its head records event "
+            f"{head_seq}: events were removed from the end or the head was changed"
+        )
+    if head_hash != last_hash:
+        return (
+            f"the audit head records event {head_seq} with another hash than audit event "
+            f"{last_seq} has: the head or the event was changed"
+        )
     return None
 
 
