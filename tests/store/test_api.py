@@ -103,6 +103,7 @@ def test_me_lists_roles_and_blinding(study: Any) -> None:
                 "version": "1.0",
                 "roles": [{"role": "coordinator", "site": "01"}],
                 "blinded": True,
+                "unblinded_sites": [],
             }
         ],
     }
@@ -129,6 +130,7 @@ def test_study_plan_shows_arms_only_to_unblinded_users(study: Any) -> None:
             "locked": False,
             "reopened_after_lock": False,
             "blinded": False,
+            "unblinded_sites": ["01", "02"],
         }
     ]
 

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from trialdesk.errors import BadInput, InstrumentError
-from trialdesk.store.access import require_read, visible_subjects
+from trialdesk.store.access import access_for
 from trialdesk.store.audit import verify_audit_chain
 from trialdesk.store.errors import (
     NotFound,
@@ -388,14 +388,18 @@ def test_readers_see_their_sites_subjects_in_one_query(
 ) -> None:
     at_01, at_02 = screen(study, "01"), screen(study, "02")
     ines, colin = StudyUser.objects.get(username="ines"), StudyUser.objects.get(username="colin")
+    with django_assert_num_queries(1):  # the live role assignments, once per request
+        ines_reads = access_for(study, ines)
     with django_assert_num_queries(1):
-        assert sorted(s.code for s in visible_subjects(study, ines)) == [at_01, at_02]
+        colin_reads = access_for(study, colin)
     with django_assert_num_queries(1):
-        assert [s.code for s in visible_subjects(study, colin)] == [at_01]
+        assert sorted(s.code for s in ines_reads.subjects()) == [at_01, at_02]
     with django_assert_num_queries(1):
-        assert require_read(study, colin, at_01).study is study
+        assert [s.code for s in colin_reads.subjects()] == [at_01]
+    with django_assert_num_queries(1):
+        assert colin_reads.subject(at_01).study is study
     with pytest.raises(NotFound, match=f"no subject '{at_02}'"):
-        require_read(study, colin, at_02)
+        colin_reads.subject(at_02)
 
 
 @pytest.mark.django_db

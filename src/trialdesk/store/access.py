@@ -92,6 +92,7 @@ class Grant:
 
     role: Role
     site_id: int | None
+    site_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,13 @@ class Access:
         if self.study_wide:
             return True
         return bool(self.site_ids - self.unblinded_site_ids)
+
+    def unblinded_site_codes(self) -> list[str]:
+        """The codes of the sites where the user is unblinded, in code order: every site of the
+        study for a study-wide unblinded role (one query then), else their unblinded sites'."""
+        if self.unblinded_everywhere:
+            return list(self.sites().order_by("code").values_list("code", flat=True))
+        return sorted({g.site_code for g in self._unblinded_grants if g.site_code is not None})
 
     def reads_site(self, site_id: int) -> bool:
         return self.study_wide or site_id in self.site_ids
@@ -279,23 +287,26 @@ def access_for(study: Study, user: StudyUser) -> Access:
     """The user's access to the study, from one query of their live role assignments."""
     rows = RoleAssignment.objects.filter(
         study=study, user=user, revoked_at__isnull=True, user__deactivated_at__isnull=True
-    ).values_list("role", "site_id")
-    grants = tuple(Grant(Role(role), site_id) for role, site_id in rows)
+    ).values_list("role", "site_id", "site__code")
+    grants = tuple(Grant(Role(role), site_id, code) for role, site_id, code in rows)
     return Access(study, user, grants, masked_roles(study.protocol(), study.locked))
 
 
-# Transitional: the API handlers move to `access_for`; these go when they have.
-def is_blinded(study: Study, user: StudyUser) -> bool:
-    return access_for(study, user).blinded_anywhere
-
-
-def is_study_wide(study: Study, user: StudyUser) -> bool:
-    return access_for(study, user).study_wide
-
-
-def visible_subjects(study: Study, user: StudyUser) -> QuerySet[Subject]:
-    return access_for(study, user).subjects()
-
-
-def require_read(study: Study, user: StudyUser, subject: str) -> Subject:
-    return access_for(study, user).subject(subject)
+def accesses_of(user: StudyUser) -> list[Access]:
+    """The user's access to every study where they hold a live role, by protocol id and
+    version, from one query (`/me`, `/studies`)."""
+    rows = (
+        RoleAssignment.objects.filter(
+            user=user, revoked_at__isnull=True, user__deactivated_at__isnull=True
+        )
+        .select_related("study", "site")
+        .order_by("study__protocol_id", "study__version", "pk")
+    )
+    grants: dict[int, tuple[Study, list[Grant]]] = {}
+    for row in rows:
+        study, held = grants.setdefault(row.study_id, (row.study, []))
+        held.append(Grant(Role(row.role), row.site_id, row.site.code if row.site else None))
+    return [
+        Access(study, user, tuple(held), masked_roles(study.protocol(), study.locked))
+        for study, held in grants.values()
+    ]

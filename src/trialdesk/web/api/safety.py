@@ -6,7 +6,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Status
 
-from trialdesk.store.access import visible_subjects
 from trialdesk.store.calendar import overdue_sae_reports
 from trialdesk.store.models import AdverseEvent, Deviation
 from trialdesk.store.services.safety import (
@@ -15,7 +14,7 @@ from trialdesk.store.services.safety import (
     update_adverse_event,
 )
 from trialdesk.store.services.visits import record_deviation
-from trialdesk.web.api.context import SUBJECT, study_for, subject_for, user_of
+from trialdesk.web.api.context import SUBJECT, study_for, subject_for
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
 from trialdesk.web.api.schemas import (
     AdverseEventChangeIn,
@@ -66,11 +65,11 @@ def _deviation_row(deviation: Deviation) -> dict:
 @router.get("/studies/{study}/sae-overdue", response={200: list[AdverseEventOut], **READ_ERRORS})
 def sae_overdue(request: HttpRequest, study: str, version: str | None = None) -> list[dict]:
     """Serious adverse events of the user's subjects whose report is overdue, oldest first."""
-    chosen = study_for(request, study, version)
-    visible = set(visible_subjects(chosen, user_of(request)).values_list("pk", flat=True))
+    access = study_for(request, study, version)
+    visible = set(access.subjects().values_list("pk", flat=True))
     return [
         _event_row(event)
-        for event in overdue_sae_reports(chosen, timezone.now())
+        for event in overdue_sae_reports(access.study, timezone.now())
         if event.subject_id in visible
     ]
 
@@ -79,7 +78,7 @@ def sae_overdue(request: HttpRequest, study: str, version: str | None = None) ->
 def adverse_events(
     request: HttpRequest, study: str, code: str, version: str | None = None
 ) -> list[dict]:
-    *_, subject = subject_for(request, study, code, version)
+    _, subject = subject_for(request, study, code, version)
     return [_event_row(event) for event in subject.adverse_events.order_by("number")]
 
 
@@ -88,7 +87,8 @@ def report(
     request: HttpRequest, study: str, code: str, body: AdverseEventIn, version: str | None = None
 ) -> Status:
     """Report a new adverse event; it takes the subject's next number."""
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     event = report_adverse_event(chosen, code, by=user.username, **body.model_dump())
     return Status(201, _event_row(event))
 
@@ -103,7 +103,8 @@ def change(
     version: str | None = None,
 ) -> dict:
     """Correct or follow up an adverse event, with a reason."""
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     changes = body.changes.model_dump(exclude_unset=True)
     event = update_adverse_event(chosen, code, number, changes, body.reason, user.username)
     return _event_row(event)
@@ -119,7 +120,8 @@ def sae_report(
     version: str | None = None,
 ) -> dict:
     """When the serious event was reported to the sponsor."""
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     event = record_sae_report(
         chosen, code, number, body.reported_at, user.username, reason=body.reason
     )
@@ -131,7 +133,7 @@ def deviations(
     request: HttpRequest, study: str, code: str, version: str | None = None
 ) -> list[dict]:
     """The subject's protocol deviations, automatic (visit out of window) and manual."""
-    *_, subject = subject_for(request, study, code, version)
+    _, subject = subject_for(request, study, code, version)
     found = subject.deviations.select_related("visit").order_by("detected_on", "pk")
     return [_deviation_row(deviation) for deviation in found]
 
@@ -141,6 +143,7 @@ def deviation(
     request: HttpRequest, study: str, code: str, body: DeviationIn, version: str | None = None
 ) -> Status:
     """Record a protocol deviation found by site staff or in data review."""
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     recorded = record_deviation(chosen, code, by=user.username, **body.model_dump())
     return Status(201, _deviation_row(recorded))

@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict
 
 from trialdesk.store.models import AllocationSlot
 
-UNBLINDED_ONLY = "present only for unblinded users (pharmacist; statistician after lock)"
+UNBLINDED_ONLY = (
+    "present only for users unblinded at the subject's site (or, in the study plan, at some "
+    "site): by the protocol's masking; pharmacist, DMC statistician, statistician after lock"
+)
+BLINDED = "true if the user is blinded at some site whose subjects they read"
+UNBLINDED_SITES = (
+    "the sites where the user is unblinded (all of the study's for a study-wide unblinded role)"
+)
 
 
 class ErrorOut(Schema):
@@ -41,7 +48,8 @@ class StudyRolesOut(Schema):
     study: str
     version: str
     roles: list[RoleOut]
-    blinded: bool
+    blinded: bool = Field(description=BLINDED)
+    unblinded_sites: list[str] = Field(description=UNBLINDED_SITES)
 
 
 class MeOut(Schema):
@@ -54,7 +62,8 @@ class StudySummaryOut(Schema):
     version: str
     locked: bool
     reopened_after_lock: bool
-    blinded: bool
+    blinded: bool = Field(description=BLINDED)
+    unblinded_sites: list[str] = Field(description=UNBLINDED_SITES)
 
 
 class SiteOut(Schema):
@@ -88,7 +97,8 @@ class StudyOut(Schema):
     version: str
     locked: bool
     reopened_after_lock: bool
-    blinded: bool
+    blinded: bool = Field(description=BLINDED)
+    unblinded_sites: list[str] = Field(description=UNBLINDED_SITES)
     sites: list[SiteOut]
     visits: list[VisitPlanOut]
     forms: list[str]

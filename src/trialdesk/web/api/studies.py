@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from ninja import Router
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from trialdesk.store.access import is_blinded, is_study_wide, require_read, visible_subjects
-from trialdesk.store.audit import study_label
-from trialdesk.store.models import (
-    AllocationSlot,
-    AuditEvent,
-    Kit,
-    RoleAssignment,
-    Study,
-)
-from trialdesk.web.api.context import refuse_blinded, studies_of, study_for, user_of
+from trialdesk.store.access import Access, accesses_of
+from trialdesk.store.models import AllocationSlot, AuditEvent, Kit
+from trialdesk.web.api.context import study_for, user_of
 from trialdesk.web.api.errors import READ_ERRORS
 from trialdesk.web.api.schemas import (
     AllocationSlotOut,
@@ -31,45 +22,47 @@ from trialdesk.web.api.schemas import (
 
 router = Router(tags=["studies"])
 
-#: Audit events that blinded readers do not get: the allocation list's block sizes and digest.
-UNBLINDED_AUDIT_OBJECTS = ("AllocationList",)
+
+def blinding(access: Access) -> dict:
+    """How the user is blinded in the study: `blinded` if some site whose subjects they read
+    is one where they are blinded, and the sites where they are not."""
+    return {
+        "blinded": access.blinded_anywhere,
+        "unblinded_sites": access.unblinded_site_codes(),
+    }
 
 
 @router.get("/me", response=MeOut)
 def me(request: HttpRequest) -> dict:
+    """The user's live roles in each study, and where they are blinded."""
     user = user_of(request)
-    roles: dict[Study, list[dict]] = defaultdict(list)
-    assignments = RoleAssignment.objects.filter(user=user).select_related("study", "site")
-    for assignment in assignments.order_by("study__protocol_id", "study__version", "pk"):
-        site = assignment.site.code if assignment.site else None
-        roles[assignment.study].append({"role": assignment.role, "site": site})
     return {
         "user": user.username,
         "studies": [
             {
-                "study": study.protocol_id,
-                "version": study.version,
-                "roles": study_roles,
-                "blinded": is_blinded(study, user),
+                "study": access.study.protocol_id,
+                "version": access.study.version,
+                "roles": [
+                    {"role": grant.role.value, "site": grant.site_code} for grant in access.grants
+                ],
+                **blinding(access),
             }
-            for study, study_roles in roles.items()
+            for access in accesses_of(user)
         ],
     }
 
 
 @router.get("/studies", response=list[StudySummaryOut])
 def list_studies(request: HttpRequest) -> list[dict]:
-    user = user_of(request)
-    studies = studies_of(user)
     return [
         {
-            "study": study.protocol_id,
-            "version": study.version,
-            "locked": study.locked,
-            "reopened_after_lock": study.reopened_after_lock,
-            "blinded": is_blinded(study, user),
+            "study": access.study.protocol_id,
+            "version": access.study.version,
+            "locked": access.study.locked,
+            "reopened_after_lock": access.study.reopened_after_lock,
+            **blinding(access),
         }
-        for study in studies.order_by("protocol_id", "version")
+        for access in accesses_of(user_of(request))
     ]
 
 
@@ -80,16 +73,15 @@ def list_studies(request: HttpRequest) -> list[dict]:
 )
 def study_detail(request: HttpRequest, study: str, version: str | None = None) -> dict:
     """The study's plan: sites, visits and their forms, treatment plan; arms if unblinded."""
-    chosen = study_for(request, study, version)
-    protocol = chosen.protocol()
-    blinded = is_blinded(chosen, user_of(request))
+    access = study_for(request, study, version)
+    chosen, protocol = access.study, access.study.protocol()
     forms = list(dict.fromkeys(form for visit in protocol.visits for form in visit.forms))
     detail = {
         "study": chosen.protocol_id,
         "version": chosen.version,
         "locked": chosen.locked,
         "reopened_after_lock": chosen.reopened_after_lock,
-        "blinded": blinded,
+        **blinding(access),
         "sites": [{"code": site.code, "name": site.name} for site in chosen.sites.order_by("code")],
         "visits": [
             {
@@ -108,10 +100,9 @@ def study_detail(request: HttpRequest, study: str, version: str | None = None) -
             for step in protocol.treatment_plan
         ],
     }
-    if not blinded:
-        detail["arms"] = [
-            {"id": arm.id, "label": arm.label, "type": arm.type.value} for arm in protocol.arms
-        ]
+    arms = access.arms()
+    if arms is not None:
+        detail["arms"] = arms
     return detail
 
 
@@ -129,21 +120,16 @@ def audit_trail(
     (e.g. form.changed) and `by` (a user name) narrow the review.
 
     Events about the study itself (sites, users, lists) are shown to study-wide roles only;
-    blinded users never get the allocation list's events.
+    the allocation list's events only to a user unblinded at every site (`access.audit_events`).
     """
-    chosen = study_for(request, study, version)
-    user = user_of(request)
-    events = AuditEvent.objects.filter(study=study_label(chosen))
+    access = study_for(request, study, version)
+    events = access.audit_events()
     if subject is not None:
-        events = events.filter(subject=require_read(chosen, user, subject).code)
-    elif not is_study_wide(chosen, user):
-        events = events.filter(subject__in=visible_subjects(chosen, user).values("code"))
+        events = events.filter(subject=access.subject(subject).code)
     if action is not None:
         events = events.filter(action=action)
     if by is not None:
         events = events.filter(by=by)
-    if is_blinded(chosen, user):
-        events = events.exclude(object_type__in=UNBLINDED_AUDIT_OBJECTS)
     return events.order_by("seq")
 
 
@@ -155,11 +141,12 @@ def audit_trail(
 def allocation_list(
     request: HttpRequest, study: str, version: str | None = None
 ) -> QuerySet[AllocationSlot]:
-    """*Unblinded.* Every slot of every stratum with its arm, block, subject and kits."""
-    chosen = study_for(request, study, version)
-    refuse_blinded(chosen, user_of(request), "the allocation list")
+    """*Unblinded.* The slots of the strata the user is unblinded for (every stratum for a
+    study-wide unblinded role, else their unblinded sites'), with arm, block, subject and kits;
+    403 for a user blinded at every site."""
     return (
-        AllocationSlot.objects.filter(stratum__study=chosen)
+        study_for(request, study, version)
+        .allocation_slots()
         .select_related("stratum", "allocation__subject")
         .prefetch_related(Prefetch("kits", Kit.objects.order_by("administration_index")))
         .order_by("stratum__number", "seq")

@@ -3,7 +3,9 @@ emergency unblinding and (unblinded) kits.
 
 Every subject endpoint first checks that the user may read the subject (`subject_for`), so a
 site-bound user gets 404 for a subject of another site, for writes as for reads. Writes go
-through the services, which check the role for the step.
+through the services, which check the role for the step. Arms and kits enter a response only
+through the user's `Access` (`access.unblinded`, `access.kits`), which knows, per site, whether
+the user is blinded there; emergency unblinding is the one exception, on purpose.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Router, Status
 
-from trialdesk.store.access import is_blinded, require_read, visible_subjects
-from trialdesk.store.models import Allocation, Kit, Study, StudyUser, Subject
+from trialdesk.store.access import Access
+from trialdesk.store.models import Allocation, Kit, Subject
 from trialdesk.store.services.allocation import (
     randomize_subject,
     record_administration,
@@ -28,7 +30,7 @@ from trialdesk.store.services.subjects import (
     screen_subject,
     withdraw_subject,
 )
-from trialdesk.web.api.context import SUBJECT, refuse_blinded, study_for, subject_for, user_of
+from trialdesk.web.api.context import SUBJECT, study_for, subject_for
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
 from trialdesk.web.api.schemas import (
     AdministrationIn,
@@ -54,9 +56,9 @@ def reserved_kits(subject: Subject) -> QuerySet[Kit]:
     return Kit.objects.filter(slot__allocation__subject=subject).order_by("administration_index")
 
 
-def subject_detail(study: Study, user: StudyUser, subject: Subject) -> dict:
+def subject_detail(access: Access, subject: Subject) -> dict:
     """What the user may see of a subject (one they may read); its arm only if they are
-    unblinded."""
+    unblinded at the subject's site."""
     allocation = Allocation.objects.select_related("slot").filter(subject=subject).first()
     consent = subject.consents.order_by("-pk").first()
     eligibility = subject.eligibility.order_by("-pk").first()
@@ -97,16 +99,15 @@ def subject_detail(study: Study, user: StudyUser, subject: Subject) -> dict:
             "criteria": eligibility.criteria,
             "evaluated_at": eligibility.evaluated_at,
         }
-    if allocation and not is_blinded(study, user):
-        detail["arm"] = allocation.slot.arm
+    if allocation:
+        detail.update(access.unblinded(subject.site_id, arm=allocation.slot.arm))
     return detail
 
 
 @router.get("/studies/{study}/subjects", response={200: list[SubjectSummaryOut], **READ_ERRORS})
 def list_subjects(request: HttpRequest, study: str, version: str | None = None) -> list[dict]:
     """The subjects of the user's sites (all of them for a study-wide role)."""
-    chosen = study_for(request, study, version)
-    subjects = visible_subjects(chosen, user_of(request)).select_related("allocation")
+    subjects = study_for(request, study, version).subjects().select_related("allocation")
     rows = []
     for subject in subjects.order_by("code"):
         allocation = getattr(subject, "allocation", None)  # None before randomization
@@ -130,18 +131,17 @@ def screen(
     request: HttpRequest, study: str, body: ScreeningIn, version: str | None = None
 ) -> Status:
     """Register a patient at screening; the site's next SITE-NNN code is given."""
-    chosen = study_for(request, study, version)
-    user = user_of(request)
+    access = study_for(request, study, version)
     subject = screen_subject(
-        chosen,
+        access.study,
         body.site,
         year_of_birth=body.year_of_birth,
         age=body.age,
         sex=body.sex,
-        by=user.username,
+        by=access.user.username,
         screened_on=body.screened_on,
     )
-    return Status(201, subject_detail(chosen, user, subject))
+    return Status(201, subject_detail(access, subject))
 
 
 @router.get(SUBJECT, response={200: SubjectOut, **READ_ERRORS}, exclude_unset=True)
@@ -153,15 +153,15 @@ def subject(request: HttpRequest, study: str, code: str, version: str | None = N
 def consent(
     request: HttpRequest, study: str, code: str, body: ConsentIn, version: str | None = None
 ) -> dict:
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
     recorded = record_consent(
-        chosen,
+        access.study,
         code,
         consented_on=body.consented_on,
         consent_version=body.consent_version,
-        by=user.username,
+        by=access.user.username,
     )
-    return subject_detail(chosen, user, recorded.subject)
+    return subject_detail(access, recorded.subject)
 
 
 @router.post(SUBJECT + "/eligibility", response={200: EligibilityOut, **WRITE_ERRORS})
@@ -169,8 +169,8 @@ def eligibility(
     request: HttpRequest, study: str, code: str, body: EligibilityIn, version: str | None = None
 ) -> dict:
     """Evaluate the criteria on the screening forms and the investigator's attestations."""
-    chosen, user, _ = subject_for(request, study, code, version)
-    result = evaluate_eligibility(chosen, code, body.attestations, user.username)
+    access, _ = subject_for(request, study, code, version)
+    result = evaluate_eligibility(access.study, code, body.attestations, access.user.username)
     return {
         "verdict": result.verdict,
         "criteria": [criterion.to_json() for criterion in result.criteria],
@@ -180,8 +180,8 @@ def eligibility(
 @router.post(SUBJECT + "/randomize", response={200: RandomizationOut, **WRITE_ERRORS})
 def randomize(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
     """Allocate the subject: its randomization number and kit numbers, never its arm."""
-    chosen, user, _ = subject_for(request, study, code, version)
-    randomization = randomize_subject(chosen, code, user.username)
+    access, _ = subject_for(request, study, code, version)
+    randomization = randomize_subject(access.study, code, access.user.username)
     return {
         "subject": randomization.subject,
         "randomization_number": randomization.randomization_number,
@@ -194,9 +194,9 @@ def administer(
     request: HttpRequest, study: str, code: str, body: AdministrationIn, version: str | None = None
 ) -> Status:
     """Record a treatment administration with the subject's kit for it."""
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
     kit_number = record_administration(
-        chosen, code, body.administration_id, body.administered_on, user.username
+        access.study, code, body.administration_id, body.administered_on, access.user.username
     )
     return Status(
         201,
@@ -212,9 +212,9 @@ def administer(
 def withdraw(
     request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
 ) -> dict:
-    chosen, user, _ = subject_for(request, study, code, version)
-    withdrawn = withdraw_subject(chosen, code, body.reason, user.username)
-    return subject_detail(chosen, user, withdrawn)
+    access, _ = subject_for(request, study, code, version)
+    withdrawn = withdraw_subject(access.study, code, body.reason, access.user.username)
+    return subject_detail(access, withdrawn)
 
 
 @router.post(
@@ -223,16 +223,16 @@ def withdraw(
 def lost_to_follow_up(
     request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
 ) -> dict:
-    chosen, user, _ = subject_for(request, study, code, version)
-    lost = record_lost_to_follow_up(chosen, code, body.reason, user.username)
-    return subject_detail(chosen, user, lost)
+    access, _ = subject_for(request, study, code, version)
+    lost = record_lost_to_follow_up(access.study, code, body.reason, access.user.username)
+    return subject_detail(access, lost)
 
 
 @router.post(SUBJECT + "/complete", response={200: SubjectOut, **WRITE_ERRORS}, exclude_unset=True)
 def complete(request: HttpRequest, study: str, code: str, version: str | None = None) -> dict:
-    chosen, user, _ = subject_for(request, study, code, version)
-    completed = complete_subject(chosen, code, user.username)
-    return subject_detail(chosen, user, completed)
+    access, _ = subject_for(request, study, code, version)
+    completed = complete_subject(access.study, code, access.user.username)
+    return subject_detail(access, completed)
 
 
 @router.post(
@@ -241,9 +241,9 @@ def complete(request: HttpRequest, study: str, code: str, version: str | None = 
 def screen_failure(
     request: HttpRequest, study: str, code: str, body: ReasonIn, version: str | None = None
 ) -> dict:
-    chosen, user, _ = subject_for(request, study, code, version)
-    failed = record_screen_failure(chosen, code, body.reason, user.username)
-    return subject_detail(chosen, user, failed)
+    access, _ = subject_for(request, study, code, version)
+    failed = record_screen_failure(access.study, code, body.reason, access.user.username)
+    return subject_detail(access, failed)
 
 
 @router.post(SUBJECT + "/unblind", response={200: UnblindingOut, **WRITE_ERRORS})
@@ -254,18 +254,17 @@ def unblind(
 
     The one response that gives a blinded user an arm: this subject's, and only here.
     """
-    chosen, user, _ = subject_for(request, study, code, version)
-    arm = unblind_subject(chosen, code, body.reason, user.username)
-    labels = {candidate.id: candidate.label for candidate in chosen.protocol().arms}
+    access, _ = subject_for(request, study, code, version)
+    arm = unblind_subject(access.study, code, body.reason, access.user.username)
+    labels = {candidate.id: candidate.label for candidate in access.study.protocol().arms}
     return {"subject": code, "arm": arm, "arm_label": labels[arm]}
 
 
 @router.get(SUBJECT + "/kits", response={200: list[KitOut], 403: ErrorOut, **READ_ERRORS})
 def kits(request: HttpRequest, study: str, code: str, version: str | None = None) -> list[dict]:
-    """*Unblinded.* The kits reserved for the subject's slot, with their arm."""
-    chosen, user = study_for(request, study, version), user_of(request)
-    refuse_blinded(chosen, user, "the kit list")
-    subject = require_read(chosen, user, code)
+    """*Unblinded.* The kits reserved for the subject's slot, with their arm: for a user
+    unblinded at the subject's site (403 otherwise)."""
+    access, subject = subject_for(request, study, code, version)
     return [
         {
             "kit_number": kit.kit_number,
@@ -274,5 +273,5 @@ def kits(request: HttpRequest, study: str, code: str, version: str | None = None
             "administration_id": kit.administration_id or None,
             "administered_on": kit.administered_on,
         }
-        for kit in reserved_kits(subject)
+        for kit in access.kits(subject)
     ]

@@ -40,7 +40,7 @@ def _form_row(record: FormRecord) -> dict:
 @router.get(SUBJECT + "/visits", response={200: list[VisitOut], **READ_ERRORS})
 def visits(request: HttpRequest, study: str, code: str, version: str | None = None) -> list:
     """Every protocol visit of the subject with its window and where it stands today."""
-    *_, subject = subject_for(request, study, code, version)
+    _, subject = subject_for(request, study, code, version)
     return [asdict(entry) for entry in subject_calendar(subject, timezone.now().date())]
 
 
@@ -54,7 +54,8 @@ def visit_date(
     version: str | None = None,
 ) -> dict:
     """The visit took place on `visit_date`; changing a recorded date needs a reason."""
-    chosen, user, subject = subject_for(request, study, code, version)
+    access, subject = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     record_visit(chosen, code, visit_id, body.visit_date, user.username, reason=body.reason)
     return _calendar_entry(subject, visit_id)
 
@@ -69,7 +70,8 @@ def missed_visit(
     version: str | None = None,
 ) -> dict:
     """The visit did not take place, with the reason."""
-    chosen, user, subject = subject_for(request, study, code, version)
+    access, subject = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     record_missed_visit(chosen, code, visit_id, body.reason, user.username)
     return _calendar_entry(subject, visit_id)
 
@@ -82,7 +84,7 @@ def _calendar_entry(subject: Subject, visit_id: str) -> dict:
 @router.get(SUBJECT + "/forms", response={200: list[FormRecordOut], **READ_ERRORS})
 def forms(request: HttpRequest, study: str, code: str, version: str | None = None) -> list:
     """Every form entered for the subject, visit by visit."""
-    *_, subject = subject_for(request, study, code, version)
+    _, subject = subject_for(request, study, code, version)
     records = FormRecord.objects.filter(subject=subject).select_related("visit")
     return [_form_row(record) for record in records.order_by("visit__target_date", "pk")]
 
@@ -96,7 +98,8 @@ def form(
     form: str,
     version: str | None = None,
 ) -> dict:
-    chosen, _, subject = subject_for(request, study, code, version)
+    access, subject = subject_for(request, study, code, version)
+    chosen = access.study
     plan = next((visit for visit in chosen.protocol().visits if visit.id == visit_id), None)
     if plan is None:
         raise NotFound(f"subject {code}: no visit {visit_id!r} in the protocol")
@@ -126,6 +129,7 @@ def enter_form(
     version: str | None = None,
 ) -> dict:
     """Enter or change a form; changing saved values needs a reason."""
-    chosen, user, _ = subject_for(request, study, code, version)
+    access, _ = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
     record = save_form(chosen, code, visit_id, form, body.values, user.username, body.reason)
     return _form_row(record)
