@@ -35,6 +35,32 @@ for area in AREAS:
     importlib.import_module(area).register(app)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("trialdesk")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            installed = "unknown (not installed)"
+        typer.echo(f"trialdesk {installed}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed trialdesk version and exit.",
+    ),
+) -> None:
+    """Run randomized, blinded clinical trials: protocol, eligibility, randomization, forms,
+    audit trail, exports and analysis."""
+
+
 def main() -> None:
     app()
 

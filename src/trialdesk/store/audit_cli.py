@@ -52,44 +52,189 @@ def verify_audit(json_output: bool = JSON_OPTION) -> None:
 
 @reports_errors
 def audit_log(
-    subject: str = typer.Argument(..., help="Subject code, e.g. 01-003."),
+    subject: str | None = typer.Argument(
+        None, help="Subject code, e.g. 01-003 (the same as --subject); none: every event."
+    ),
+    subject_option: str | None = typer.Option(
+        None, "--subject", help="Only this subject's events."
+    ),
+    user: str | None = typer.Option(
+        None, "--user", help="Only events by this user (operator:<login> for setup steps)."
+    ),
+    action: str | None = typer.Option(
+        None, "--action", help="Only this action, e.g. form.saved; 'subject.*' for a family."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Only events on or after this date (YYYY-MM-DD, UTC)."
+    ),
+    until: str | None = typer.Option(
+        None, "--until", help="Only events on or before this date (YYYY-MM-DD, UTC)."
+    ),
+    store_wide: bool = typer.Option(
+        False, "--store-wide", help="The store-wide trail (users, API tokens), not a study's."
+    ),
     study: str | None = STUDY_OPTION,
+    csv_output: bool = typer.Option(
+        False, "--csv", help="Every column of every event as CSV (RFC 4180) on stdout."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """A subject's history: every audited change, oldest first."""
-    from rich.console import Console
-    from rich.table import Table
+    """The audit trail, oldest first: a study's, or a subject's, filtered by user, action, date.
 
-    chosen = _study(study)
-    from trialdesk.store.audit import study_label
+    For people, each event takes two or three lines (seq, time, user, action; the object and
+    field with old -> new; the reason) and no value is ever cut: a long value runs on, and
+    the terminal wraps it. --csv and --json give every column.
+    """
+    import csv
+    import datetime as dt
+    import sys
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from trialdesk.errors import BadInput
+
+    def day(option: str, value: str | None) -> dt.date | None:
+        if value is None:
+            return None
+        try:
+            return dt.datetime.strptime(value, "%Y-%m-%d").date()
+        except ValueError:
+            raise BadInput(f"{option} {value!r}: expected a date YYYY-MM-DD (UTC)") from None
+
+    if subject is not None and subject_option is not None and subject != subject_option:
+        raise BadInput(
+            f"SUBJECT {subject!r} and --subject {subject_option!r} differ; give one of them"
+        )
+    subject = subject if subject is not None else subject_option
+    first_day, last_day = day("--since", since), day("--until", until)
+    if first_day and last_day and first_day > last_day:
+        raise BadInput(f"--since {first_day} is after --until {last_day}: no day is in both")
+    if csv_output and json_output:
+        raise BadInput("--csv and --json: choose one output")
+    if store_wide and study is not None:
+        raise BadInput("--store-wide and --study: the store-wide trail belongs to no study")
+
+    if store_wide:
+        from trialdesk.store.database import open_store
+
+        open_store()
+        label, title = "", "store-wide trail (users, API tokens)"
+    else:
+        chosen = _study(study)
+        from trialdesk.store.audit import study_label
+
+        label, title = study_label(chosen), str(chosen)
     from trialdesk.store.errors import NotFound
     from trialdesk.store.models import AuditEvent
 
-    events = list(
-        AuditEvent.objects.filter(study=study_label(chosen), subject=subject).order_by("seq")
-    )
-    if not events:
-        raise NotFound(f"{chosen}: no audit events for subject {subject!r}")
-    rows = [
-        {
-            "seq": event.seq,
-            "at": event.at.isoformat(),
-            "by": event.by,
-            "action": event.action,
-            "object": f"{event.object_type} {event.object_id}",
-            "field": event.field,
-            "old": event.old_value,
-            "new": event.new_value,
-            "reason": event.reason,
-        }
-        for event in events
-    ]
-    if json_output:
-        print_json({"study": str(chosen), "subject": subject, "events": rows})
+    events = AuditEvent.objects.filter(study=label).order_by("seq")
+    described = []
+    if subject is not None:
+        events = events.filter(subject=subject)
+        described.append(f"subject {subject}")
+    if user is not None:
+        events = events.filter(by=user)
+        described.append(f"by {user}")
+    if action is not None:
+        if action.endswith("*"):
+            events = events.filter(action__startswith=action[:-1])
+        else:
+            events = events.filter(action=action)
+        described.append(f"action {action}")
+    if first_day is not None:
+        start = dt.datetime.combine(first_day, dt.time.min, tzinfo=dt.UTC)
+        events = events.filter(at__gte=start)
+        described.append(f"since {first_day}")
+    if last_day is not None:
+        end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
+        events = events.filter(at__lt=end)
+        described.append(f"until {last_day}")
+    found = list(events)
+    if (
+        not found
+        and subject is not None
+        and not AuditEvent.objects.filter(study=label, subject=subject).exists()
+    ):
+        raise NotFound(f"{title}: no audit events for subject {subject!r}")
+
+    if csv_output:
+        columns = (
+            "seq",
+            "at",
+            "by",
+            "action",
+            "study",
+            "subject",
+            "object_type",
+            "object_id",
+            "field",
+            "old_value",
+            "new_value",
+            "reason",
+            "previous_hash",
+            "hash",
+        )
+        writer = csv.writer(sys.stdout)  # RFC 4180: quoted as needed, CRLF line ends
+        writer.writerow(columns)
+        for event in found:
+            writer.writerow(
+                [
+                    event.at.astimezone(dt.UTC).isoformat()
+                    if column == "at"
+                    else getattr(event, column)
+                    for column in columns
+                ]
+            )
         return
-    table = Table(title=f"{chosen} - subject {subject}")
-    for column in ("seq", "at", "by", "action", "object", "field", "old", "new", "reason"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*(str(value) for value in row.values()))
-    Console().print(table)
+    if json_output:
+        rows = [
+            {
+                "seq": event.seq,
+                "at": event.at.astimezone(dt.UTC).isoformat(),
+                "by": event.by,
+                "action": event.action,
+                "subject": event.subject or None,
+                "object": f"{event.object_type} {event.object_id}",
+                "field": event.field,
+                "old": event.old_value,
+                "new": event.new_value,
+                "reason": event.reason,
+            }
+            for event in found
+        ]
+        print_json(
+            {
+                "study": label or None,
+                "subject": subject,
+                "filters": {
+                    "user": user,
+                    "action": action,
+                    "since": first_day and first_day.isoformat(),
+                    "until": last_day and last_day.isoformat(),
+                },
+                "events": rows,
+            }
+        )
+        return
+    # Soft wrap: Rich neither breaks nor crops a line, whatever the width, piped or not.
+    console = Console(soft_wrap=True, highlight=False)
+    count = f"{len(found)} event{'s' if len(found) != 1 else ''}" if found else "no events"
+    heading = f"{title}{' - ' + ', '.join(described) if described else ''}"
+    console.print(Text(f"{heading}: {count} (times UTC)", style="bold"))
+    indent = " " * 8
+    for event in found:
+        line = Text(f"{event.seq:>6}  ", style="dim")
+        line.append(f"{event.at.astimezone(dt.UTC):%Y-%m-%d %H:%M}  {event.by}  ")
+        line.append(event.action, style="bold")
+        if event.subject and subject is None:
+            line.append(f"  subject {event.subject}")
+        console.print(line)
+        console.print(
+            Text(
+                f"{indent}{event.object_type} {event.object_id} {event.field}: "
+                f"{event.old_value} -> {event.new_value}"
+            )
+        )
+        if event.reason:
+            console.print(Text(f"{indent}reason: {event.reason}"))
