@@ -386,3 +386,50 @@ def test_audit_log_refuses_bad_filters_naming_the_option(study: Any) -> None:
     empty = run("audit", "log", "--action", "no.such.action")
     assert empty.exit_code == 0
     assert empty.stdout == f"{STUDY_LABEL} - action no.such.action: no events (times UTC)\n"
+
+
+# ---------------------------------------------------------------- as a real, piped process
+
+
+def test_piped_commands_keep_whole_values(tmp_path: Path) -> None:
+    """The installed `trialdesk` in processes of its own, output piped, COLUMNS=80."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from .conftest import PROTOCOL
+
+    command = shutil.which("trialdesk", path=str(Path(sys.executable).parent))
+    assert command, "the trialdesk console script is installed beside this Python"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TRIALDESK_") and key != "DJANGO_SETTINGS_MODULE"
+    }
+    env.update(
+        TRIALDESK_HOME=str(tmp_path / "store"),
+        TRIALDESK_SECRET_KEY="tests-only-" + "k" * 40,
+        COLUMNS="80",
+    )
+
+    def trialdesk(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [command, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, (args, done.stdout, done.stderr)
+        return done
+
+    expected = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+    assert trialdesk("--version").stdout == f"trialdesk {expected}\n"
+    trialdesk("study", "create", str(PROTOCOL))
+    trialdesk("site", "add", "01")
+    trialdesk("user", "add", "colin", "--role", "coordinator", "--site", "01")
+    trialdesk(
+        "role", "revoke", "colin", "--role", "coordinator", "--site", "01", "--reason", LONG_REASON
+    )
+    log = trialdesk("audit", "log", "--action", "role.revoked").stdout
+    assert_whole(log, LONG_REASON, "role.revoked", "RoleAssignment 1 revoked_at: null -> ")
+    users = trialdesk("user", "list").stdout
+    assert_whole(users, "coordinator at site 01,", "colin", "active")
+    assert max(len(line) for line in users.splitlines()) <= 80
