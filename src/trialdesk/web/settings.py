@@ -92,9 +92,16 @@ INSTALLED_APPS = [
     "trialdesk.store",
 ]
 MIDDLEWARE = [
+    # Outermost: any error answer from the layers inside is JSON.
+    "trialdesk.web.middleware.answer_errors_as_json",
+    # Before anything reads the request: the Host header and the URL's length.
+    "trialdesk.web.middleware.check_request",
     "django.middleware.security.SecurityMiddleware",
-    "trialdesk.web.middleware.refuse_nul_characters",
+    "trialdesk.web.middleware.refuse_unstorable_text",
 ]
+# The largest request body accepted (413 beyond): a form's values or an adverse event are a
+# few kilobytes; Django's default, 2.5 MB, is stated here so the API documents one figure.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 ROOT_URLCONF = "trialdesk.web.urls"
 WSGI_APPLICATION = "trialdesk.web.wsgi.application"
 TEMPLATES = [

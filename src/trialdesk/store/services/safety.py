@@ -237,10 +237,17 @@ def _term(where: str, term: Any) -> str:
     return term.strip()
 
 
+#: The times a timezone-aware value can be stored as: its UTC time must be a calendar date.
+UTC_RANGE = "a time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+
+
 def _utc(where: str, name: str, value: Any) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.utcoffset() is None:
         raise BadInput(f"{where}: {name} {value!r}; expected a timezone-aware date and time")
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise BadInput(f"{where}: {name} {value.isoformat()}; expected {UTC_RANGE}") from None
 
 
 def _grade(where: str, grade: Any) -> int:

@@ -25,6 +25,12 @@ from trialdesk.store.services.visits import checked_past_date
 if TYPE_CHECKING:
     from trialdesk.eligibility import EligibilityResult
 
+#: Years of birth a patient screened today or in this century can have (the oldest person on
+#: record lived 122 years).
+YEARS_OF_BIRTH = range(1880, 2101)
+#: Ages at screening that fit those years.
+AGES = range(0, 151)
+
 
 def screen_subject(
     study: Study,
@@ -47,13 +53,19 @@ def screen_subject(
         # A float or a numeric string would be stored as an integer but audited as given.
         if isinstance(number, bool) or not isinstance(number, int):
             raise BadInput(f"{name} {number!r}; expected a whole number")
+    if year_of_birth not in YEARS_OF_BIRTH:
+        # The column holds 0 to 32767: a year outside it failed in the write, as a server error.
+        raise BadInput(
+            f"year_of_birth {year_of_birth}; expected a year from {YEARS_OF_BIRTH.start} to "
+            f"{YEARS_OF_BIRTH.stop - 1}"
+        )
     if sex not in Sex.values:
         raise BadInput(f"sex {sex!r}; expected one of {', '.join(Sex.values)}")
     possible_ages = {screened_on.year - year_of_birth - 1, screened_on.year - year_of_birth}
     if age not in possible_ages or age < 0:
         raise BadInput(
             f"age {age} does not fit year of birth {year_of_birth} on {screened_on}: expected "
-            f"{' or '.join(str(a) for a in sorted(possible_ages) if a >= 0)}"
+            f"{' or '.join(str(a) for a in sorted(possible_ages) if a >= 0) or 'none'}"
         )
     with audited_write(by, study) as trail:
         study = writable_study(study)

@@ -7,13 +7,25 @@ document (/api/v1/openapi.json) and the docs page (/api/v1/docs) do not. Reads g
 
 from __future__ import annotations
 
+from typing import Any
+
 from ninja import NinjaAPI
+from ninja.openapi.schema import OpenAPISchema
 
 from trialdesk.web.api import safety, studies, subjects, visits
 from trialdesk.web.api.auth import ApiTokenAuth
-from trialdesk.web.api.errors import add_error_handlers
+from trialdesk.web.api.errors import add_error_handlers, declare_error_answers
 
-api = NinjaAPI(
+
+class TrialdeskApi(NinjaAPI):
+    """django-ninja's API whose OpenAPI document declares every error answer an operation can
+    give (`declare_error_answers`), not only those its handler lists."""
+
+    def get_openapi_schema(self, **options: Any) -> OpenAPISchema:
+        return declare_error_answers(super().get_openapi_schema(**options))  # type: ignore[return-value]
+
+
+api = TrialdeskApi(
     title="trialdesk",
     version="1",
     description="Randomized, blinded clinical trials: subjects, visits, forms, adverse events, "

@@ -78,3 +78,52 @@ def add_error_handlers(api: NinjaAPI) -> None:
         HttpError,
         lambda request, error: answer(request, http_error_message(error), error.status_code),
     )
+
+
+# ---------------------------------------------------------------- the answers the document declares
+
+#: What each error answer means, as the OpenAPI document says it.
+ERROR_MEANINGS = {
+    400: "bad input, naming the field (`body.reason`, `query.offset`, `path`) and what was "
+    "expected; also a Host header this server does not answer to (TRIALDESK_ALLOWED_HOSTS)",
+    401: "no token, or an unknown or revoked one",
+    403: "the user's role may not take this step or see this",
+    404: "an unknown study or subject, or one outside the user's sites (or an unknown record)",
+    409: "the study is locked, the subject's status does not allow the step, or the record "
+    "exists already",
+    413: "the body is larger than the server accepts",
+    414: "the URL (path and query) is longer than the server accepts",
+    500: "an unexpected error on the server; a write that failed changed nothing",
+}
+#: Answers any operation can give: bad input (at least the Host header, a NUL in the path), an
+#: unusable token, a URL too long, a server error.
+EVERY_OPERATION = (400, 401, 414, 500)
+#: Answers of an operation with a body: too large.
+WITH_BODY = (413,)
+#: Answers of an operation on a study (`{study}` in its path): unknown or unreadable.
+ON_A_STUDY = (404,)
+ERROR_SCHEMA = {"$ref": "#/components/schemas/ErrorOut"}
+
+
+def declare_error_answers(document: dict) -> dict:
+    """Add to every operation of the OpenAPI `document` the error answers it can give beside
+    those its handler declares (`READ_ERRORS`, `WRITE_ERRORS`), each `{"detail": ...}` JSON,
+    so the document names every status a client can get."""
+    document.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+        "ErrorOut", ErrorOut.model_json_schema()
+    )
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            codes = list(EVERY_OPERATION)
+            if "requestBody" in operation:
+                codes += WITH_BODY
+            if "{study}" in path:
+                codes += ON_A_STUDY
+            answers = operation.setdefault("responses", {})
+            for code in codes:
+                answers.setdefault(str(code), {})
+            for code, answer in answers.items():
+                if int(code) >= 400:
+                    answer["description"] = ERROR_MEANINGS.get(int(code), "an error")
+                    answer["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
+    return document

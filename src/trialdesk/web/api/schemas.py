@@ -1,19 +1,42 @@
 """Request bodies and responses of the REST API; the OpenAPI document is generated from these.
 
 Bodies carry types only: what a value means (a known site, a sex, a form's items) is checked
-by the services, whose messages name the subject, visit, form or item. Fields that hold an
-arm are documented as unblinded and left out of the response for blinded users.
+by the services, whose messages name the subject, visit, form or item. The document still
+declares the services' rules that a schema can state (codes as enums, ranges, patterns, a
+reason of at least one character that is not a space), so a client or a test generator knows
+what is refused; the codes come from the store's own vocabularies. Values that would fail in
+the database rather than in a service (an offset beyond 64 bits, a time whose UTC date is
+off the calendar) are refused here. Fields that hold an arm are documented as unblinded and
+left out of the response for blinded users.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import BaseModel, ConfigDict
+from ninja.conf import settings as ninja_settings
+from ninja.pagination import LimitOffsetPagination
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic_core import PydanticCustomError
 
-from trialdesk.store.models import AllocationSlot
+from trialdesk.protocol.model import ArmType
+from trialdesk.schedule.calendar import CalendarStatus
+from trialdesk.store.lifecycle import SubjectStatus
+from trialdesk.store.models import (
+    ActionTaken,
+    AdverseEventOutcome,
+    AllocationSlot,
+    Relatedness,
+    Role,
+    Seriousness,
+    Sex,
+)
+from trialdesk.store.services.safety import TERM_LENGTH, UTC_RANGE
+from trialdesk.store.services.subjects import AGES, YEARS_OF_BIRTH
+from trialdesk.store.services.visits import DEVIATION_KIND
 
 UNBLINDED_ONLY = (
     "present only for users unblinded at the subject's site (or, in the study plan, at some "
@@ -23,6 +46,70 @@ BLINDED = "true if the user is blinded at some site whose subjects they read"
 UNBLINDED_SITES = (
     "the sites where the user is unblinded (all of the study's for a study-wide unblinded role)"
 )
+
+#: The largest integer PostgreSQL and SQLite store (bigint, SQLite INTEGER).
+BIGINT_MAX = 2**63 - 1
+#: At least one character that is not a space: the services refuse a blank reason or text.
+NOT_BLANK = {"minLength": 1, "pattern": r"\S"}
+
+
+def codes(values: Iterable[str]) -> dict[str, Any]:
+    """The JSON Schema of a coded field: one of `values`."""
+    return {"enum": [str(value) for value in values]}
+
+
+def declared(default: Any = ..., description: str | None = None, **schema: Any) -> Any:
+    """A field whose rule the document declares and a service checks (with its message)."""
+    return Field(default, description=description, json_schema_extra=schema)
+
+
+def _whole_number(low: int, high: int, what: str = "an integer") -> Any:
+    """An integer from `low` to `high`, refused otherwise as `value; expected what from ...`."""
+
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise PydanticCustomError(
+                "out_of_range",
+                "{value}; expected {what} from {low} to {high}",
+                {"value": value, "what": what, "low": low, "high": high},
+            )
+        return value
+
+    bounds = Field(json_schema_extra={"minimum": low, "maximum": high})
+    return Annotated[int, AfterValidator(check), bounds]
+
+
+def _storable_time(value: dt.datetime) -> dt.datetime:
+    """A time whose UTC date is on the calendar (0001-01-01T00:00+01:00 is not); naive times
+    are left to the services, which name them."""
+    if value.utcoffset() is not None:
+        try:
+            value.astimezone(dt.UTC)
+        except OverflowError:
+            raise PydanticCustomError(
+                "time_out_of_range",
+                "{value}; expected {expected}",
+                {"value": value.isoformat(), "expected": UTC_RANGE},
+            ) from None
+    return value
+
+
+#: A timezone-aware date and time, refused when its UTC date is off the calendar.
+StorableTime = Annotated[dt.datetime, AfterValidator(_storable_time)]
+Offset = _whole_number(0, BIGINT_MAX)
+#: The database column holds 0 to 32767; the services take the years a patient can have.
+YearOfBirth = _whole_number(YEARS_OF_BIRTH.start, YEARS_OF_BIRTH.stop - 1, "a year")
+
+
+class Page(LimitOffsetPagination):
+    """`limit` and `offset` as django-ninja's, the offset bounded by what a database takes (a
+    larger one failed as a server error)."""
+
+    class Input(Schema):
+        limit: int = Field(
+            ninja_settings.PAGINATION_PER_PAGE, ge=1, le=ninja_settings.PAGINATION_MAX_LIMIT
+        )
+        offset: Offset = 0  # type: ignore[valid-type]
 
 
 class ErrorOut(Schema):
@@ -40,7 +127,7 @@ class BodyIn(Schema):
 
 
 class RoleOut(Schema):
-    role: str
+    role: str = declared(**codes(Role.values))
     site: str | None = Field(description="the site the role covers; null: study-wide")
 
 
@@ -89,7 +176,7 @@ class AdministrationPlanOut(Schema):
 class ArmOut(Schema):
     id: str
     label: str
-    type: str
+    type: str = declared(**codes(ArmType))
 
 
 class StudyOut(Schema):
@@ -111,15 +198,20 @@ class StudyOut(Schema):
 
 class ScreeningIn(BodyIn):
     site: str = Field(description="site code, e.g. 01")
-    year_of_birth: int
-    age: int = Field(description="age on the screening date, from the source document")
-    sex: str = Field(description="female or male")
+    year_of_birth: YearOfBirth  # type: ignore[valid-type]
+    age: int = declared(
+        description="age on the screening date, from the source document; it must fit the "
+        "year of birth",
+        minimum=AGES.start,
+        maximum=AGES.stop - 1,
+    )
+    sex: str = declared(description="female or male", **codes(Sex.values))
     screened_on: dt.date | None = Field(None, description="default: today")
 
 
 class ConsentIn(BodyIn):
     consented_on: dt.date
-    consent_version: str
+    consent_version: str = declared(**NOT_BLANK)
 
 
 class EligibilityIn(BodyIn):
@@ -129,7 +221,7 @@ class EligibilityIn(BodyIn):
 
 
 class ReasonIn(BodyIn):
-    reason: str
+    reason: str = declared(**NOT_BLANK)
 
 
 class AdministrationIn(BodyIn):
@@ -144,13 +236,13 @@ class ConsentOut(Schema):
 
 class CriterionOut(Schema):
     id: str
-    type: str
-    result: str
+    type: str = declared(**codes(["inclusion", "exclusion"]))
+    result: str = declared(**codes(["pass", "fail", "unknown"]))
     reason: str
 
 
 class EligibilityOut(Schema):
-    verdict: str
+    verdict: str = declared(**codes(["eligible", "ineligible", "incomplete"]))
     criteria: list[CriterionOut]
 
 
@@ -167,14 +259,14 @@ class AdministrationOut(Schema):
 class SubjectSummaryOut(Schema):
     code: str
     site: str
-    status: str
+    status: str = declared(**codes(SubjectStatus))
     randomization_number: str | None
 
 
 class SubjectOut(SubjectSummaryOut):
     year_of_birth: int
     age_at_screening: int
-    sex: str
+    sex: str = declared(**codes(Sex.values))
     screened_on: dt.date
     day0: dt.date | None
     consent: ConsentOut | None
@@ -224,7 +316,10 @@ class VisitOut(Schema):
     target_date: dt.date | None
     window_start: dt.date | None
     window_end: dt.date | None
-    status: str = Field(description="scheduled, due, overdue, done or missed (as of today)")
+    status: str = declared(
+        description="scheduled, due, overdue, done or missed (as of today)",
+        **codes(CalendarStatus),
+    )
     actual_date: dt.date | None
     missed_reason: str = Field(description="why the visit did not take place; empty unless missed")
     planned_forms: list[str]
@@ -241,20 +336,27 @@ class FormRecordOut(Schema):
 # ---------------------------------------------------------------- safety and deviations
 
 
+#: The CTCAE grades (grade 5 is death).
+CTCAE_GRADES = {"minimum": 1, "maximum": 5}
+TERM = {**NOT_BLANK, "maxLength": TERM_LENGTH}
+
+
 class AdverseEventIn(BodyIn):
-    term: str
+    term: str = declared(**TERM)
     onset_date: dt.date
     end_date: dt.date | None = None
-    ctcae_grade: int
-    seriousness: list[str] = Field(
+    ctcae_grade: int = declared(**CTCAE_GRADES)
+    seriousness: list[str] = declared(
         description="ICH E2A criteria met (death, life_threatening, hospitalization, ...); "
-        "empty for a non-serious event"
+        "empty for a non-serious event",
+        items={"type": "string", **codes(Seriousness.values)},
+        uniqueItems=True,
     )
-    relatedness: str
+    relatedness: str = declared(**codes(Relatedness.values))
     expected: bool | None
-    action_taken: str
-    outcome: str
-    awareness_at: dt.datetime
+    action_taken: str = declared(**codes(ActionTaken.values))
+    outcome: str = declared(**codes(AdverseEventOutcome.values))
+    awareness_at: StorableTime
 
 
 class AdverseEventChanges(BaseModel):
@@ -263,25 +365,29 @@ class AdverseEventChanges(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    term: str | None = None
+    term: str | None = declared(None, **TERM)
     onset_date: dt.date | None = None
     end_date: dt.date | None = None
-    ctcae_grade: int | None = None
-    seriousness: list[str] | None = None
-    relatedness: str | None = None
+    ctcae_grade: int | None = declared(None, **CTCAE_GRADES)
+    seriousness: list[str] | None = declared(
+        None,
+        items={"type": "string", **codes(Seriousness.values)},
+        uniqueItems=True,
+    )
+    relatedness: str | None = declared(None, **codes(Relatedness.values))
     expected: bool | None = None
-    action_taken: str | None = None
-    outcome: str | None = None
-    awareness_at: dt.datetime | None = None
+    action_taken: str | None = declared(None, **codes(ActionTaken.values))
+    outcome: str | None = declared(None, **codes(AdverseEventOutcome.values))
+    awareness_at: StorableTime | None = None
 
 
 class AdverseEventChangeIn(BodyIn):
     changes: AdverseEventChanges = Field(description="the new values, by field name")
-    reason: str
+    reason: str = declared(**NOT_BLANK)
 
 
 class SaeReportIn(BodyIn):
-    reported_at: dt.datetime
+    reported_at: StorableTime
     reason: str = Field("", description="required when changing a recorded report time")
 
 
@@ -291,21 +397,29 @@ class AdverseEventOut(Schema):
     term: str
     onset_date: dt.date
     end_date: dt.date | None
-    ctcae_grade: int
-    seriousness: list[str]
+    ctcae_grade: int = declared(**CTCAE_GRADES)
+    seriousness: list[str] = declared(items={"type": "string", **codes(Seriousness.values)})
     serious: bool
-    relatedness: str
+    relatedness: str = declared(**codes(Relatedness.values))
     expected: bool | None
-    action_taken: str
-    outcome: str
+    action_taken: str = declared(**codes(ActionTaken.values))
+    outcome: str = declared(**codes(AdverseEventOutcome.values))
     awareness_at: dt.datetime
     report_due_at: dt.datetime | None
     reported_at: dt.datetime | None
 
 
+#: A deviation's kind: an open set of short codes, e.g. dosing_error.
+DEVIATION_KIND_SCHEMA = {"pattern": f"^{DEVIATION_KIND.pattern}$", "maxLength": 40}
+
+
 class DeviationIn(BodyIn):
-    kind: str
-    description: str
+    kind: str = declared(
+        description="a code of lower-case letters, digits and _ starting with a letter, e.g. "
+        "dosing_error",
+        **DEVIATION_KIND_SCHEMA,
+    )
+    description: str = declared(**NOT_BLANK)
     detected_on: dt.date
     visit_id: str | None = None
 
@@ -313,7 +427,7 @@ class DeviationIn(BodyIn):
 class DeviationOut(Schema):
     id: int
     visit: str | None
-    kind: str
+    kind: str = declared(**DEVIATION_KIND_SCHEMA)
     description: str
     detected_on: dt.date
     automatic: bool

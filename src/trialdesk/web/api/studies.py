@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from ninja import Router
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from trialdesk.store.access import Access, accesses_of
 from trialdesk.store.models import AllocationSlot, AuditEvent, Kit
@@ -16,6 +16,7 @@ from trialdesk.web.api.schemas import (
     AuditEventOut,
     ErrorOut,
     MeOut,
+    Page,
     StudyOut,
     StudySummaryOut,
 )
@@ -107,7 +108,7 @@ def study_detail(request: HttpRequest, study: str, version: str | None = None) -
 
 
 @router.get("/studies/{study}/audit", response={200: list[AuditEventOut], **READ_ERRORS})
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def audit_trail(
     request: HttpRequest,
     study: str,
@@ -137,7 +138,7 @@ def audit_trail(
     "/studies/{study}/allocation-list",
     response={200: list[AllocationSlotOut], 403: ErrorOut, **READ_ERRORS},
 )
-@paginate(LimitOffsetPagination)
+@paginate(Page)
 def allocation_list(
     request: HttpRequest, study: str, version: str | None = None
 ) -> QuerySet[AllocationSlot]:
