@@ -1,9 +1,11 @@
-"""`trialdesk audit ...`: verify the audit trail, show a subject's history.
+"""`trialdesk audit ...`: verify the audit trail, sign checkpoints of it, show its history.
 
 Django is imported inside the commands (through `open_store`), never at module level.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
@@ -14,40 +16,93 @@ from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 def register(app: typer.Typer) -> None:
     audit_app = typer.Typer(help="The audit trail: verify it, show a subject's history.")
     audit_app.command("verify")(verify_audit)
+    audit_app.command("checkpoint")(audit_checkpoint)
     audit_app.command("log")(audit_log)
     app.add_typer(audit_app, name="audit")
 
 
 @reports_errors
-def verify_audit(json_output: bool = JSON_OPTION) -> None:
+def verify_audit(
+    checkpoint: Path | None = typer.Option(
+        None,
+        "--checkpoint",
+        help="Also check a checkpoint of `trialdesk audit checkpoint` (kept in another "
+        "system): its signature, and that the trail still holds its event with its hash.",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
     """Recompute the audit chain and compare the store with it; exit 1 naming the first fault."""
+    from trialdesk.store.checkpoint import read_checkpoint
     from trialdesk.store.database import open_store
 
+    document = read_checkpoint(checkpoint) if checkpoint is not None else None
     open_store()
     from trialdesk.store.audit import verify_audit_chain
+    from trialdesk.store.checkpoint import check_checkpoint
 
     verification = verify_audit_chain()
+    problems = list(verification.problems)
+    if document is not None:
+        problems += check_checkpoint(document)
     if json_output:
         print_json(
             {
-                "ok": verification.ok,
+                "ok": not problems,
                 "events": verification.events,
                 "objects": verification.objects,
-                "problems": list(verification.problems),
+                "checkpoint": str(checkpoint) if checkpoint is not None else None,
+                "problems": problems,
             }
         )
-    elif verification.ok:
+    elif not problems:
+        held = (
+            f"; checkpoint of audit event {document['seq']} ({document['time']}) holds"
+            if document is not None
+            else ""
+        )
         typer.echo(
             f"audit trail intact: {verification.events} events, "
-            f"{verification.objects} records match"
+            f"{verification.objects} records match{held}"
         )
-    if not verification.ok:
+    if problems:
         if not json_output:
-            more = len(verification.problems) - 1
-            typer.echo(f"error: {verification.problems[0]}", err=True)
+            more = len(problems) - 1
+            typer.echo(f"error: {problems[0]}", err=True)
             if more:
                 typer.echo(f"({more} more problem{'s' if more > 1 else ''})", err=True)
         raise typer.Exit(1)
+
+
+@reports_errors
+def audit_checkpoint(
+    out: Path | None = typer.Option(
+        None, "--out", help="Write the checkpoint to this file (default: print it)."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Sign the trail's head (sequence, hash, UTC time, store, studies) with the audit key.
+
+    Keep the checkpoint in another system; `audit verify --checkpoint FILE` then notices a
+    rewrite of the trail up to it, even by someone who has the key. Refused while the trail
+    does not verify.
+    """
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.checkpoint import take_checkpoint
+    from trialdesk.terminal import json_text, write_output
+
+    document = take_checkpoint()
+    write_output(json_text(document), out)
+    if out is None:
+        return
+    if json_output:
+        print_json({"file": str(out), **document})
+    else:
+        typer.echo(
+            f"checkpoint of audit event {document['seq']} ({document['time']}) written to "
+            f"{out}; keep a copy in another system"
+        )
 
 
 @reports_errors
