@@ -188,6 +188,15 @@ def test_a_shared_folder_is_refused_not_tightened(copy: Path) -> None:
     assert mode(copy) == 0o755  # other people's files keep their folder
 
 
+def test_other_files_in_a_private_store_folder_keep_their_mode(copy: Path) -> None:
+    (copy / "notes.txt").write_text("the operator's notes\n")
+    (copy / "notes.txt").chmod(0o644)
+    (copy / DATABASE).chmod(0o644)
+    result = trialdesk("site", "add", "02", home=copy)
+    assert result.returncode == 0, result.stderr
+    assert mode(copy / DATABASE) == 0o600 and mode(copy / "notes.txt") == 0o644
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a folder away needs root")
 def test_a_folder_of_another_user_is_refused(copy: Path) -> None:
     nobody = pwd.getpwnam("nobody")

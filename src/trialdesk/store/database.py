@@ -97,7 +97,8 @@ def prepare_store_folder(database: Path, create: bool) -> None:
             "(this user only)\n"
         )
     for path in home.iterdir():
-        _make_private(path)
+        if _is_store_file(path.name):
+            _make_private(path)
 
 
 def _is_store_file(name: str) -> bool:
