@@ -370,3 +370,19 @@ def test_openapi_declares_every_answer_and_the_coded_values(study: Any) -> None:
         if parameter["name"] == "offset"
     )
     assert (offset["schema"]["minimum"], offset["schema"]["maximum"]) == (0, BIGINT_MAX)
+
+
+@pytest.mark.django_db
+def test_numbers_and_booleans_are_json_ones(study: Any, consented_subject: Any) -> None:
+    """What the document declares an integer or a boolean is not taken as 63.0, "63" or 1."""
+    code = consented_subject()
+    api = client()
+    before = writes()
+    age = send(api, "post", f"{STUDY}/subjects", {**SCREENING, "age": 63.0})
+    assert refused(age).startswith("body.age: Input should be a valid integer")
+    year = send(api, "post", f"{STUDY}/subjects", {**SCREENING, "year_of_birth": "1960"})
+    assert refused(year).startswith("body.year_of_birth: Input should be a valid integer")
+    attested = {"attestations": {"I1": 1, "E2": 0}}
+    answer = send(api, "post", f"{STUDY}/subjects/{code}/eligibility", attested)
+    assert refused(answer).startswith("body.attestations.I1: Input should be a valid boolean")
+    assert writes() == before

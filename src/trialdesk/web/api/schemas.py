@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from ninja import Field, Schema
 from ninja.conf import settings as ninja_settings
 from ninja.pagination import LimitOffsetPagination
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic_core import PydanticCustomError
 
 from trialdesk.protocol.model import ArmType
@@ -63,8 +63,10 @@ def declared(default: Any = ..., description: str | None = None, **schema: Any) 
     return Field(default, description=description, json_schema_extra=schema)
 
 
-def _whole_number(low: int, high: int, what: str = "an integer") -> Any:
-    """An integer from `low` to `high`, refused otherwise as `value; expected what from ...`."""
+def _whole_number(low: int, high: int, what: str = "an integer", strict: bool = True) -> Any:
+    """An integer from `low` to `high`, refused otherwise as `value; expected what from ...`;
+    `strict`: a JSON integer only (not 63.0, "63" or true, which pydantic would convert and
+    the schema does not allow)."""
 
     def check(value: int) -> int:
         if not low <= value <= high:
@@ -76,7 +78,7 @@ def _whole_number(low: int, high: int, what: str = "an integer") -> Any:
         return value
 
     bounds = Field(json_schema_extra={"minimum": low, "maximum": high})
-    return Annotated[int, AfterValidator(check), bounds]
+    return Annotated[StrictInt if strict else int, AfterValidator(check), bounds]
 
 
 def _storable_time(value: dt.datetime) -> dt.datetime:
@@ -96,7 +98,8 @@ def _storable_time(value: dt.datetime) -> dt.datetime:
 
 #: A timezone-aware date and time, refused when its UTC date is off the calendar.
 StorableTime = Annotated[dt.datetime, AfterValidator(_storable_time)]
-Offset = _whole_number(0, BIGINT_MAX)
+#: From a query string: the text of a number is the number.
+Offset = _whole_number(0, BIGINT_MAX, strict=False)
 #: The database column holds 0 to 32767; the services take the years a patient can have.
 YearOfBirth = _whole_number(YEARS_OF_BIRTH.start, YEARS_OF_BIRTH.stop - 1, "a year")
 
@@ -199,7 +202,7 @@ class StudyOut(Schema):
 class ScreeningIn(BodyIn):
     site: str = Field(description="site code, e.g. 01")
     year_of_birth: YearOfBirth  # type: ignore[valid-type]
-    age: int = declared(
+    age: StrictInt = declared(
         description="age on the screening date, from the source document; it must fit the "
         "year of birth",
         minimum=AGES.start,
@@ -215,7 +218,7 @@ class ConsentIn(BodyIn):
 
 
 class EligibilityIn(BodyIn):
-    attestations: dict[str, bool] = Field(
+    attestations: dict[str, StrictBool] = Field(
         description="the investigator's answer to each attestation criterion, by criterion id"
     )
 
@@ -345,7 +348,7 @@ class AdverseEventIn(BodyIn):
     term: str = declared(**TERM)
     onset_date: dt.date
     end_date: dt.date | None = None
-    ctcae_grade: int = declared(**CTCAE_GRADES)
+    ctcae_grade: StrictInt = declared(**CTCAE_GRADES)
     seriousness: list[str] = declared(
         description="ICH E2A criteria met (death, life_threatening, hospitalization, ...); "
         "empty for a non-serious event",
@@ -353,7 +356,7 @@ class AdverseEventIn(BodyIn):
         uniqueItems=True,
     )
     relatedness: str = declared(**codes(Relatedness.values))
-    expected: bool | None
+    expected: StrictBool | None
     action_taken: str = declared(**codes(ActionTaken.values))
     outcome: str = declared(**codes(AdverseEventOutcome.values))
     awareness_at: StorableTime
@@ -368,14 +371,14 @@ class AdverseEventChanges(BaseModel):
     term: str | None = declared(None, **TERM)
     onset_date: dt.date | None = None
     end_date: dt.date | None = None
-    ctcae_grade: int | None = declared(None, **CTCAE_GRADES)
+    ctcae_grade: StrictInt | None = declared(None, **CTCAE_GRADES)
     seriousness: list[str] | None = declared(
         None,
         items={"type": "string", **codes(Seriousness.values)},
         uniqueItems=True,
     )
     relatedness: str | None = declared(None, **codes(Relatedness.values))
-    expected: bool | None = None
+    expected: StrictBool | None = None
     action_taken: str | None = declared(None, **codes(ActionTaken.values))
     outcome: str | None = declared(None, **codes(AdverseEventOutcome.values))
     awareness_at: StorableTime | None = None
