@@ -26,6 +26,7 @@ AREAS = [
     "trialdesk.eligibility.cli",
     "trialdesk.instruments.cli",
     "trialdesk.analysis.cli",
+    "trialdesk.store.report_cli",
     "trialdesk.store.cli",
     "trialdesk.store.audit_cli",
     "trialdesk.store.demo_cli",

@@ -1,6 +1,9 @@
 """`trialdesk analyze report` on a virtual trial of each seed protocol: blinded for the
 statistician before the lock (no arm anywhere in what it writes), unblinded after it (every
-section, numbers equal to the datasets and to a direct MMRM fit, a PDF).
+section, numbers equal to the datasets and to a direct MMRM fit, a PDF), each unblinded run
+recorded in the audit trail with the SHA-256 of its datasets. Before the lock, results by arm
+for the data monitoring committee's statistician only: a pharmacist (unblinded to kits) gets a
+blinded report, a site-bound user a blinded report of their site's subjects.
 
 Like every store test they run on SQLite and PostgreSQL (the extract reads the same rows from
 both). Reduced enrollments keep each run to seconds.
@@ -9,8 +12,11 @@ both). Reduced enrollments keep each run to seconds.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
+import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -23,13 +29,27 @@ from trialdesk.analysis.datasets import STUDY_KEYS, StudyExtract, build_datasets
 from trialdesk.analysis.mmrm import fit_mmrm
 from trialdesk.analysis.report import PdfUnavailable, ReportMeta, build_report
 from trialdesk.cli import app
+from trialdesk.errors import BadInput
 from trialdesk.protocol import load_protocol
 from trialdesk.store import services
+from trialdesk.store.access import access_for
+from trialdesk.store.audit import study_label
 from trialdesk.store.demo import run_virtual_trial
+from trialdesk.store.errors import NotPermitted
 from trialdesk.store.extract import extract_study
-from trialdesk.store.models import FormRecord, Study
+from trialdesk.store.models import (
+    Allocation,
+    AuditEvent,
+    FormRecord,
+    Study,
+    StudyUser,
+    Subject,
+    UnblindedOutput,
+)
+from trialdesk.store.services.outputs import record_unblinded_output
+from trialdesk.store.services.setup import revoke_role
 
-from .conftest import WOMAC_ALL_ONES
+from .conftest import OPERATOR, WOMAC_ALL_ONES
 
 TODAY = dt.date(2025, 6, 1)
 SECTIONS = (
@@ -61,6 +81,8 @@ UNBLINDED_TABLES = (
     "deviations",
     "dataset-files",
 )
+#: The datasets written beside the report, in the order their SHA-256 covers them.
+DATASET_FILES = ("subjects", "outcomes", "adverse_events", "deviations", "unblindings")
 
 
 class Tables(HTMLParser):
@@ -108,6 +130,8 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def report(cli: Any, protocol_id: str, out: Path, *options: str) -> dict[str, Any]:
     result = cli("analyze", "report", protocol_id, "--out", out, *options, "--json")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -122,6 +146,44 @@ def written_text(out: Path) -> dict[str, str]:
 
 def figure(cell: str) -> float:
     return float(cell.replace("−", "-"))
+
+
+def written_sha256(out: Path) -> str:
+    """SHA-256 of the datasets as written: each file's name and bytes, in the fixed order."""
+    digest = hashlib.sha256()
+    for name in DATASET_FILES:
+        digest.update(f"{name}\n".encode())
+        digest.update((out / f"{name}.csv").read_bytes())
+    return digest.hexdigest()
+
+
+def unblinded_outputs(study: Study) -> dict[int, dict[str, Any]]:
+    """The `output.unblinded` audit events of the study, as {object id: fields and `by`}."""
+    found: dict[int, dict[str, Any]] = {}
+    events = AuditEvent.objects.filter(action="output.unblinded", study=study_label(study))
+    for event in events.order_by("seq"):
+        record = found.setdefault(int(event.object_id), {"by": event.by, "seq": event.seq})
+        assert record["by"] == event.by
+        record[event.field] = json.loads(event.new_value)
+    return found
+
+
+def check_recorded(study: Study, result: dict[str, Any], out: Path, user: str) -> None:
+    """The run is one `output.unblinded` event of `user` with the written datasets' SHA-256,
+    and the report names it."""
+    recorded = result["unblinded_output"]
+    event = unblinded_outputs(study)[recorded["id"]]
+    expected = written_sha256(out)
+    assert event["by"] == user and event["user"] == user
+    assert event["what"] == "analysis report"
+    assert event["input_sha256"] == expected == result["datasets_sha256"]
+    row = UnblindedOutput.objects.get(pk=recorded["id"])
+    assert (row.user.username, row.input_sha256, row.study_id) == (user, expected, study.pk)
+    page = Tables((out / "report.html").read_text(encoding="utf-8"))
+    meta = {cells[0]: cells[1] for cells in page.tables["report-meta"]}
+    assert meta["Unblinded output recorded"].startswith(
+        f"UnblindedOutput {row.pk}, audit event {event['seq']} "
+    )
 
 
 @pytest.mark.django_db
@@ -142,7 +204,9 @@ def test_blinded_before_lock_unblinded_after(
     blinded_dir = tmp_path / "blinded"
     blinded = report(cli, protocol_id, blinded_dir, "--user", "statistician", "--no-pdf")
     assert blinded["blinded"] is True and blinded["pdf"] is None
+    assert blinded["unblinded_output"] is None and blinded["sites"] is None
     check_blinded(blinded_dir, protocol)
+    assert not UnblindedOutput.objects.exists() and not unblinded_outputs(study)
 
     services.lock_study(study, "data_manager")
     unblinded_dir = tmp_path / "unblinded"
@@ -151,8 +215,13 @@ def test_blinded_before_lock_unblinded_after(
     assert Path(unblinded["pdf"]).read_bytes().startswith(b"%PDF")
     page = Path(unblinded["html"]).read_text(encoding="utf-8")
     assert "UNBLINDED" in page and "UTC by statistician" in page
+    check_recorded(study, unblinded, unblinded_dir, "statistician")
+    assert UnblindedOutput.objects.count() == 1
+    statistician = access_for(
+        Study.objects.get(pk=study.pk), StudyUser.objects.get(username="statistician")
+    )
     with django_assert_max_num_queries(12):  # one query per table, however many subjects
-        extract = extract_study(Study.objects.get(pk=study.pk))
+        extract = extract_study(statistician)
     datasets = build_datasets(extract, protocol)
     tables = Tables(page)
     assert set(SECTIONS) <= set(tables.ids)
@@ -170,6 +239,7 @@ def test_blinded_before_lock_unblinded_after(
     assert reopened["blinded"] is True  # an open database again: the statistician is blinded
     assert "Database reopened after lock" in (reopened_dir / "report.html").read_text()
     assert "reopened after lock" not in page
+    assert reopened["unblinded_output"] is None and UnblindedOutput.objects.count() == 1
 
 
 def check_blinded(out: Path, protocol: Any) -> None:
@@ -187,8 +257,11 @@ def check_blinded(out: Path, protocol: Any) -> None:
     for comparison in ("mmrm-lsmeans", "mmrm-differences", "ancova", "responder-differences"):
         assert comparison not in tables.tables
     assert tables.tables["responder-rates"][1][0] == "All subjects"
+    for name in DATASET_FILES:  # no arm column at all, not even an empty one
+        header = texts[f"{name}.csv"].splitlines()[0].split(",")
+        assert not {"arm", "arm_label"} & set(header), (name, header)
     subjects = pd.read_csv(out / "subjects.csv")
-    assert subjects["arm"].isna().all() and subjects["arm_label"].isna().all()
+    assert subjects["randomized"].any()  # randomized subjects, written without their arm
 
 
 def check_consort(out: Path, datasets: Any, protocol: Any) -> None:
@@ -275,10 +348,127 @@ def check_mmrm(tables: Tables, datasets: Any, protocol: Any) -> None:
 
 
 @pytest.mark.django_db
+def test_results_by_arm_before_lock_for_the_dmc_statistician_only(
+    django_db_setup: str, cli: Any, tmp_path: Path
+) -> None:
+    """Before the lock: the pharmacist (unblinded to kits) and a site's coordinator get blinded
+    reports, the coordinator's of their site's subjects only, and nothing is recorded; the
+    DMC statistician gets results by arm, recorded with the datasets' SHA-256."""
+    run_virtual_trial("NCT04208646", patients=18, seed=11, today=TODAY, lock=False)
+    study = Study.objects.get(protocol_id="NCT04208646")
+    protocol = study.protocol()
+    services.add_user(study, "dmc", "dmc_statistician", OPERATOR)
+
+    pharmacist_dir = tmp_path / "pharmacist"
+    pharmacist = report(cli, "NCT04208646", pharmacist_dir, "--user", "pharmacist", "--no-pdf")
+    assert pharmacist["blinded"] is True and pharmacist["unblinded_output"] is None
+    check_blinded(pharmacist_dir, protocol)
+    all_codes = set(Subject.objects.filter(study=study).values_list("code", flat=True))
+    assert set(pd.read_csv(pharmacist_dir / "subjects.csv")["subject"]) == all_codes
+    assert not UnblindedOutput.objects.exists() and not unblinded_outputs(study)
+
+    randomized_at = set(
+        Allocation.objects.filter(subject__study=study).values_list(
+            "subject__site__code", flat=True
+        )
+    )
+    empty = sorted(site.id for site in protocol.sites if site.id not in randomized_at)[0]
+    refused = cli(
+        "analyze",
+        "report",
+        "NCT04208646",
+        "--out",
+        tmp_path / "empty",
+        "--user",
+        f"coordinator-{empty}",
+        "--no-pdf",
+    )
+    assert refused.exit_code == 2, refused.output
+    assert f"no randomized subject at site {empty} (the sites of --user" in refused.stderr
+    assert not (tmp_path / "empty").exists()
+    site = sorted(randomized_at)[0]
+    site_dir = tmp_path / "site"
+    site_report = report(cli, "NCT04208646", site_dir, "--user", f"coordinator-{site}", "--no-pdf")
+    assert site_report["blinded"] is True and site_report["sites"] == [site]
+    check_blinded(site_dir, protocol)
+    of_site = set(
+        Subject.objects.filter(study=study, site__code=site).values_list("code", flat=True)
+    )
+    assert of_site and of_site < all_codes  # the demo recruits at more than one site
+    written = set(pd.read_csv(site_dir / "subjects.csv")["subject"])
+    assert written == of_site
+    for name in ("outcomes", "adverse_events", "deviations", "unblindings"):
+        assert set(pd.read_csv(site_dir / f"{name}.csv")["subject"]) <= of_site, name
+    meta = {
+        c[0]: c[1] for c in Tables((site_dir / "report.html").read_text()).tables["report-meta"]
+    }
+    assert meta["Subjects"] == f"site {site} only: the sites of coordinator-{site}'s roles"
+    assert not UnblindedOutput.objects.exists()
+
+    dmc_dir = tmp_path / "dmc"
+    dmc = report(cli, "NCT04208646", dmc_dir, "--user", "dmc", "--no-pdf")
+    assert dmc["blinded"] is False and not Study.objects.get(pk=study.pk).locked
+    page = (dmc_dir / "report.html").read_text(encoding="utf-8")
+    assert "UNBLINDED" in page and "mmrm-differences" in Tables(page).tables
+    arms = set(pd.read_csv(dmc_dir / "subjects.csv")["arm"].dropna())
+    assert arms == {arm.id for arm in protocol.arms}
+    check_recorded(study, dmc, dmc_dir, "dmc")
+    assert UnblindedOutput.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_recording_unblinded_output_is_for_authorised_roles(study: Any) -> None:
+    """The service refuses, recording nothing, whoever may not see results by arm now."""
+    digest = hashlib.sha256(b"the datasets").hexdigest()
+    services.add_user(study, "stella", "statistician", OPERATOR)
+    services.add_user(study, "dora", "dmc_statistician", OPERATOR)
+    services.add_user(study, "sid", "statistician", OPERATOR, "01")
+    for user in ("pia", "stella", "colin", "mona"):
+        with pytest.raises(NotPermitted, match="by arm is for the study-wide statistician"):
+            record_unblinded_output(study, user, "analysis report", digest)
+    assert not UnblindedOutput.objects.exists() and not unblinded_outputs(study)
+    before_lock = record_unblinded_output(study, "dora", "interim datasets", digest)
+    services.lock_study(study, OPERATOR)
+    with pytest.raises(NotPermitted):  # a site-bound statistician, even after the lock
+        record_unblinded_output(study, "sid", "analysis report", digest)
+    after_lock = record_unblinded_output(study, "stella", "analysis report", digest)
+    events = unblinded_outputs(study)
+    assert set(events) == {before_lock.pk, after_lock.pk}
+    assert (events[before_lock.pk]["by"], events[before_lock.pk]["what"]) == (
+        "dora",
+        "interim datasets",
+    )
+    assert events[after_lock.pk]["user"] == "stella"
+    assert events[after_lock.pk]["input_sha256"] == digest
+    with pytest.raises(BadInput, match="64 lowercase hexadecimal digits"):
+        record_unblinded_output(study, "stella", "analysis report", "not a digest")
+    assert UnblindedOutput.objects.count() == 2
+
+
+def test_the_analysis_commands_know_nothing_of_the_store() -> None:
+    probe = (
+        "import sys, trialdesk.analysis.cli, trialdesk.analysis.report; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'django' "
+        "or m.startswith('trialdesk.store')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stdout
+    source = Path(__file__).parents[2] / "src" / "trialdesk" / "analysis"
+    for path in source.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(from|import) (trialdesk\.store|django)", text, re.M), path
+
+
+@pytest.mark.django_db
 def test_bad_study_or_user_exits_2(django_db_setup: str, study: Any, cli: Any, tmp_path) -> None:
+    services.add_user(study, "rita", "monitor", OPERATOR)
+    revoke_role(study, "rita", "monitor", "left the sponsor", OPERATOR)
     cases = [
         (("NOPE", "--user", "ines"), "no study NOPE"),
         (("KNEE-TEST", "--user", "nobody"), "--user 'nobody': no such user"),
+        (("KNEE-TEST", "--user", "rita"), "--user 'rita' has no role in KNEE-TEST"),
     ]
     for arguments, message in cases:
         result = cli("analyze", "report", *arguments, "--out", tmp_path, "--no-pdf")
@@ -296,7 +486,8 @@ def test_extract_reads_every_table_of_the_study(
     day0 = dt.date(2024, 3, 10)
     treated, withdrawn = eligible_subject(), eligible_subject()
     declined = consented_subject()
-    for code in (treated, withdrawn):
+    elsewhere = eligible_subject(site="02")
+    for code in (treated, withdrawn, elsewhere):
         services.randomize_subject(study, code, "ines")
     services.record_administration(study, treated, "C1", day0, "pia")
     services.save_form(study, treated, "D0", "womac", WOMAC_ALL_ONES, "ada")
@@ -326,10 +517,13 @@ def test_extract_reads_every_table_of_the_study(
     services.unblind_subject(study, treated, "anaphylaxis", "ines")
     services.withdraw_subject(study, withdrawn, "moved away", "ines")
     services.record_screen_failure(study, declined, "declined consent", "ines")
+    services.add_user(study, "dora", "dmc_statistician", OPERATOR)
+    dmc = access_for(study, StudyUser.objects.get(username="dora"))
     with django_assert_max_num_queries(12):
-        extract = extract_study(study)
+        extract = extract_study(dmc)
     arms = {row["subject"]: row["arm"] for row in extract.allocations}
-    assert set(arms) == {treated, withdrawn} and set(arms.values()) <= {"CELLS", "SALINE"}
+    assert set(arms) == {treated, withdrawn, elsewhere}
+    assert set(arms.values()) <= {"CELLS", "SALINE"}
     assert [row["administration_id"] for row in extract.administrations] == ["C1"]
     (visit,) = [row for row in extract.visits if row["visit_id"] == "W3"]
     assert visit["actual_date"] == day0 + dt.timedelta(days=30) and visit["status"] == "done"
@@ -345,6 +539,19 @@ def test_extract_reads_every_table_of_the_study(
     assert subjects.loc[declined, "screen_failure_reason"] == "declined consent"
     assert subjects.loc[treated, "arm"] == arms[treated]
     assert not subjects.loc[treated, "per_protocol"]  # one administration of two, a deviation
+
+    # The pharmacist sees kits, not results: every subject, no arm. Colin (coordinator at
+    # site 01) reads site 01's subjects only, and their rows only.
+    pharmacist = extract_study(access_for(study, StudyUser.objects.get(username="pia")))
+    assert {row["code"] for row in pharmacist.subjects} == {row["code"] for row in extract.subjects}
+    assert [row["arm"] for row in pharmacist.allocations] == [None] * 3
+    colin = extract_study(access_for(study, StudyUser.objects.get(username="colin")))
+    assert {row["code"] for row in colin.subjects} == {treated, withdrawn, declined}
+    assert {row["subject"] for row in colin.allocations} == {treated, withdrawn}
+    assert {row["arm"] for row in colin.allocations} == {None}
+    for name in ("status_changes", "eligibility", "forms", "visits"):
+        assert elsewhere not in {row["subject"] for row in getattr(colin, name)}, name
+    assert elsewhere in {row["subject"] for row in extract.eligibility}
 
 
 def test_a_pdf_without_chromium_names_the_package(tmp_path: Path, monkeypatch) -> None:

@@ -1,13 +1,14 @@
-"""`trialdesk analyze mmrm|responder|report` and `trialdesk power`.
+"""`trialdesk analyze mmrm|responder` and `trialdesk power`: analyses of files, no store.
 
-Only Typer, Rich and the standard library are imported here; numpy, pandas, the analysis
-modules and (for `report`) Django are imported inside the commands.
+Only Typer, Rich and the standard library are imported here; numpy, pandas and the analysis
+modules are imported inside the commands. Nothing here knows of users or the store: the
+`analyze report` command, which reads the store and applies its access policy, is the shell's
+(`trialdesk.store.report_cli`); it adds itself to `analyze_app`.
 """
 
 from __future__ import annotations
 
 import json
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,15 @@ from trialdesk.terminal import print_json, reports_errors
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document and nothing else.")
 
 
+#: The `analyze` group; the shell adds the commands that need the store (`analyze report`).
+analyze_app = typer.Typer(
+    help="Analyses of trial data: MMRM, responders, the study report.", no_args_is_help=True
+)
+
+
 def register(app: typer.Typer) -> None:
-    analyze_app = typer.Typer(
-        help="Analyses of trial data: MMRM, responders, the study report.", no_args_is_help=True
-    )
     analyze_app.command("mmrm")(mmrm_command)
     analyze_app.command("responder")(responder_command)
-    analyze_app.command("report")(report_command)
     app.add_typer(analyze_app, name="analyze")
     app.command("power")(power_command)
 
@@ -195,75 +198,6 @@ def responder_command(
     for key, value in result.items():
         table.add_row(key, "yes" if value else "no")
     Console().print(table)
-
-
-@reports_errors
-def report_command(
-    study: str = typer.Argument(..., help="Protocol id of the study in the store."),
-    out: Path = typer.Option(..., "--out", help="Directory for the report, figures and CSV."),
-    user: str = typer.Option(..., "--user", help="Who generates the report (a study user)."),
-    version: str | None = typer.Option(None, "--version", help="Protocol version of the study."),
-    no_pdf: bool = typer.Option(False, "--no-pdf", help="Write the HTML only, no PDF."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Write the study report (HTML and PDF) from the store; blinded unless the user may see
-    the arms (a pharmacist, or a statistician once the database is locked)."""
-    from trialdesk.store.database import open_store
-
-    open_store()
-    from trialdesk.analysis.report import ReportMeta, build_report
-    from trialdesk.store.access import is_blinded
-    from trialdesk.store.errors import NotFound
-    from trialdesk.store.extract import extract_study
-    from trialdesk.store.models import RoleAssignment, StudyUser
-    from trialdesk.store.services.setup import find_study
-
-    chosen = find_study(study, version)
-    reader = StudyUser.objects.filter(username=user).first()
-    if reader is None:
-        raise NotFound(f"--user {user!r}: no such user in the store")
-    if not RoleAssignment.objects.filter(study=chosen, user=reader).exists():
-        raise NotFound(f"--user {user!r} has no role in {chosen}; expected a user of the study")
-    blinded = is_blinded(chosen, reader)
-    meta = ReportMeta(
-        study=str(chosen),
-        protocol_sha256=chosen.protocol_sha256,
-        generated_by=user,
-        locked=chosen.locked,
-        reopened_after_lock=chosen.reopened_after_lock,
-    )
-    working = f"Writing the {'blinded' if blinded else 'unblinded'} report..."
-    with nullcontext() if as_json else Console(stderr=True).status(working):
-        result = build_report(
-            extract_study(chosen),
-            chosen.protocol(),
-            blinded=blinded,
-            out_dir=out,
-            pdf=not no_pdf,
-            meta=meta,
-        )
-    paths = {
-        "html": str(result.html),
-        "pdf": str(result.pdf) if result.pdf else None,
-        "figures": [str(path) for path in result.figures],
-        "datasets": [str(path) for path in result.datasets],
-    }
-    if as_json:
-        print_json(
-            {
-                "study": str(chosen),
-                "blinded": blinded,
-                "generated_by": user,
-                "datasets_sha256": result.datasets_sha256,
-                **paths,
-            }
-        )
-        return
-    typer.echo(f"{'BLINDED' if blinded else 'UNBLINDED'} report of {chosen} for {user}:")
-    typer.echo(f"  {result.html}")
-    if result.pdf:
-        typer.echo(f"  {result.pdf}")
-    typer.echo(f"  {len(result.figures)} figure files and {len(result.datasets)} datasets in {out}")
 
 
 @reports_errors

@@ -1,15 +1,20 @@
 """The study store read into a `StudyExtract` for the analysis datasets (read only).
 
-One query per table, each a `values()` over the rows of the study with the joins it needs, so
-the number of queries does not grow with the number of subjects. The extract holds the arms
-(it reads the unblinded allocation slots): whoever shows it to a blinded user applies
-`trialdesk.analysis.datasets.blind` first.
+What a reader's extract holds is the access policy's (`trialdesk.store.access`): the subjects
+of `Access.subjects()` (a site-bound reader's sites only) and every row of those subjects, and
+the arms only for a reader who may see results by arm (`Access.may_see_results_by_arm`);
+anyone else's allocations have `arm` None. Even so, whoever shows an extract to a blinded
+reader blinds the datasets (`trialdesk.analysis.datasets.blind`).
+
+One query per table, each a `values()` over the rows of those subjects with the joins it
+needs (the subjects a subquery), so the number of queries does not grow with the number of
+subjects.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -29,6 +34,9 @@ from trialdesk.store.models import (
     Visit,
 )
 
+if TYPE_CHECKING:
+    from trialdesk.store.access import Access
+
 
 def _rows(queryset: Any, **renamed: str) -> tuple[dict[str, Any], ...]:
     """`values()` rows with the lookups in `renamed` (new name -> lookup) renamed."""
@@ -38,10 +46,22 @@ def _rows(queryset: Any, **renamed: str) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def extract_study(study: Study) -> StudyExtract:
-    """Every table the analysis reads, for one study, with arms."""
-    subjects = Subject.objects.filter(study=study)
-    of_study = {"subject__study": study}
+def extract_study(access: Access) -> StudyExtract:
+    """Every table the analysis reads, for the study's subjects the reader may read; with
+    arms only if the reader may see results by arm."""
+    study = access.study
+    subjects = access.subjects() if access.has_role else Subject.objects.none()
+    of_study = {"subject__in": subjects.values("pk")}
+    allocations = _rows(
+        Allocation.objects.filter(**of_study).order_by("pk"),
+        id="pk",
+        subject="subject__code",
+        randomization_number="randomization_number",
+        stratum="slot__stratum__key",
+        **({"arm": "slot__arm"} if access.may_see_results_by_arm else {}),
+    )
+    if not access.may_see_results_by_arm:
+        allocations = tuple({**row, "arm": None} for row in allocations)
     return StudyExtract(
         study={
             "protocol_id": study.protocol_id,
@@ -62,7 +82,7 @@ def extract_study(study: Study) -> StudyExtract:
             screened_on="screened_on",
             day0="day0",
         ),
-        status_changes=_status_changes(study),
+        status_changes=_status_changes(study, subjects),
         eligibility=_rows(
             EligibilityRecord.objects.filter(**of_study).order_by("pk"),
             id="pk",
@@ -70,16 +90,9 @@ def extract_study(study: Study) -> StudyExtract:
             verdict="verdict",
             criteria="criteria",
         ),
-        allocations=_rows(
-            Allocation.objects.filter(**of_study).order_by("pk"),
-            id="pk",
-            subject="subject__code",
-            randomization_number="randomization_number",
-            stratum="slot__stratum__key",
-            arm="slot__arm",
-        ),
+        allocations=allocations,
         administrations=_rows(
-            Kit.objects.filter(study=study, dispensed_to__isnull=False).order_by(
+            Kit.objects.filter(study=study, dispensed_to__in=subjects.values("pk")).order_by(
                 "dispensed_to", "administration_index"
             ),
             id="pk",
@@ -145,14 +158,17 @@ def extract_study(study: Study) -> StudyExtract:
     )
 
 
-def _status_changes(study: Study) -> tuple[dict[str, Any], ...]:
-    """Every change of a subject's status with its reason, from the audit trail, in order.
+def _status_changes(study: Study, subjects: Any) -> tuple[dict[str, Any], ...]:
+    """Every change of these subjects' status with its reason, from the audit trail, in order.
 
     Reasons (a screen failure's, a withdrawal's) live only in the trail: the subject row
     keeps the current status.
     """
     events = AuditEvent.objects.filter(
-        study=study_label(study), object_type="Subject", field="status"
+        study=study_label(study),
+        object_type="Subject",
+        field="status",
+        subject__in=subjects.values("code"),
     ).order_by("seq")
     return tuple(
         {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,10 +25,18 @@ from trialdesk.errors import BadInput
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
 
+#: The columns that name a subject's arm, left out of a blinded report's CSV files.
+ARM_COLUMNS = ("arm", "arm_label")
+
 
 @dataclass(frozen=True)
 class ReportMeta:
-    """Who and what the report is for; `generated_at` defaults to now (UTC)."""
+    """Who and what the report is for; `generated_at` defaults to now (UTC).
+
+    `scope` says which subjects the data cover when not all of the study's (e.g. "sites 01,
+    02 only"); `recorded_as` names the record of an unblinded report's production (e.g. its
+    audit event). Both are plain text given by the caller and shown in the header.
+    """
 
     study: str
     protocol_sha256: str
@@ -36,6 +44,8 @@ class ReportMeta:
     locked: bool = False
     reopened_after_lock: bool = False
     generated_at: dt.datetime | None = None
+    scope: str = ""
+    recorded_as: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,9 +92,11 @@ def build_report(
             f"{out_dir}: cannot be made a directory ({error.strerror}); expected a writable "
             "directory for the report"
         ) from None
-    csvs = canonical_csvs(datasets)
+    # A blinded report's CSV files have no arm columns at all, not empty ones.
+    written = _without_arms(datasets) if blinded else datasets
+    csvs = canonical_csvs(written)
     files = []
-    for (name, text), frame in zip(csvs.items(), datasets.frames().values(), strict=True):
+    for (name, text), frame in zip(csvs.items(), written.frames().values(), strict=True):
         path = out_dir / f"{name}.csv"
         _write(path, text)
         files.append(DatasetFile(path, len(frame), hashlib.sha256(text.encode()).hexdigest()))
@@ -108,6 +120,14 @@ def build_report(
         datasets_sha256=digest,
         blinded=blinded,
     )
+
+
+def _without_arms(datasets: AnalysisDatasets) -> AnalysisDatasets:
+    frames = {
+        name: frame.drop(columns=[c for c in ARM_COLUMNS if c in frame.columns])
+        for name, frame in datasets.frames().items()
+    }
+    return replace(datasets, **frames)
 
 
 def _write(path: Path, text: str) -> None:

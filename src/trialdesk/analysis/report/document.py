@@ -72,6 +72,10 @@ def _header(blinded: bool, digest: str, protocol: Protocol, meta: ReportMeta) ->
         ("trialdesk", f"{trialdesk.__version__}, commit {commit or 'not available'}", ""),
         ("Generated", f"{generated_at:%Y-%m-%d %H:%M:%S} UTC by {meta.generated_by}", ""),
     ]
+    if meta.scope:
+        rows.insert(3, ("Subjects", meta.scope, ""))
+    if meta.recorded_as:
+        rows.append(("Unblinded output recorded", meta.recorded_as, ""))
     table = "".join(
         f'<tr><th scope="row">{escape(label)}</th><td class="{css}">{escape(value)}</td></tr>'
         for label, value, css in rows
