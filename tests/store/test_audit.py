@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from trialdesk.cli import app
 from trialdesk.store.audit import GENESIS_HASH, event_hash, verify_audit_chain
+from trialdesk.store.audit_key import AUDIT_KEY_VARIABLE
 from trialdesk.store.models import AuditEvent, FormRecord, Subject
 from trialdesk.store.services import (
     randomize_subject,
@@ -52,9 +54,10 @@ def test_verify_passes_after_a_scenario(study: Any, eligible_subject: Any) -> No
     events = list(AuditEvent.objects.order_by("seq"))
     assert verification.events == len(events) > 100
     assert [event.seq for event in events] == list(range(1, len(events) + 1))
-    previous = GENESIS_HASH
+    previous, key = GENESIS_HASH, os.environ[AUDIT_KEY_VARIABLE].encode()  # keyed (conftest)
     for event in events:
-        assert event.previous_hash == previous and event.hash == event_hash(event)
+        assert event.previous_hash == previous and event.hash == event_hash(event, key)
+        assert event.hash != event_hash(event, b"another key of at least 32 bytes.")
         previous = event.hash
 
 

@@ -50,6 +50,9 @@ from trialdesk.store.models import (
     Visit,
 )
 from trialdesk.store.services import (
+    add_site,
+    add_user,
+    create_study,
     randomize_subject,
     record_administration,
     record_deviation,
@@ -59,7 +62,7 @@ from trialdesk.store.services import (
 )
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 
-from .conftest import OPERATOR, make_eligible, screen_and_consent
+from .conftest import OPERATOR, PROTOCOL, make_eligible, screen_and_consent
 
 CET = dt.timezone(dt.timedelta(hours=1))
 WRONG_KEY = b"an insider's guess at the audit key, 32+ bytes"
@@ -502,6 +505,27 @@ def test_tampering_is_detected_and_named(study: Any, kind: Callable[[Trial], str
     trial = build(study)  # intact: see test_a_rechaining_with_the_key_is_caught_by_...
     expected = kind(trial)
     assert first_problem() == expected
+
+
+@pytest.mark.django_db
+def test_a_record_moved_to_the_same_code_in_another_study_is_named(
+    study: Any, tmp_path: Path
+) -> None:
+    """Subject codes repeat across studies: 01-001 of a second version of the protocol."""
+    trial = build(study)
+    text = PROTOCOL.read_text(encoding="utf-8").replace('version: "1.0"', 'version: "1.0-b"')
+    (tmp_path / "KNEE-TEST.yaml").write_text(text, encoding="utf-8")
+    other = create_study(tmp_path / "KNEE-TEST.yaml", OPERATOR)
+    add_site(other, "01", OPERATOR)
+    add_user(other, "ines", "investigator", OPERATOR)
+    namesake = Subject.objects.get(study=other, code=screen_and_consent(other))
+    assert namesake.code == trial.a
+    record = vitals(trial.a)
+    sql("UPDATE store_formrecord SET subject_id = %s WHERE id = %s", [namesake.pk, record.pk])
+    assert first_problem() == (
+        f'FormRecord {record.pk} (subject {trial.a}): study is "KNEE-TEST v1.0-b" in the store '
+        'but "KNEE-TEST v1.0" in the audit trail'
+    )
 
 
 @pytest.mark.django_db

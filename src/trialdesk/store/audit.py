@@ -232,6 +232,12 @@ class Audited:
     subject: Callable[[Any], str | None]
     related: tuple[str, ...] = ()
 
+    @property
+    def of_subject(self) -> bool:
+        """A record of one subject: its study is its subject's, which verification compares
+        with the study its events were written in (subject codes repeat across studies)."""
+        return self.subject is _subject_of
+
 
 def _no_subject(obj: Any) -> None:
     return None
@@ -609,6 +615,7 @@ def verify_audit_chain(key: bytes | None = None) -> AuditVerification:
     previous_hash, expected_seq, count, matching = GENESIS_HASH, 1, 0, 0
     first_seq: int | None = None
     chain_problem: str | None = None
+    written_in: dict[tuple[str, str], str] = {}  # the study of each record's last event
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
         count += 1
         if first_seq is None:
@@ -619,6 +626,7 @@ def verify_audit_chain(key: bytes | None = None) -> AuditVerification:
             chain_problem = _chain_problem(event, expected_seq, previous_hash, hash_matches)
         previous_hash, expected_seq = event.hash, event.seq + 1
         fields = replayed.setdefault((event.object_type, event.object_id), {})
+        written_in[event.object_type, event.object_id] = event.study
         if event.new_value == "null":
             fields.pop(event.field, None)
         else:
@@ -644,6 +652,9 @@ def verify_audit_chain(key: bytes | None = None) -> AuditVerification:
         if problem:
             problems.append(problem)
     objects = 0
+    labels = {
+        study.pk: study_label(study) for study in Study.objects.only("protocol_id", "version")
+    }
     for model, audited in AUDITED.items():
         rows = model.objects.select_related(*audited.related)
         if "study" in audited.related:
@@ -653,6 +664,9 @@ def verify_audit_chain(key: bytes | None = None) -> AuditVerification:
             current, expected = audited_state(obj), replayed.pop(key_of, {})
             if current or expected:
                 objects += 1
+            if audited.of_subject and expected:
+                current["study"] = canonical_json(labels.get(obj.subject.study_id))
+                expected["study"] = canonical_json(written_in.get(key_of))
             problem = _state_problem(obj, audited, current, expected)
             if problem:
                 problems.append(problem)
