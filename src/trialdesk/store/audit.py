@@ -127,15 +127,21 @@ def _study_state(study: Study) -> dict[str, Any]:
     }
 
 
-def _study_of(obj: Any) -> str:
+def _study_of(obj: Any, via: Any = None) -> str:
     """The label of the study a record belongs to (its `study` foreign key).
 
-    A study fetched for this is kept on the record without its protocol text, so a record
-    costs at most one small query, and none when the service or `select_related` gave it.
+    The study comes from the record, or from `via` (another record of the same study, e.g.
+    the subject a kit went to) when either holds it already (the service or `select_related`
+    gave it); otherwise it is fetched once without its protocol text and kept on the record.
     """
-    field = type(obj)._meta.get_field("study")
-    if not field.is_cached(obj):
-        obj.study = Study.objects.only("protocol_id", "version").get(pk=obj.study_id)
+    for holder in (obj, via):
+        if (
+            holder is not None
+            and holder.study_id == obj.study_id
+            and type(holder)._meta.get_field("study").is_cached(holder)
+        ):
+            return study_label(holder.study)
+    obj.study = Study.objects.only("protocol_id", "version").get(pk=obj.study_id)
     return study_label(obj.study)
 
 
@@ -210,7 +216,7 @@ def _kit_state(kit: Kit) -> dict[str, Any]:
         }
     slot = kit.slot
     return {
-        "study": _study_of(kit),
+        "study": _study_of(kit, kit.dispensed_to),
         "dispensed_to": kit.dispensed_to.code,
         "administration_id": kit.administration_id or None,
         "administered_on": kit.administered_on,

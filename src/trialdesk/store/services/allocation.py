@@ -154,7 +154,10 @@ def record_administration(
         # dispenses them, so those dispensed are the administrations given.
         kits = {
             kit.administration_index: kit
-            for kit in Kit.objects.filter(slot__allocation__subject=subject)
+            # With its slot and stratum: the audit trail names the kit's slot.
+            for kit in Kit.objects.select_related("slot__stratum").filter(
+                slot__allocation__subject=subject
+            )
         }
         given = sum(kit.dispensed_to_id is not None for kit in kits.values())
         if index != given + 1:

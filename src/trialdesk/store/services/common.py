@@ -41,6 +41,7 @@ def find_subject(study: Study, code: str) -> Subject:
     subject = Subject.objects.select_related("site").filter(study=study, code=code).first()
     if subject is None:
         raise NotFound(f"{study}: no subject {code!r}")
+    subject.study = study  # the audit trail names it: no query for it
     return subject
 
 
