@@ -34,7 +34,9 @@ def test_a_token_is_kept_only_as_its_hash_and_prefix(study: Any) -> None:
     assert stored.prefix == token[3:11] == token_prefix(token)
     assert stored.key_sha256 == hashlib.sha256(token.encode()).hexdigest()
     events = AuditEvent.objects.filter(object_type="ApiToken")
-    assert {event.field for event in events} == {"user", "prefix"}
+    assert {event.field for event in events} == {"user", "prefix", "key_sha256", "created_at"}
+    # The stored hash is audited (so replacing it is noticed); the token never is.
+    assert events.get(field="key_sha256").new_value == f'"{stored.key_sha256}"'
     assert {event.reason for event in events} == {"lab integration"}
     assert all(token not in event.new_value for event in AuditEvent.objects.all())
     assert user_for_token(token).username == "ines"
