@@ -111,14 +111,19 @@ def build(study: Any) -> Trial:
 
 
 def sql(statement: str, params: list[Any] | None = None, *, audit_table: bool = False) -> None:
-    """Run one statement as the database's owner; on PostgreSQL with the audit table's
-    append-only trigger off for it (the owner may do that) and on again after."""
-    postgresql = connection.vendor == "postgresql"
+    """Run one statement as the database's owner (see `sql_rows`)."""
+    sql_rows(statement, [params or []], audit_table=audit_table)
+
+
+def sql_rows(statement: str, rows: list[list[Any]], *, audit_table: bool = False) -> None:
+    """Run a statement once per row of parameters as the database's owner; on PostgreSQL with
+    the audit table's append-only trigger off meanwhile (the owner may do that), on after."""
+    switch = audit_table and connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        if audit_table and postgresql:
+        if switch:
             cursor.execute("ALTER TABLE store_auditevent DISABLE TRIGGER ALL")
-        cursor.execute(statement, params or [])
-        if audit_table and postgresql:
+        cursor.executemany(statement, rows)
+        if switch:
             cursor.execute("ALTER TABLE store_auditevent ENABLE TRIGGER ALL")
 
 
@@ -140,16 +145,17 @@ def rechain(from_seq: int, key: bytes) -> None:
     """Recompute every hash from event `from_seq` on with `key`, and the head: what someone
     who can write the database does to hide an edit (with the key, or a guess at it)."""
     previous = AuditEvent.objects.get(seq=from_seq - 1).hash if from_seq > 1 else GENESIS_HASH
+    rows = []
     for event in AuditEvent.objects.filter(seq__gte=from_seq).order_by("seq"):
         event.previous_hash = previous
         previous = event_hash(event, key)
-        sql(
-            "UPDATE store_auditevent SET previous_hash = %s, hash = %s WHERE seq = %s",
-            [event.previous_hash, previous, event.seq],
-            audit_table=True,
-        )
-        last = event.seq
-    sql("UPDATE store_audithead SET seq = %s, hash = %s", [last, previous])
+        rows.append([event.previous_hash, previous, event.seq])
+    sql_rows(
+        "UPDATE store_auditevent SET previous_hash = %s, hash = %s WHERE seq = %s",
+        rows,
+        audit_table=True,
+    )
+    sql("UPDATE store_audithead SET seq = %s, hash = %s", [rows[-1][2], previous])
 
 
 def edit_height_everywhere() -> tuple[int, FormRecord]:
