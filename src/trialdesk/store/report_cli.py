@@ -47,9 +47,12 @@ def report_command(
     no_pdf: bool = typer.Option(False, "--no-pdf", help="Write the HTML only, no PDF."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Write the study report (HTML and PDF) from the store. Results by arm only for the
-    study-wide statistician after the lock or the DMC statistician, recorded in the audit
-    trail; a blinded report of the user's subjects for everyone else."""
+    """Write the study report (HTML and PDF) from the store, as --user may see it.
+
+    Results by arm only for the study-wide statistician after the lock or the DMC
+    statistician, recorded in the audit trail; a blinded report of the subjects they may read
+    for everyone else.
+    """
     from rich.console import Console
 
     from trialdesk.store.database import open_store
