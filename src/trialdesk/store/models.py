@@ -381,9 +381,11 @@ class ApiToken(models.Model):
 class AuditEvent(models.Model):
     """One append-only entry of the audit trail: who, when, what (field, old, new), why.
 
-    `hash` is SHA-256 over the canonical JSON of the event's content and `previous_hash`, so
-    changing or removing any event breaks the chain from there on. Values are canonical JSON
-    text, hashed exactly as stored. On PostgreSQL a trigger refuses UPDATE and DELETE.
+    `hash` is HMAC-SHA256, keyed with the audit key kept outside the database, over the
+    canonical JSON of the event's content and `previous_hash`, so changing or removing any
+    event breaks the chain from there on, and only the key's holder can re-chain it. Values
+    are canonical JSON text, hashed exactly as stored. On PostgreSQL a trigger refuses UPDATE
+    and DELETE.
     """
 
     seq = models.PositiveBigIntegerField(unique=True)
