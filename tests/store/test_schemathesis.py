@@ -187,7 +187,8 @@ def test_served_api_conforms_to_its_openapi_document(
         str(report),
     ]
     started = time.monotonic()
-    run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    # In tmp_path: schemathesis keeps a cache folder (.schemathesis/) in its working directory.
+    run = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     seconds = time.monotonic() - started
     output = run.stdout + run.stderr
     print(output[-6000:], f"\nschemathesis took {seconds:.0f} s")
