@@ -55,8 +55,6 @@ SITE_ROLE_PARTIES: dict[Role, frozenset[str]] = {
 SPONSOR_ROLES = frozenset({Role.ADMIN, Role.DATA_MANAGER, Role.MONITOR, Role.STATISTICIAN})
 SITE_PARTIES = frozenset({"INVESTIGATOR", "CARE_PROVIDER", "OUTCOMES_ASSESSOR"})
 ALL_PARTIES = SITE_PARTIES | {"PARTICIPANT"}
-#: Never blinded: they handle kits, or they are the independent committee's statistician.
-UNBLINDED_ROLES = frozenset({Role.PHARMACIST, Role.DMC_STATISTICIAN})
 #: Who may see efficacy results by arm, and when (study-wide roles only).
 RESULTS_BY_ARM_ANY_TIME = frozenset({Role.DMC_STATISTICIAN})
 RESULTS_BY_ARM_AFTER_LOCK = frozenset({Role.STATISTICIAN})
@@ -76,7 +74,8 @@ def masked_parties(protocol: Protocol) -> frozenset[str]:
 
 def masked_roles(protocol: Protocol, locked: bool) -> frozenset[Role]:
     """The roles blinded in a study with this protocol; the statistician is unblinded by the
-    database lock. docs/store.md states the same table."""
+    database lock. The pharmacist (who handles kits) and the DMC statistician are never
+    blinded. docs/store.md states the same table."""
     parties = masked_parties(protocol)
     blinded = {role for role, by in SITE_ROLE_PARTIES.items() if by & parties}
     if parties & SITE_PARTIES:

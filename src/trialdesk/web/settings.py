@@ -23,6 +23,7 @@ from trialdesk.web.database import (
     database_settings,
     trialdesk_home,
 )
+from trialdesk.web.secret_files import write_once
 
 SECRET_KEY_VARIABLE = "TRIALDESK_SECRET_KEY"
 ALLOWED_HOSTS_VARIABLE = "TRIALDESK_ALLOWED_HOSTS"
@@ -36,28 +37,13 @@ def stored_secret_key(home: Path) -> str:
     try:
         if not path.exists():
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
-            _write_once(path, secrets.token_urlsafe(50))
+            write_once(path, secrets.token_urlsafe(50))
         return path.read_text().strip()
     except OSError as error:
         raise BadInput(
             f"{HOME_VARIABLE}: cannot keep the secret key in {path} ({error.strerror}); "
             f"expected a directory this user can write, or the key in {SECRET_KEY_VARIABLE}"
         ) from None
-
-
-def _write_once(path: Path, text: str) -> None:
-    """Write `text` to a private file and link it into place, so concurrent first starts
-    (several server workers) all end up reading the one file that won."""
-    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as draft_file:
-        draft_file.write(text)
-    try:
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
 
 
 def allowed_hosts(text: str | None) -> list[str]:
