@@ -33,6 +33,18 @@ django.setup()
 
 PROTOCOL = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 OPERATOR = "operator:tests"
+#: Every role of the store, written out by hand (docs/store.md), not read from the code.
+ROLES = (
+    "admin",
+    "data_manager",
+    "investigator",
+    "coordinator",
+    "assessor",
+    "pharmacist",
+    "monitor",
+    "statistician",
+    "dmc_statistician",
+)
 
 # The screening forms of an eligible KNEE-TEST patient (KL grade 2, BMI 24.2, OA 24 months).
 SCREENING_FORMS = {

@@ -52,21 +52,10 @@ from trialdesk.store.services.setup import revoke_role
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 from trialdesk.web.api import api
 
-from .conftest import OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES, make_eligible
+from .conftest import OPERATOR, ROLES, SCREENING_FORMS, WOMAC_ALL_ONES, make_eligible
 
 OPEN_LABEL = Path(__file__).parent / "protocols" / "OPEN-LABEL.yaml"
 DAY0 = dt.date(2024, 4, 1)
-ROLES = (
-    "admin",
-    "data_manager",
-    "investigator",
-    "coordinator",
-    "assessor",
-    "pharmacist",
-    "monitor",
-    "statistician",
-    "dmc_statistician",
-)
 #: Unblinded in KNEE-TEST (masking DOUBLE, who not named: every party masked).
 UNBLINDED = {"pharmacist", "dmc_statistician"}
 UNBLINDED_AFTER_LOCK = UNBLINDED | {"statistician"}

@@ -28,20 +28,9 @@ from trialdesk.store.services import (
 )
 from trialdesk.store.services.tokens import create_token
 
-from .conftest import OPERATOR, PROTOCOL, make_eligible
+from .conftest import OPERATOR, PROTOCOL, ROLES, make_eligible
 
 PROTOCOLS = Path(__file__).parent / "protocols"
-ROLES = (
-    "admin",
-    "data_manager",
-    "investigator",
-    "coordinator",
-    "assessor",
-    "pharmacist",
-    "monitor",
-    "statistician",
-    "dmc_statistician",
-)
 #: True: the role sees arms (study-wide, database not locked). By hand, from docs/store.md.
 SEES_ARMS = {
     "OPEN-LABEL": dict.fromkeys(ROLES, True),
