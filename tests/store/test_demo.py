@@ -105,7 +105,9 @@ def undone(**arguments: Any) -> TrialSummary:
     return summary
 
 
-@pytest.mark.django_db
+# Committed as in use, not inside a test transaction: on PostgreSQL every write's savepoint
+# in one long transaction would overflow the subtransaction cache and slow each query.
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("protocol_id", "effects", "form", "score", "better"),
     [
