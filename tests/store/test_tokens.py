@@ -99,3 +99,12 @@ def test_cli_creates_and_revokes_tokens(study: Any) -> None:
     unknown = runner.invoke(app, ["token", "create", "nobody"])
     assert unknown.exit_code == 2
     assert "error: user 'nobody' is not in the store" in unknown.output
+
+
+@pytest.mark.django_db
+def test_no_token_prefix_reads_as_a_command_option(study: Any) -> None:
+    """`trialdesk token revoke PREFIX` takes the prefix as an argument: one starting with "-"
+    would read as an option. About 1 in 64 random prefixes would; 300 tokens would show ~5."""
+    prefixes = [token_prefix(create_token("ada", OPERATOR)) for _ in range(300)]
+    assert not [prefix for prefix in prefixes if prefix.startswith("-")]
+    assert len(set(prefixes)) == 300

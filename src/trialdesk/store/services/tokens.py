@@ -25,6 +25,15 @@ def token_prefix(token: str) -> str:
     return token[len(TOKEN_MARK) : len(TOKEN_MARK) + PREFIX_LENGTH]
 
 
+def _new_token() -> str:
+    """A random token whose prefix does not start with "-": the prefix is typed as a command
+    argument (`trialdesk token revoke PREFIX`), where a leading "-" reads as an option."""
+    while True:
+        token = TOKEN_MARK + secrets.token_urlsafe(32)
+        if not token_prefix(token).startswith("-"):
+            return token
+
+
 def create_token(username: str, by: str, label: str = "") -> str:
     """A new API token for `username`; the token is returned here and never kept."""
     with audited_write(by) as trail:
@@ -36,10 +45,10 @@ def create_token(username: str, by: str, label: str = "") -> str:
                 f"user {username} was deactivated at {user.deactivated_at.isoformat()}: "
                 "a deactivated user gets no API tokens"
             )
-        token = TOKEN_MARK + secrets.token_urlsafe(32)
+        token = _new_token()
         # Prefixes are unique so that revoking by prefix names exactly one token.
         while ApiToken.objects.filter(prefix=token_prefix(token)).exists():
-            token = TOKEN_MARK + secrets.token_urlsafe(32)
+            token = _new_token()
         api_token = ApiToken.objects.create(
             user=user, prefix=token_prefix(token), key_sha256=sha256_hex(token), created_at=trail.at
         )
