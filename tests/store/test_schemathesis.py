@@ -24,8 +24,8 @@ by design, with a message naming the field:
 - consent, administrations, visit dates, deviations: dates may not be in the future, nor
   before screening or day 0; `administration_id` must be one of the protocol's;
 - eligibility: the attestation ids must be the protocol's attestation criteria;
-- a missed visit, a visit date, a form: `visit_id` and `form` must be the protocol's, and a
-  form's `values` must fit the instrument's items (names, types, ranges);
+- a visit date, a form: `visit_id` and `form` must be the protocol's, and a form's `values`
+  must fit the instrument's items (names, types, ranges);
 - adverse events (report, change, SAE report time): onset, end and awareness must be in
   order, not in the future and inside the AE reporting period; grade 5, outcome fatal and
   seriousness death go together; a report time not before awareness;
@@ -73,7 +73,6 @@ STATE_AND_RULE_DEPENDENT = [
     ("POST", "/api/v1/studies/{study}/subjects/{code}/eligibility"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/administrations"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}"),
-    ("POST", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}/missed"),
     ("PUT", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}/forms/{form}"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/adverse-events"),
     ("PATCH", "/api/v1/studies/{study}/subjects/{code}/adverse-events/{number}"),

@@ -17,6 +17,10 @@ class SubjectStateError(BadInput):
     """A step the subject's current status does not allow (the lifecycle state machine)."""
 
 
+class VisitStateError(SubjectStateError):
+    """A step a visit's recorded state does not allow (a visit with forms cannot be missed)."""
+
+
 class ReasonRequired(BadInput):
     """A change to recorded data, an unlock or an unblinding without a reason."""
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from trialdesk.errors import BadInput
 from trialdesk.schedule import VisitWindow, visit_window
 from trialdesk.store.audit import audited_state, audited_write
-from trialdesk.store.errors import SubjectStateError
+from trialdesk.store.errors import SubjectStateError, VisitStateError
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
 from trialdesk.store.models import Deviation, FormRecord, Study, Subject, Visit, VisitStatus
 from trialdesk.store.permissions import Step, require
@@ -93,7 +93,7 @@ def record_missed_visit(study: Study, code: str, visit_id: str, reason: str, by:
             return visit
         forms = sorted(FormRecord.objects.filter(visit=visit).values_list("form", flat=True))
         if forms:
-            raise BadInput(
+            raise VisitStateError(
                 f"{where}: the visit has forms entered ({', '.join(forms)}), so it took place; "
                 "it cannot be marked missed"
             )
