@@ -20,15 +20,13 @@ from trialdesk.store.models import AuditEvent, RoleAssignment
 from trialdesk.store.services import (
     add_user,
     lock_study,
-    record_consent,
-    screen_subject,
     unlock_study,
     withdraw_subject,
 )
 from trialdesk.store.services.setup import deactivate_user, revoke_role
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix, user_for_token
 
-from .conftest import OPERATOR
+from .conftest import OPERATOR, screen_and_consent
 
 PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
 STUDY_LABEL = "KNEE-TEST v1.0"
@@ -43,22 +41,6 @@ def run(*args: str, columns: int = 80) -> Any:
     """The command in-process, its output captured (not a terminal), COLUMNS as given."""
     result = CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns)})
     return result
-
-
-def screened(study: Any, site: str = "01") -> str:
-    subject = screen_subject(
-        study,
-        site,
-        year_of_birth=1960,
-        age=63,
-        sex="female",
-        by="ines",
-        screened_on=dt.date(2024, 3, 1),
-    )
-    record_consent(
-        study, subject.code, consented_on=dt.date(2024, 3, 1), consent_version="2.0", by="ines"
-    )
-    return subject.code
 
 
 def assert_whole(output: str, *values: str) -> None:
@@ -197,9 +179,9 @@ def test_token_list_shows_prefixes_never_tokens_or_hashes(study: Any) -> None:
 
 @pytest.mark.django_db
 def test_site_list_counts_subjects_and_site_users(study: Any) -> None:
-    screened(study, "01")
-    screened(study, "01")
-    screened(study, "02")
+    screen_and_consent(study, "01")
+    screen_and_consent(study, "01")
+    screen_and_consent(study, "02")
     add_user(study, "carl", "coordinator", OPERATOR, "02")
     add_user(study, "cora", "assessor", OPERATOR, "02")
     listed = run("site", "list", "--json")
@@ -239,7 +221,7 @@ def test_locking_a_locked_study_and_unlocking_an_unlocked_one_change_nothing(stu
 def trail_scenario(study: Any) -> dict[str, str]:
     """Two subjects, one withdrawn with a long reason; role revocations by two operators;
     a deactivation; a lock and an unlock by a third. Returns the subject codes."""
-    first, second = screened(study, "01"), screened(study, "02")
+    first, second = screen_and_consent(study, "01"), screen_and_consent(study, "02")
     withdraw_subject(study, first, LONG_REASON, "ines")
     add_user(study, "carl", "coordinator", OPERATOR, "02")
     revoke_role(study, "carl", "coordinator", "left", "operator:alice", "02")

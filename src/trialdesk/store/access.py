@@ -27,7 +27,6 @@ from django.db.models import Q, QuerySet
 from trialdesk.store.audit import study_label
 from trialdesk.store.errors import NotFound, NotPermitted
 from trialdesk.store.models import (
-    Allocation,
     AllocationSlot,
     AuditEvent,
     Kit,
@@ -153,9 +152,6 @@ class Access:
             return list(self.sites().order_by("code").values_list("code", flat=True))
         return sorted({g.site_code for g in self._unblinded_grants if g.site_code is not None})
 
-    def reads_site(self, site_id: int) -> bool:
-        return self.study_wide or site_id in self.site_ids
-
     def blinded_at(self, site_id: int) -> bool:
         """True unless an unblinded role of the user covers the site."""
         return not (self.unblinded_everywhere or site_id in self.unblinded_site_ids)
@@ -205,14 +201,6 @@ class Access:
         return events
 
     # ------------------------------------------------------------ unblinded reads
-
-    def arm_of(self, subject: Subject) -> str | None:
-        """The subject's arm id if the user is unblinded at its site and it is randomized."""
-        if self.blinded_at(subject.site_id):
-            return None
-        return (
-            Allocation.objects.filter(subject=subject).values_list("slot__arm", flat=True).first()
-        )
 
     def unblinded(self, site_id: int, **fields: Any) -> dict[str, Any]:
         """`fields` if the user is unblinded at the site, else nothing: how a response gains

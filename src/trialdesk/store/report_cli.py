@@ -82,22 +82,13 @@ def report_command(
     unblinded = access.may_see_results_by_arm
     protocol = chosen.protocol()
     sites = None if access.study_wide else sorted(access.sites().values_list("code", flat=True))
-    scope = ""
-    if sites is not None:
-        scope = (
-            f"site{'s' if len(sites) > 1 else ''} {', '.join(sites)} only: the sites of "
-            f"{user}'s roles"
-        )
+    named_sites = "" if sites is None else f"site{'s' * (len(sites) > 1)} {', '.join(sites)}"
+    scope = f"{named_sites} only: the sites of {user}'s roles" if sites is not None else ""
     working = f"Writing the {'unblinded' if unblinded else 'blinded'} report..."
     recorded = None
     source: Any = extract_study(access)
     if not source.allocations:  # the report's tables need at least one randomized subject
-        where = (
-            f" at site{'s' if len(sites) > 1 else ''} {', '.join(sites)} (the sites of --user "
-            f"{user!r})"
-            if sites is not None
-            else ""
-        )
+        where = f" at {named_sites} (the sites of --user {user!r})" if sites is not None else ""
         raise BadInput(f"{chosen}: no randomized subject{where}; the report needs at least one")
     with nullcontext() if as_json else Console(stderr=True).status(working):
         if unblinded:
