@@ -7,14 +7,21 @@ TRIALDESK := $(BIN)/trialdesk
 OUT := out
 SEEDS := NCT04208646 NCT05933434
 STORE := $(OUT)/store
-# Debian packages: Chromium prints the analysis report to PDF (make run and the tests); R and
+# Debian packages: Chromium prints the analysis report to PDF (make run and the tests) and
+# shows the web app to the browser tests, with the Noto CJK fonts for its Chinese pages;
+# gettext compiles the web app's messages (.po to .mo). R and
 # nlme for the independent MMRM cross-check and PostgreSQL for the multi-site store (tests).
-RUN_PACKAGES := chromium fonts-dejavu-core
+RUN_PACKAGES := chromium fonts-dejavu-core fonts-noto-cjk gettext
 TEST_PACKAGES := $(RUN_PACKAGES) r-base-core r-cran-nlme postgresql
 # The demo users whose API tokens `make run` prints.
 DEMO_USERS := coordinator-01 investigator-01 assessor pharmacist monitor statistician data_manager
 
-.PHONY: run test lint install install-dev run-deps system-deps clean
+PAGES := src/trialdesk/web/pages
+PAGE_AREAS := $(patsubst $(PAGES)/%/locale,%,$(wildcard $(PAGES)/*/locale))
+DJANGO_ADMIN := DJANGO_SETTINGS_MODULE=trialdesk.web.settings TRIALDESK_SECRET_KEY=messages \
+  $(abspath $(BIN))/django-admin
+
+.PHONY: run test lint install install-dev run-deps system-deps clean messages compile-messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +45,19 @@ endef
 run-deps:
 	$(call debian_packages,$(RUN_PACKAGES))
 
+# The web app's messages: each area's .po files (and the shared pages' in $(PAGES)/locale)
+# brought up to date with the source, for translators; `compile-messages` makes the .mo files
+# Django reads (not checked in).
+messages: install-dev
+	@for area in $(PAGE_AREAS); do \
+	  (cd $(PAGES)/$$area && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete) || exit 1; \
+	done
+	cd $(PAGES) && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete \
+	  $(foreach area,$(PAGE_AREAS),--ignore '$(area)/*')
+
+compile-messages:
+	cd $(PAGES) && $(DJANGO_ADMIN) compilemessages --ignore '.venv'
+
 system-deps:
 	$(call debian_packages,$(TEST_PACKAGES))
 
@@ -47,7 +67,7 @@ system-deps:
 # studies with demo sites and users run as virtual trials to database lock, the audit trail
 # verified, the analysis reports written (blinded and unblinded), and the REST API served on
 # http://127.0.0.1:8000 with the demo users' tokens printed.
-run: install run-deps
+run: install run-deps compile-messages
 	@rm -rf $(OUT) && mkdir -p $(OUT)
 	$(TRIALDESK) protocol list
 	$(TRIALDESK) protocol validate $(SEEDS)
@@ -80,7 +100,7 @@ run: install run-deps
 	done
 	TRIALDESK_HOME=$(STORE) $(TRIALDESK) serve --host 127.0.0.1 --port 8000 --workers 3
 
-test: install-dev system-deps
+test: install-dev system-deps compile-messages
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m pytest -q -n 2

@@ -18,13 +18,17 @@ import hashlib
 import json
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trialdesk.web.load import (
+# The HTTP load client and the throwaway PostgreSQL are test machinery, in tests/support/.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.load import (
     ApiClient,
     ScreeningVisit,
     Timings,
@@ -34,7 +38,7 @@ from trialdesk.web.load import (
     randomize,
     run_concurrently,
 )
-from trialdesk.web.throwaway import RunningServer, ThrowawayPostgres
+from support.throwaway import RunningServer, ThrowawayPostgres
 
 CLIENTS = 16
 PROTOCOL = Path(__file__).parent.parent / "tests" / "store" / "protocols" / "KNEE-TEST.yaml"

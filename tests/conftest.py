@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# Test and benchmark machinery (the throwaway PostgreSQL, the HTTP load client) lives in
+# tests/support/, outside the installed package: `from support.throwaway import ...`.
+sys.path.insert(0, str(Path(__file__).parent))
 
 SHARED = Path(os.environ.get("TRIALDESK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 

@@ -21,7 +21,7 @@ from typing import Any
 import django
 import pytest
 
-from trialdesk.web.throwaway import ServerUnavailable, ThrowawayPostgres
+from support.throwaway import ServerUnavailable, ThrowawayPostgres
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialdesk.web.settings")
 # Not the key file in ./.trialdesk/ that the settings would otherwise create.

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from support.throwaway import free_port
 from trialdesk.store.audit import verify_audit_chain
 from trialdesk.store.models import AdverseEvent, AllocationSlot, AuditEvent, Deviation, Subject
 from trialdesk.store.services import add_user, create_study, lock_study, randomize_subject
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 from trialdesk.web.settings import stored_secret_key
-from trialdesk.web.throwaway import free_port
 
 from .conftest import OPERATOR, PROTOCOL, SCREENING_FORMS, WOMAC_ALL_ONES
 

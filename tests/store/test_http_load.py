@@ -1,6 +1,6 @@
 """The store under a real server (`trialdesk serve`, gunicorn) on SQLite and PostgreSQL:
 randomization by 16 parallel HTTP clients, and a SIGKILL in the middle of a stream of form
-saves. The server runs in its own database, set up through `trialdesk.web.load`; this process
+saves. The server runs in its own database, set up through `support.load`; this process
 only speaks HTTP and runs the CLI, as a site and an operator would."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from trialdesk.web.load import (
+from support.load import (
     ApiClient,
     ScreeningVisit,
     enroll_eligible,
@@ -28,7 +28,7 @@ from trialdesk.web.load import (
     randomize,
     run_concurrently,
 )
-from trialdesk.web.throwaway import RunningServer, ThrowawayPostgres
+from support.throwaway import RunningServer, ThrowawayPostgres
 
 from .conftest import ATTESTATIONS, PROTOCOL, SCREENING_FORMS
 

@@ -51,8 +51,8 @@ from pathlib import Path
 
 import pytest
 
-from trialdesk.web.load import ApiClient, ScreeningVisit, enroll_eligible, prepare_store
-from trialdesk.web.throwaway import RunningServer, ThrowawayPostgres
+from support.load import ApiClient, ScreeningVisit, enroll_eligible, prepare_store
+from support.throwaway import RunningServer, ThrowawayPostgres
 
 from .conftest import ATTESTATIONS, PROTOCOL, SCREENING_FORMS
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from trialdesk.web.throwaway import free_port
+from support.throwaway import free_port
 
 from .conftest import PROTOCOL
 

@@ -173,6 +173,7 @@ def _form_state(record: FormRecord) -> dict[str, Any]:
     state = {"subject": _subject_of(record), "visit": _visit_of(record), "form": record.form}
     state.update({f"values.{item}": value for item, value in record.values.items()})
     state.update({f"scores.{score}": value for score, value in record.scores.items()})
+    state["completed_at"] = record.completed_at
     return state
 
 
@@ -261,6 +262,8 @@ AUDITED: dict[type[models.Model], Audited] = {
             "username": user.username,
             "created_at": user.created_at,
             "deactivated_at": user.deactivated_at,
+            "password_set_at": user.password_set_at,
+            "totp_confirmed_at": user.totp_confirmed_at,
         },
         _no_subject,
     ),

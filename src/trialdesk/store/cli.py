@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from trialdesk.errors import BadInput
 from trialdesk.terminal import JSON_OPTION, print_json, reports_errors
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ def register(app: typer.Typer) -> None:
     user_app.command("add")(add_user)
     user_app.command("list")(list_users)
     user_app.command("deactivate")(deactivate_user)
+    user_app.command("password")(set_user_password)
     app.add_typer(user_app, name="user")
     role_app = typer.Typer(help="Roles of users in a study: revoke.", no_args_is_help=True)
     role_app.command("revoke")(revoke_role)
@@ -202,14 +204,53 @@ def add_user(
     role: str = typer.Option(..., "--role", help="admin, data_manager, investigator, ..."),
     site: str | None = typer.Option(None, "--site", help="Bind the role to one site."),
     study: str | None = STUDY_OPTION,
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Also set the web app password, read from stdin."
+    ),
 ) -> None:
     """Give a user a role in the study, study-wide or at one site."""
     chosen = _study(study)
     from trialdesk.store.services import add_user as add
+    from trialdesk.store.services.accounts import check_password_rules, set_password
 
+    password = _password_from_stdin() if password_stdin else None
+    if password is not None:
+        check_password_rules(name, password)  # before the role: a refused password adds nothing
     assignment = add(chosen, name, role, _operator(), site)
     where = f"at site {site}" if site else "study-wide"
     typer.echo(f"{name} is {assignment.role} {where}")
+    if password is not None:
+        set_password(name, password, _operator())
+        typer.echo(f"{name} signs in to the web app with the password given")
+
+
+@reports_errors
+def set_user_password(
+    name: str = typer.Argument(..., help="User name."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from stdin (the only way to give it)."
+    ),
+) -> None:
+    """Set the password a user signs in to the web app with (Argon2-hashed; audited)."""
+    if not password_stdin:
+        raise BadInput("give the password on stdin with --password-stdin (never as an argument)")
+    password = _password_from_stdin()
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.services.accounts import set_password
+
+    set_password(name, password, _operator())
+    typer.echo(f"{name} signs in to the web app with the new password")
+
+
+def _password_from_stdin() -> str:
+    """The first line of stdin, without its line ending (a password may have spaces)."""
+    line = sys.stdin.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise BadInput("--password-stdin: stdin gave no password (expected one line)")
+    return password
 
 
 @reports_errors

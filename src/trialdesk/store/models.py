@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import models
 
 from trialdesk.store.lifecycle import SubjectStatus
@@ -86,6 +87,23 @@ class StudyUser(models.Model):
     #: Set when the user is deactivated: their tokens and roles no longer let them in. Users
     #: are never deleted, so the audit trail's names keep pointing at someone.
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    #: The Django account the web app signs in with (its password hash, Argon2); None for a
+    #: user who works through API tokens only. Set by `services.accounts.set_password`.
+    account = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="study_user",
+    )
+    #: The user's choice of language ("en", "da", "zh-hans"); blank: the browser's.
+    language = models.CharField(max_length=10, blank=True)
+    #: The IANA time zone timestamps are shown in; blank: UTC.
+    time_zone = models.CharField(max_length=60, blank=True)
+    #: When the password was last set (audited; the hash itself stays with the account).
+    password_set_at = models.DateTimeField(null=True, blank=True)
+    #: When the user's TOTP device was confirmed; None: no second factor.
+    totp_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.username
@@ -250,10 +268,34 @@ class FormRecord(models.Model):
     form = models.CharField(max_length=40)
     values = models.JSONField()
     scores = models.JSONField()
+    #: When the form was marked complete; None while it is being entered. A change to a value
+    #: of a completed form needs a reason.
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["subject", "visit", "form"], name="form_record_once")
+        ]
+
+
+class FormDraft(models.Model):
+    """What a user has typed into a form and not saved yet, kept so that nothing typed is
+    lost (a session that times out, a closed tab). Not a record of the trial: it is not
+    audited, nobody else sees it, and saving the form discards it. Values are the raw text of
+    the inputs, unchecked."""
+
+    user = models.ForeignKey(StudyUser, on_delete=models.CASCADE, related_name="drafts")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="drafts")
+    visit_id = models.CharField(max_length=40)
+    form = models.CharField(max_length=40)
+    values = models.JSONField()
+    saved_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "subject", "visit_id", "form"], name="form_draft_once"
+            )
         ]
 
 

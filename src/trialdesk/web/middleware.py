@@ -1,8 +1,9 @@
 """What every request goes through before any view, and every error answer on the way out.
 
-- `answer_errors_as_json` (outermost): an error answer made outside the API's own handlers
-  (Django's 405 of a known URL, a page it renders itself) becomes `{"detail": "..."}`; every
-  error of trialdesk is JSON, whatever raised it.
+- `answer_errors_as_json` (outermost): under /api/, an error answer made outside the API's own
+  handlers (Django's 405 of a known URL, a page it renders itself) becomes `{"detail": "..."}`;
+  every error of the API is JSON, whatever raised it. The web app's pages answer errors with
+  pages.
 - `check_request`: the `Host` header must name a host of `TRIALDESK_ALLOWED_HOSTS` (Django
   checks it only when something asks for the host, so it is asked here, for every request),
   and the URL must fit in `MAX_URL_BYTES` (414).
@@ -67,11 +68,15 @@ REASONS = {
 def answer_errors_as_json(get_response: Handler) -> Handler:
     def middleware(request: HttpRequest) -> HttpResponse:
         response = get_response(request)
-        if response.status_code < 400 or _is_json(response):
+        if response.status_code < 400 or _is_json(response) or not _is_api(request):
             return response
         return _as_json(request, response)
 
     return middleware
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -9,6 +9,7 @@ the host names the server answers to, comma-separated (default localhost, 127.0.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 import secrets
@@ -72,18 +73,44 @@ ALLOWED_HOSTS = allowed_hosts(os.environ.get(ALLOWED_HOSTS_VARIABLE))
 # No django.contrib.admin, on purpose: clinical data change only through the audited
 # services, never through Django's admin forms.
 INSTALLED_APPS = [
+    # Sign-in for the web app: accounts with Argon2 hashes, sessions in the database.
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
     "django.contrib.staticfiles",
+    # htmx itself (vendored by the package) and `request.htmx`.
+    "django_htmx",
+    # Lockout after repeated failed sign-ins.
+    "axes",
+    # Optional second factor: TOTP devices.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     # Its templates and bundled Swagger files: the API docs page works offline.
     "ninja",
     "trialdesk.store",
+    "trialdesk.web.pages",
 ]
 MIDDLEWARE = [
-    # Outermost: any error answer from the layers inside is JSON.
+    # Outermost: any error answer of the API's paths is JSON; the pages' errors are pages.
     "trialdesk.web.middleware.answer_errors_as_json",
     # Before anything reads the request: the Host header and the URL's length.
     "trialdesk.web.middleware.check_request",
     "django.middleware.security.SecurityMiddleware",
     "trialdesk.web.middleware.refuse_unstorable_text",
+    "trialdesk.web.pages.middleware.content_security_policy",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # The signed-in user's language and time zone, from their preferences.
+    "trialdesk.web.pages.middleware.user_preferences",
+    # Last, as django-axes asks: it answers a locked-out sign-in.
+    "axes.middleware.AxesMiddleware",
 ]
 # The largest request body accepted (413 beyond): a form's values or an adverse event are a
 # few kilobytes; Django's default, 2.5 MB, is stated here so the API documents one figure.
@@ -93,8 +120,20 @@ WSGI_APPLICATION = "trialdesk.web.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
+        # Each area of the web app keeps its templates beside its views.
+        "DIRS": sorted(str(path) for path in (Path(__file__).parent / "pages").glob("*/templates")),
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csrf",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "trialdesk.web.pages.context.page_context",
+            ]
+        },
     }
 ]
 STATIC_URL = "static/"
@@ -110,4 +149,59 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 USE_TZ = True
 TIME_ZONE = "UTC"
-USE_I18N = False
+
+# ---------------------------------------------------------------- the web app's sign-in
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "pages:sign-in"
+LOGIN_REDIRECT_URL = "pages:start"
+# Five wrong passwords for one user name lock that name for 15 minutes, from any address.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "pages/accounts/locked_out.html"
+AXES_VERBOSE = False
+# axes.W006 asks for the address in the lockout key; by user name alone, a guesser who changes
+# address is still locked out, which is the point here (hospital networks share addresses).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+
+#: Minutes without a request after which a session ends (`TRIALDESK_IDLE_MINUTES`); the page
+#: warns two minutes before and keeps what was typed as a draft.
+IDLE_MINUTES_VARIABLE = "TRIALDESK_IDLE_MINUTES"
+SESSION_COOKIE_AGE = round(float(os.environ.get(IDLE_MINUTES_VARIABLE) or 30) * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Behind HTTPS (`TRIALDESK_HTTPS=1`) the cookies travel only over it.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("TRIALDESK_HTTPS") == "1"
+CSRF_FAILURE_VIEW = "trialdesk.web.pages.errors.csrf_failure"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+OTP_TOTP_ISSUER = "trialdesk"
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# ---------------------------------------------------------------- languages
+
+USE_I18N = True
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("da", "Dansk"), ("zh-hans", "简体中文")]
+#: Each area of the web app keeps its own messages (`web/pages/<area>/locale/`), and the
+#: pages they share theirs (`web/pages/locale/`).
+LOCALE_PATHS = sorted(str(path) for path in (Path(__file__).parent / "pages").glob("**/locale"))

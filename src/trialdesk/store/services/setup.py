@@ -234,6 +234,9 @@ def deactivate_user(username: str, reason: str, by: str) -> StudyUser:
         before = audited_state(user)
         user.deactivated_at = trail.at
         user.save(update_fields=["deactivated_at"])
+        if user.account is not None:  # signed-in sessions end with it
+            user.account.is_active = False
+            user.account.save(update_fields=["is_active"])
         trail.changed(user, before, "user.deactivated", reason)
     return user
 

@@ -119,7 +119,7 @@ def prepare_store(
     return each user's API token. Runs in a child process on the server's database."""
     request = {"protocol": str(protocol), "sites": site_codes}
     result = subprocess.run(
-        [sys.executable, "-m", "trialdesk.web.load", json.dumps(request)],
+        [sys.executable, __file__, json.dumps(request)],
         env={**os.environ, **environment},
         capture_output=True,
         text=True,

@@ -1,0 +1,1 @@
+"""Sign-in, sign-out, password change, TOTP, preferences and the idle timeout."""

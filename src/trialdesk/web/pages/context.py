@@ -1,0 +1,121 @@
+"""What every page starts from: the signed-in study user and their access to the study in the
+URL, the same `trialdesk.store.access` the API uses.
+
+A study in a URL is its protocol id (`NCT05933434`), or `protocol_id@version` where the store
+holds several versions of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+
+from trialdesk.store.access import Access, access_for
+from trialdesk.store.errors import NotFound
+from trialdesk.store.models import Study, StudyUser, Subject
+from trialdesk.web.api.context import studies_of
+
+View = Callable[..., HttpResponse]
+
+
+def study_user(request: HttpRequest) -> StudyUser | None:
+    """The study user of the signed-in account; None when nobody (or a deactivated user) is
+    signed in."""
+    account = request.user
+    if not account.is_authenticated:
+        return None
+    user = getattr(request, "_study_user", None)
+    if user is None:
+        user = StudyUser.objects.filter(account=account, deactivated_at__isnull=True).first()
+        request._study_user = user  # type: ignore[attr-defined]
+    return user
+
+
+def study_key(study: Study) -> str:
+    """The study's part of a URL: its protocol id, with `@version` when it has several."""
+    versions = getattr(study, "_versions_in_store", None)
+    if versions is None:
+        versions = Study.objects.filter(protocol_id=study.protocol_id).count()
+        study._versions_in_store = versions  # type: ignore[attr-defined]
+    return study.protocol_id if versions == 1 else f"{study.protocol_id}@{study.version}"
+
+
+def study_access(request: HttpRequest, study: str) -> Access:
+    """The user's access to the study named in the URL; a study where they hold no live role
+    is not found (404), like one that does not exist."""
+    user = study_user(request)
+    if user is None:  # the `staff_page` decorator has sent anonymous requests to sign in
+        raise Http404("not signed in")
+    protocol_id, _, version = study.partition("@")
+    found = studies_of(user).filter(protocol_id=protocol_id)
+    if version:
+        found = found.filter(version=version)
+    studies = list(found.defer("protocol_yaml")[:2])
+    if len(studies) != 1:
+        raise Http404(f"no study {study} among yours")
+    return access_for(Study.objects.get(pk=studies[0].pk), user)
+
+
+def subject_of(access: Access, code: str) -> Subject:
+    """The subject `code` if the user may read it; otherwise 404 (never "forbidden": a code
+    at another site is not to be confirmed)."""
+    try:
+        return access.subject(code)
+    except NotFound:
+        raise Http404(f"no subject {code}") from None
+
+
+def staff_page(view: View) -> View:
+    """A page for signed-in staff: anonymous requests go to the sign-in page (htmx requests
+    get a full-page redirect there), and an account whose user holds a TOTP device must have
+    passed it this session."""
+
+    @wraps(view)
+    def page(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = study_user(request)
+        if user is None:
+            return _to_sign_in(request)
+        if _needs_second_factor(request):
+            return _redirect(request, reverse("pages:otp-verify") + f"?next={request.path}")
+        return view(request, *args, **kwargs)
+
+    return page
+
+
+def _needs_second_factor(request: HttpRequest) -> bool:
+    from django_otp import user_has_device
+
+    account = request.user
+    return user_has_device(account) and not account.is_verified()  # type: ignore[union-attr]
+
+
+def _to_sign_in(request: HttpRequest) -> HttpResponse:
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse(settings.LOGIN_URL) + f"?next={request.path}"
+        return response
+    return redirect_to_login(request.get_full_path(), reverse(settings.LOGIN_URL))
+
+
+def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+    from django.shortcuts import redirect
+
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def page_context(request: HttpRequest) -> dict[str, Any]:
+    """Context of every template: the signed-in user, the idle timeout, the languages."""
+    return {
+        "study_user": study_user(request) if hasattr(request, "user") else None,
+        "idle_seconds": settings.SESSION_COOKIE_AGE,
+    }

@@ -1,0 +1,3 @@
+"""Screening to randomization: a new subject, eligibility, consent, randomization, kits and
+administrations.
+"""

@@ -1,0 +1,3 @@
+"""Visit forms from the instrument definitions: entry, live checks, drafts, completion, item
+history.
+"""

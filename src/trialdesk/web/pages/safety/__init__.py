@@ -1,0 +1,3 @@
+"""Adverse events and the SAE clock, deviations, withdrawal and loss to follow-up, emergency
+unblinding.
+"""

@@ -1,0 +1,2 @@
+// The idle timeout's warning: built in the accounts area.
+"use strict";

@@ -1,0 +1,20 @@
+"""The web app's URLs, one list per area, all in the `pages` namespace (`pages:subject`)."""
+
+from trialdesk.web.pages.accounts import urls as accounts
+from trialdesk.web.pages.data import urls as data
+from trialdesk.web.pages.enrolment import urls as enrolment
+from trialdesk.web.pages.forms import urls as forms
+from trialdesk.web.pages.home import urls as home
+from trialdesk.web.pages.safety import urls as safety
+from trialdesk.web.pages.visits import urls as visits
+
+app_name = "pages"
+urlpatterns = [
+    *accounts.urlpatterns,
+    *home.urlpatterns,
+    *enrolment.urlpatterns,
+    *visits.urlpatterns,
+    *forms.urlpatterns,
+    *safety.urlpatterns,
+    *data.urlpatterns,
+]

@@ -1,0 +1,1 @@
+"""A subject's page: the calendar of visits, visit dates and missed visits."""
