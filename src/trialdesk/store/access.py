@@ -27,6 +27,7 @@ from django.db.models import Q, QuerySet
 from trialdesk.store.audit import study_label
 from trialdesk.store.errors import NotFound, NotPermitted
 from trialdesk.store.models import (
+    Allocation,
     AllocationSlot,
     AuditEvent,
     Kit,
@@ -36,6 +37,7 @@ from trialdesk.store.models import (
     Study,
     StudyUser,
     Subject,
+    UnblindingEvent,
 )
 
 if TYPE_CHECKING:
@@ -239,6 +241,21 @@ class Access:
             return slots
         codes = Site.objects.filter(pk__in=self.unblinded_site_ids).values_list("code", flat=True)
         return slots.filter(stratum_site_q(codes))
+
+    def emergency_arm(self, subject: Subject) -> str | None:
+        """The arm id of `subject` for the investigator who broke its blind in an emergency
+        (`services.unblind_subject`); None for everyone else, and for them too once they no
+        longer hold an investigator role covering the subject's site.
+
+        The one read that gives a blinded user an arm: this subject's, to the user named on
+        one of its `UnblindingEvent`s. `subject` must come from this access (`subject()`)."""
+        if subject.study_id != self.study.pk or not self.may([Role.INVESTIGATOR], subject.site_id):
+            return None
+        if not UnblindingEvent.objects.filter(subject=subject, user=self.user).exists():
+            return None
+        return (
+            Allocation.objects.filter(subject=subject).values_list("slot__arm", flat=True).first()
+        )
 
     # ------------------------------------------------------------ results by arm
 
