@@ -140,7 +140,6 @@ def audit_log(
     field with old -> new; the reason) and no value is ever cut: a long value runs on, and
     the terminal wraps it. --csv and --json give every column.
     """
-    import csv
     import datetime as dt
     import sys
 
@@ -180,31 +179,13 @@ def audit_log(
         from trialdesk.store.audit import study_label
 
         label, title = study_label(chosen), str(chosen)
+    from trialdesk.store.audit_log import AuditFilter, write_csv
     from trialdesk.store.errors import NotFound
     from trialdesk.store.models import AuditEvent
 
-    events = AuditEvent.objects.filter(study=label).order_by("seq")
-    described = []
-    if subject is not None:
-        events = events.filter(subject=subject)
-        described.append(f"subject {subject}")
-    if user is not None:
-        events = events.filter(by=user)
-        described.append(f"by {user}")
-    if action is not None:
-        if action.endswith("*"):
-            events = events.filter(action__startswith=action[:-1])
-        else:
-            events = events.filter(action=action)
-        described.append(f"action {action}")
-    if first_day is not None:
-        start = dt.datetime.combine(first_day, dt.time.min, tzinfo=dt.UTC)
-        events = events.filter(at__gte=start)
-        described.append(f"since {first_day}")
-    if last_day is not None:
-        end = dt.datetime.combine(last_day + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-        events = events.filter(at__lt=end)
-        described.append(f"until {last_day}")
+    chosen_filter = AuditFilter(subject, user, action, first_day, last_day)
+    events = chosen_filter.apply(AuditEvent.objects.filter(study=label).order_by("seq"))
+    described = chosen_filter.described()
     found = list(events)
     if (
         not found
@@ -214,33 +195,7 @@ def audit_log(
         raise NotFound(f"{title}: no audit events for subject {subject!r}")
 
     if csv_output:
-        columns = (
-            "seq",
-            "at",
-            "by",
-            "action",
-            "study",
-            "subject",
-            "object_type",
-            "object_id",
-            "field",
-            "old_value",
-            "new_value",
-            "reason",
-            "previous_hash",
-            "hash",
-        )
-        writer = csv.writer(sys.stdout)  # RFC 4180: quoted as needed, CRLF line ends
-        writer.writerow(columns)
-        for event in found:
-            writer.writerow(
-                [
-                    event.at.astimezone(dt.UTC).isoformat()
-                    if column == "at"
-                    else getattr(event, column)
-                    for column in columns
-                ]
-            )
+        write_csv(found, sys.stdout)
         return
     if json_output:
         rows = [

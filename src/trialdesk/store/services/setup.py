@@ -40,8 +40,11 @@ def stratum_key(stratum: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f"{factor}={level}" for factor, level in stratum)
 
 
-def create_study(reference: str | Path, by: str) -> Study:
+def create_study(reference: str | Path, by: str, text: str | None = None) -> Study:
     """Load a protocol (shipped id or file) and generate its allocation and kit lists.
+
+    With `text` (an uploaded file's content), that is the protocol and `reference` only the
+    file's name, which the protocol's errors name as `NAME:LINE`.
 
     Each stratum gets as many slots as the study's whole enrollment, so no stratum can run
     out however recruitment is spread. The seed comes from `secrets` and is kept with the
@@ -52,7 +55,10 @@ def create_study(reference: str | Path, by: str) -> Study:
     from trialdesk.randomization.kits import assign_kits
     from trialdesk.randomization.scheme import scheme_from_protocol
 
-    name, text = protocol_source(reference)
+    if text is None:
+        name, text = protocol_source(reference)
+    else:
+        name = str(reference)
     protocol = parse_protocol(text, name)
     scheme = scheme_from_protocol(protocol)
     if scheme.method != "blocks":
@@ -287,14 +293,15 @@ def revoke_role(
     return assignment
 
 
-def lock_study(study: Study, by: str) -> Study:
-    """Lock the database: every later write to the study is refused."""
+def lock_study(study: Study, by: str, reason: str = "") -> Study:
+    """Lock the database: every later write to the study is refused. The reason (why now:
+    "final database lock", "interim analysis") is optional and kept in the audit event."""
     with audited_write(by, study) as trail:
         study = writable_study(study)
         before = audited_state(study)
         study.locked = True
         study.save(update_fields=["locked"])
-        trail.changed(study, before, "study.locked")
+        trail.changed(study, before, "study.locked", reason.strip())
     return study
 
 
