@@ -13,8 +13,6 @@ STORE := $(OUT)/store
 # nlme for the independent MMRM cross-check and PostgreSQL for the multi-site store (tests).
 RUN_PACKAGES := chromium fonts-dejavu-core fonts-noto-cjk gettext
 TEST_PACKAGES := $(RUN_PACKAGES) r-base-core r-cran-nlme postgresql
-# The demo users whose API tokens `make run` prints.
-DEMO_USERS := coordinator-01 investigator-01 assessor pharmacist monitor statistician data_manager
 
 PAGES := src/trialdesk/web/pages
 PAGE_AREAS := $(patsubst $(PAGES)/%/locale,%,$(wildcard $(PAGES)/*/locale))
@@ -63,12 +61,15 @@ system-deps:
 
 # Both seed trials end to end, everything written to out/: validate, summarise, export to
 # ClinicalTrials.gov and re-import each protocol; screen a synthetic population; generate and
-# assess the randomization; estimate power. Then the study store (SQLite in out/store): both
-# studies with demo sites and users run as virtual trials to database lock, the audit trail
-# verified, the analysis reports written (blinded and unblinded), and the REST API served on
-# http://127.0.0.1:8000 with the demo users' tokens printed.
+# assess the randomization; estimate power. Then the study store (SQLite in out/store), made
+# once: NCT04208646 as a virtual trial to database lock with its reports (blinded and
+# unblinded), NCT05933434 with 40 of its 80 patients and left open for data entry, the audit
+# trail verified. An existing out/store is served as it is (delete it to build it again).
+# Last, the demo users' new passwords and API tokens are printed and the web app and the REST
+# API are served on http://127.0.0.1:$(PORT)/.
+PORT ?= 8000
 run: install run-deps compile-messages
-	@rm -rf $(OUT) && mkdir -p $(OUT)
+	@mkdir -p $(OUT)
 	$(TRIALDESK) protocol list
 	$(TRIALDESK) protocol validate $(SEEDS)
 	@for id in $(SEEDS); do \
@@ -84,21 +85,26 @@ run: install run-deps compile-messages
 	  $(TRIALDESK) randomization assess $$id --simulations 5000 --seed 1 || exit 1; \
 	done
 	$(TRIALDESK) power NCT04208646 --effect 8 --sd 16 --dropout 0.1 --trials 5000 --seed 1
-	@for id in $(SEEDS); do \
-	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) demo run $$id --seed 1 || exit 1; \
-	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) analyze report $$id --user statistician \
-	    --out $(OUT)/reports/$$id || exit 1; \
-	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) analyze report $$id --user data_manager \
-	    --out $(OUT)/reports/$$id-blinded || exit 1; \
-	done
+	@if [ -e $(STORE) ]; then \
+	  echo "== $(STORE) exists: serving it as it is (delete $(STORE) to build the demo store again)"; \
+	else \
+	  export TRIALDESK_HOME=$(STORE); \
+	  $(TRIALDESK) demo run NCT04208646 --seed 1 || exit 1; \
+	  $(TRIALDESK) analyze report NCT04208646 --user statistician --out $(OUT)/reports/NCT04208646 || exit 1; \
+	  $(TRIALDESK) analyze report NCT04208646 --user data_manager \
+	    --out $(OUT)/reports/NCT04208646-blinded || exit 1; \
+	  $(TRIALDESK) demo run NCT05933434 --seed 1 --patients 40 --no-lock || exit 1; \
+	  $(TRIALDESK) analyze report NCT05933434 --user data_manager \
+	    --out $(OUT)/reports/NCT05933434-blinded || exit 1; \
+	fi
 	TRIALDESK_HOME=$(STORE) $(TRIALDESK) audit verify
 	@echo "wrote $(OUT)/: registry records, screening results and funnels, allocation and kit lists,"
 	@echo "the study store ($(STORE)) and the analysis reports ($(OUT)/reports/*/report.html and .pdf)"
-	@echo "demo API tokens (Authorization: Bearer TOKEN); the API docs are at http://127.0.0.1:8000/api/v1/docs"
-	@for user in $(DEMO_USERS); do \
-	  TRIALDESK_HOME=$(STORE) $(TRIALDESK) token create $$user --label "make run" || exit 1; \
-	done
-	TRIALDESK_HOME=$(STORE) $(TRIALDESK) serve --host 127.0.0.1 --port 8000 --workers 3
+	TRIALDESK_HOME=$(STORE) $(TRIALDESK) demo logins
+	@echo "web app: http://127.0.0.1:$(PORT)/ (sign in with a user and password above;"
+	@echo "NCT05933434 is open for data entry: coordinator-AUH, investigator-AUH, assessor, pharmacist)"
+	@echo "REST API: http://127.0.0.1:$(PORT)/api/v1/ (Authorization: Bearer TOKEN; docs at /api/v1/docs)"
+	TRIALDESK_HOME=$(STORE) $(TRIALDESK) serve --host 127.0.0.1 --port $(PORT) --workers 3
 
 test: install-dev system-deps compile-messages
 	$(BIN)/ruff check src tests bench

@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         help="Virtual trials driven through the store's services.", no_args_is_help=True
     )
     demo_app.command("run")(run_demo)
+    demo_app.command("logins")(print_demo_logins)
     app.add_typer(demo_app, name="demo")
 
 
@@ -82,6 +83,33 @@ def run_demo(
     if not summary.audit_verified:
         typer.echo("error: the audit trail does not verify (trialdesk audit verify)", err=True)
         raise typer.Exit(1)
+
+
+@reports_errors
+def print_demo_logins(json_output: bool = JSON_OPTION) -> None:
+    """New passwords and API tokens for the demo's users (only users the demo made), printed:
+    for trying the web app and the API on a demo store."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.demo.logins import demo_logins
+
+    logins = demo_logins()
+    if json_output:
+        print_json({"logins": [login.__dict__ for login in logins]})
+        return
+    if not logins:
+        typer.echo("no demo users in this store (trialdesk demo run makes them)")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="demo sign-ins (web app: user name and password; API: Bearer token)")
+    for column in ("user", "roles", "password", "API token"):
+        table.add_column(column, overflow="fold")
+    for login in logins:
+        table.add_row(login.username, login.roles, login.password, login.token)
+    Console(width=200).print(table)
 
 
 def parse_effects(pairs: list[str]) -> dict[str, float]:
