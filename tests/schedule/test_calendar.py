@@ -47,11 +47,32 @@ def test_the_day0_visit_is_on_day0_only() -> None:
 
 
 def test_the_screening_window_opens_on_the_screening_date_whatever_day0() -> None:
+    # Screening at day -14, 14 days before and 13 after, screened on 2024-03-01: window
+    # 03-01 .. 03-01 + 27 = 03-28, target 03-01 + 14 = 03-15, while day 0 is unknown or later.
     expected = (date(2024, 3, 15), date(2024, 3, 1), date(2024, 3, 28))
-    for day0 in (None, DAY0, date(2024, 5, 1)):
+    for day0 in (None, date(2024, 3, 28), date(2024, 5, 1)):
         window = visit_window(SCREENING, day0, SCREENED_ON)
         assert (window.target, window.start, window.end) == expected
         assert (window.end - window.start).days == SCREENING.last_day - SCREENING.first_day
+
+
+@pytest.mark.parametrize(
+    ("day0", "target", "end"),
+    [
+        # Day 0 on 03-10, before both the target (03-15) and the end (03-28): both cut to 03-10.
+        (date(2024, 3, 10), date(2024, 3, 10), date(2024, 3, 10)),
+        # Day 0 on 03-20: the target 03-15 stays, the end 03-28 is cut to 03-20.
+        (date(2024, 3, 20), date(2024, 3, 15), date(2024, 3, 20)),
+        # Day 0 on 03-27, one day before the end: the end is 03-27.
+        (date(2024, 3, 27), date(2024, 3, 15), date(2024, 3, 27)),
+        # Screened and treated on the same day: a one-day window.
+        (date(2024, 3, 1), date(2024, 3, 1), date(2024, 3, 1)),
+    ],
+)
+def test_a_screening_window_never_ends_after_day0(day0: date, target: date, end: date) -> None:
+    window = visit_window(SCREENING, day0, SCREENED_ON)
+    assert (window.start, window.target, window.end) == (SCREENED_ON, target, end)
+    assert outside_window(SCREENING, day0, day0 + timedelta(days=2), screened_on=SCREENED_ON) == 2
 
 
 def test_without_day0_only_screening_is_dated() -> None:
@@ -133,6 +154,29 @@ def test_done_and_missed_whatever_the_day(today: date) -> None:
 
 def test_a_visit_without_dates_is_scheduled() -> None:
     assert visit_status(None, None, None, False, date(2030, 1, 1)) is CalendarStatus.SCHEDULED
+
+
+@pytest.mark.parametrize("today", [END + timedelta(days=1), END + timedelta(days=400)])
+def test_screening_and_baseline_are_not_overdue_after_randomization(today: date) -> None:
+    # Before randomization a closed window is overdue, for a screening visit as for any.
+    assert visit_status(START, END, None, False, today, up_to_day0=True) is CalendarStatus.OVERDUE
+    after = {"up_to_day0": True, "randomized": True}
+    assert visit_status(START, END, None, False, today, **after) is CalendarStatus.DUE
+    # A later visit still is.
+    later = {"up_to_day0": False, "randomized": True}
+    assert visit_status(START, END, None, False, today, **later) is CalendarStatus.OVERDUE
+
+
+def test_screening_and_baseline_are_done_when_their_forms_are() -> None:
+    today = END + timedelta(days=1)
+    done = {"up_to_day0": True, "forms_complete": True}
+    assert visit_status(START, END, None, False, today, **done) is CalendarStatus.DONE
+    assert visit_status(None, None, None, False, today, **done) is CalendarStatus.DONE
+    # Complete forms alone do not make a later visit done: it needs its visit date.
+    later = {"up_to_day0": False, "forms_complete": True}
+    assert visit_status(START, END, None, False, today, **later) is CalendarStatus.OVERDUE
+    # Missed stays missed.
+    assert visit_status(START, END, None, True, today, **done) is CalendarStatus.MISSED
 
 
 def test_the_core_imports_no_django() -> None:

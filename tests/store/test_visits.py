@@ -2,7 +2,8 @@
 missed visits, manual deviations and the subject's calendar (on SQLite and PostgreSQL).
 
 KNEE-TEST with day 0 on 2024-03-10: W3 is due 2024-03-28..2024-04-03 (target 2024-03-31),
-W12 2024-05-26..2024-06-09; screening (2024-03-01) runs 2024-03-01..2024-03-28.
+W12 2024-05-26..2024-06-09; screening (2024-03-01) runs 2024-03-01..2024-03-28 until day 0
+is known, then 2024-03-01..2024-03-10 (a screening window never ends after day 0).
 """
 
 from __future__ import annotations
@@ -183,7 +184,21 @@ def test_screening_and_baseline_before_day0(study: Any, eligible_subject: Any) -
     assert "visit D0 (Baseline and treatment cycle 1) on 2024-03-09 is 1 day early" in (
         early.description
     )
-    assert visit(code, "SCR").window_end == dt.date(2024, 3, 28)  # day 0 did not move it
+    # A screening window never ends after day 0: 2024-03-01 + 14 + 13 = 03-28 is cut back to
+    # day 0 (03-10), target 03-15 with it, and the late screening visit's deviation is revised
+    # (03-29 - 03-10 = 19 days late).
+    scr = visit(code, "SCR")
+    assert (scr.window_start, scr.target_date, scr.window_end) == (
+        dt.date(2024, 3, 1),
+        dt.date(2024, 3, 10),
+        dt.date(2024, 3, 10),
+    )
+    late = out_of_window(code)[0]
+    assert late.visit == scr
+    assert late.description == (
+        "visit SCR (Screening) on 2024-03-29 is 19 days late: "
+        "window 2024-03-01..2024-03-10 (target 2024-03-10)"
+    )
     audit_ok()
 
 

@@ -9,8 +9,14 @@ Visits before day 0 (screening) count from the screening date instead, because d
 known while they take place: the window opens on the screening date and keeps the length the
 protocol gives it, with the target at its place inside (screening at day -14, 14 days before
 and 13 after: window from the screening date to 27 days later, target 14 days after it). The
-dates do not move when day 0 becomes known, so a recorded screening visit stays judged as it
-was.
+window never ends after day 0: once day 0 is known, a later end (and target) moves back to day
+0, because screening is over when the first administration is given. The opening does not
+move, so a screening visit recorded on or before day 0 stays judged as it was.
+
+Where a visit stands (`visit_status`) follows its window, with two rules for the visits on or
+before day 0 (screening and baseline): they are done when all their forms are complete, even
+without a visit date, and once the subject is randomized they are never overdue (their forms
+are still due, but the visit cannot be late any more).
 """
 
 from __future__ import annotations
@@ -81,6 +87,9 @@ def visit_window(visit: Visit, day0: dt.date | None, screened_on: dt.date | None
         start = screened_on
         target = start + dt.timedelta(days=visit.window_before)
         end = target + dt.timedelta(days=visit.window_after)
+        if day0 is not None and end > day0:
+            end = max(start, day0)
+            target = min(target, end)
         return VisitWindow(visit.id, visit.label, visit.day, target, start, end)
     if day0 is None:
         return VisitWindow(visit.id, visit.label, visit.day, None, None, None)
@@ -107,15 +116,24 @@ def visit_status(
     actual_date: dt.date | None,
     missed: bool,
     today: dt.date,
+    *,
+    up_to_day0: bool = False,
+    forms_complete: bool = False,
+    randomized: bool = False,
 ) -> CalendarStatus:
-    """Where a visit stands on `today`; a visit without window dates is scheduled."""
+    """Where a visit stands on `today`; a visit without window dates is scheduled.
+
+    `up_to_day0` says the visit is on or before day 0 (screening, baseline): such a visit is
+    done when `forms_complete` (every form it collects is marked complete; False for a visit
+    that collects none), and is due rather than overdue once the subject is `randomized`.
+    """
     if missed:
         return CalendarStatus.MISSED
-    if actual_date is not None:
+    if actual_date is not None or (up_to_day0 and forms_complete):
         return CalendarStatus.DONE
     if window_start is None or window_end is None or today < window_start:
         return CalendarStatus.SCHEDULED
-    if today <= window_end:
+    if today <= window_end or (up_to_day0 and randomized):
         return CalendarStatus.DUE
     return CalendarStatus.OVERDUE
 

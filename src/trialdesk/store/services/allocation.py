@@ -196,7 +196,8 @@ def _schedule_visits(trail: AuditTrail, protocol: Protocol, subject: Subject) ->
     """Target dates and windows of every visit from day 0 (the schedule core's calendar).
 
     A visit recorded before day 0 was known (a baseline visit) is checked against its window
-    now, which may record its out-of-window deviation.
+    now, which may record its out-of-window deviation; so is the screening visit, whose window
+    now ends on day 0 at the latest.
     """
     windows = visit_calendar(protocol.visits, subject.day0, subject.screened_on)
     visits = schedule_visits(trail, subject, windows, "visit.scheduled")
