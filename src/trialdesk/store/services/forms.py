@@ -2,25 +2,37 @@
 
 Forms of a visit after day 0 need the visit's date recorded first (`record_visit`), so every
 follow-up value has the date it was collected on; screening and baseline forms do not.
+
+Reasons for change only where they are due: an item's first entry needs none; changing an
+item that already has a saved value (not null) does, whether or not the form is complete
+(`items_needing_reason`). A partial save changes only the items it gives. Marking a form
+complete (and reopening it) is part of the form's audited state (`completed_at`); reopening
+a completed form is a change and needs a reason.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
+
+from django.utils import timezone
 
 from trialdesk.errors import BadInput
 from trialdesk.schedule import visit_window
-from trialdesk.store.audit import audited_state, audited_write, canonical_json
-from trialdesk.store.errors import SubjectStateError
+from trialdesk.store.audit import AuditTrail, audited_state, audited_write, canonical_json
+from trialdesk.store.errors import ReasonRequired, SubjectStateError
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
-from trialdesk.store.models import FormRecord, Study, VisitStatus
+from trialdesk.store.models import FormDraft, FormRecord, Study, VisitStatus
 from trialdesk.store.permissions import Step, require
-from trialdesk.store.services.common import find_subject, require_reason, writable_study
+from trialdesk.store.services.common import find_subject, writable_study
 from trialdesk.store.services.visits import protocol_visit, schedule_visit
 
 #: Visits on or before day 0 (screening, baseline) may be entered before randomization.
 LAST_PRE_RANDOMIZATION_DAY = 0
+
+#: A reason for the whole save, or one per item (item id -> reason) whose saved value changes.
+Reasons = str | Mapping[str, str]
 
 
 def save_form(
@@ -30,14 +42,25 @@ def save_form(
     form: str,
     values: dict[str, Any],
     by: str,
-    reason: str = "",
+    reason: Reasons = "",
+    *,
+    partial: bool = False,
+    complete: bool | None = None,
 ) -> FormRecord:
-    """Enter or change one form; changing a saved value needs a reason.
+    """Enter or change one form.
+
+    `partial=False` (the API's PUT): `values` is the whole form, an item left out is missing.
+    `partial=True`: only the items in `values` change; the others keep their saved values.
+    Changing an item's saved value needs a reason: one `reason` for the save, or a mapping
+    item id -> reason with one for each such item (each item's audit event carries its own).
+    `complete=True` marks the form complete (it stays so through later changes),
+    `complete=False` reopens a completed form (with a reason), None leaves it as it is.
 
     The values are checked by the instrument definition and the scores recomputed; saving
-    the same values again changes nothing and writes no audit event.
+    the same values again changes nothing and writes no audit event. The saving user's draft
+    of the form (`drafts.save_draft`) is discarded.
     """
-    from trialdesk.instruments import values_and_scores
+    from trialdesk.instruments import get_instrument, values_and_scores
 
     # What needs only the protocol (whose text never changes) and the values is checked
     # before the write lock is taken, so the lock is held for the database work alone.
@@ -47,12 +70,17 @@ def save_form(
             f"subject {code}, visit {visit_id}: form {form!r} is not collected at this "
             f"visit ({', '.join(visit_plan.forms)})"
         )
-    checked, scores = values_and_scores(form, values)
-    checked, scores = as_stored(checked), as_stored(scores)
+    if partial:
+        given = as_stored(get_instrument(form).item_values(values))
+        given = {item: given[item] for item in values}
+    else:
+        checked, scores = values_and_scores(form, values)
+        checked, scores = as_stored(checked), as_stored(scores)
+    place = f"subject {code}, visit {visit_id}, form {form}"
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
-        require(study, by, Step.ENTER_FORMS, subject.site)
+        user = require(study, by, Step.ENTER_FORMS, subject.site)
         if subject.status == SubjectStatus.SCREENED:
             raise SubjectStateError(f"subject {code} has not consented: no data before consent")
         if (
@@ -71,22 +99,100 @@ def save_form(
                 f"subject {code}, visit {visit_id}: no visit date{missed}; record the visit "
                 "date first (visits after day 0 need it before their forms)"
             )
+        FormDraft.objects.filter(user=user, subject=subject, visit_id=visit_id, form=form).delete()
         record = visit.forms.filter(form=form).first()
+        if partial:
+            saved = record.values if record is not None else {}
+            checked, scores = values_and_scores(form, {**saved, **given})
+            checked, scores = as_stored(checked), as_stored(scores)
+        now = timezone.now()
         if record is None:
             record = FormRecord.objects.create(
-                subject=subject, visit=visit, form=form, values=checked, scores=scores
+                subject=subject,
+                visit=visit,
+                form=form,
+                values=checked,
+                scores=scores,
+                completed_at=now if complete else None,
             )
-            trail.created(record, "form.entered", reason.strip())
+            trail.created(record, "form.entered", _joined(reason))
             return record
-        if (record.values, record.scores) == (checked, scores):
+        completed_at = record.completed_at
+        if complete is True and completed_at is None:
+            completed_at = now
+        elif complete is False:
+            completed_at = None
+        if (record.values, record.scores, record.completed_at) == (checked, scores, completed_at):
             return record
-        reason = require_reason(reason, f"subject {code}, visit {visit_id}, form {form}: change")
+        changed = items_needing_reason(record.values, checked)
+        reasons = _reasons_for(place, changed, reason)
+        if record.completed_at is not None and completed_at is None and not _joined(reason):
+            raise ReasonRequired(f"{place}: reopening the completed form: a reason is required")
         record.subject = subject  # the audit trail names it; the visit's manager set the visit
-        before = audited_state(record)
-        record.values, record.scores = checked, scores
-        record.save(update_fields=["values", "scores"])
-        trail.changed(record, before, "form.changed", reason)
+        per_item = reasons if isinstance(reason, Mapping) else {}
+        _change_values(trail, record, checked, scores, per_item, _joined(reason))
+        if completed_at != record.completed_at:
+            before = audited_state(record)
+            action = "form.completed" if completed_at is not None else "form.reopened"
+            record.completed_at = completed_at
+            trail.changed(record, before, action, _joined(reason))
+        record.save(update_fields=["values", "scores", "completed_at"])
     return record
+
+
+def items_needing_reason(saved: Mapping[str, Any], entered: Mapping[str, Any]) -> list[str]:
+    """The items of `entered` whose saved value (not null) it changes, in the form's order:
+    each needs a reason. An item saved as missing (null) takes its first value without one."""
+    return [
+        item
+        for item, old in saved.items()
+        if old is not None and item in entered and entered[item] != old
+    ]
+
+
+def _reasons_for(place: str, changed: list[str], reason: Reasons) -> dict[str, str]:
+    """Each changed item's reason; ReasonRequired naming the items that have none."""
+    if isinstance(reason, Mapping):
+        reasons = {item: str(reason.get(item) or "").strip() for item in changed}
+    else:
+        reasons = dict.fromkeys(changed, str(reason or "").strip())
+    missing = [item for item, text in reasons.items() if not text]
+    if missing:
+        items = ", ".join(missing)
+        raise ReasonRequired(
+            f"{place}: change: a reason is required (item{'s' if len(missing) > 1 else ''} "
+            f"{items} had a saved value)"
+        )
+    return reasons
+
+
+def _joined(reason: Reasons) -> str:
+    """The save's reason for what is not one item's change (scores, completion)."""
+    if isinstance(reason, Mapping):
+        texts = [f"{item}: {text.strip()}" for item, text in reason.items() if text.strip()]
+        return "; ".join(texts)
+    return (reason or "").strip()
+
+
+def _change_values(
+    trail: AuditTrail,
+    record: FormRecord,
+    checked: dict[str, Any],
+    scores: dict[str, Any],
+    reasons: dict[str, str],
+    reason: str,
+) -> None:
+    """Audit each item of `reasons` (a changed saved value) with its own reason, then the rest
+    (first entries, scores) with the save's reason; all in the caller's one transaction."""
+    values = dict(record.values)
+    for item, item_reason in reasons.items():
+        before = audited_state(record)
+        values[item] = checked[item]
+        record.values = dict(values)
+        trail.changed(record, before, "form.changed", item_reason)
+    before = audited_state(record)
+    record.values, record.scores = checked, scores
+    trail.changed(record, before, "form.changed", reason)
 
 
 def as_stored(values: dict[str, Any]) -> dict[str, Any]:
