@@ -1,17 +1,19 @@
 """A study's home, read side: the subject matrix (subjects x protocol visits, where each
 visit's forms stand) and the work list (what is overdue or due), both from an `Access` only.
 
-Where a visit stands comes from the schedule core, as on the subject calendar
-(`trialdesk.store.calendar.subject_calendar`): its window from `visit_calendar` (day 0, or the
-screening date before day 0) and its status from `visit_status`. A matrix cell adds what the
-visit's forms say:
+Where a visit stands is the subject calendar's rule, `trialdesk.store.calendar.visit_state`
+(the window from the schedule core's `visit_calendar`: day 0, or the screening date before day
+0; screening and baseline visits done when their forms are complete and never overdue after
+randomization). A matrix cell adds what the visit's forms say:
 
     missed       the visit is marked missed
-    complete     every form the protocol collects at the visit is marked complete
+    complete     every form the protocol collects at the visit is marked complete (a visit
+                 that collects none: it took place)
+    overdue      its window has closed; it was neither done nor marked missed (whatever is
+                 saved: the work list lists it among the overdue visits)
     in progress  some form is saved (not all complete), or the user has a draft of one, or
                  the visit took place and its forms are not all complete
-    overdue      its window has closed; it was neither done nor marked missed
-    no data      its window is open and nothing is entered yet
+    no data      it is due (its window is open) and nothing is entered yet
     not due      its window has not opened (or has no dates: day 0 is not known yet)
     not expected the subject's participation has ended (screen failure, withdrawn, lost to
                  follow-up, completed) and nothing was entered: no visit is awaited
@@ -45,9 +47,14 @@ from django.db.models import (
     When,
 )
 
-from trialdesk.schedule import CalendarStatus, visit_calendar, visit_status, visit_window
-from trialdesk.store.calendar import open_sae_reports, overdue_sae_reports
-from trialdesk.store.lifecycle import SubjectStatus
+from trialdesk.schedule import visit_calendar, visit_window
+from trialdesk.store.calendar import (
+    VisitState,
+    open_sae_reports,
+    overdue_sae_reports,
+    visit_state,
+)
+from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
 from trialdesk.store.models import (
     AdverseEvent,
     EligibilityRecord,
@@ -96,28 +103,30 @@ class CellState(StrEnum):
 
 
 def cell_state(
-    status: CalendarStatus,
+    state: VisitState,
     planned_forms: int,
     saved_forms: int,
     completed_forms: int,
     drafted: bool,
     ended: bool,
 ) -> CellState:
-    """The cell of a visit: its calendar status with what its forms say; `ended` is True for
-    a subject whose participation has ended (`ENDED_STATUSES`)."""
-    if status is CalendarStatus.MISSED:
+    """The cell of a visit: its `visit_state` with what its forms say (how many the protocol
+    collects, are saved, are complete; whether the user has a draft of one); `ended` is True
+    for a subject whose participation has ended (`ENDED_STATUSES`)."""
+    if state is VisitState.MISSED:
         return CellState.MISSED
     if planned_forms and completed_forms >= planned_forms:
         return CellState.COMPLETE
-    if status is CalendarStatus.DONE and not planned_forms:
+    if state is VisitState.DONE and not planned_forms:
         return CellState.COMPLETE
-    if saved_forms or drafted or status is CalendarStatus.DONE:
-        return CellState.IN_PROGRESS
+    entered = bool(saved_forms or drafted or state is VisitState.DONE)
     if ended:
-        return CellState.NOT_EXPECTED
-    if status is CalendarStatus.OVERDUE:
+        return CellState.IN_PROGRESS if entered else CellState.NOT_EXPECTED
+    if state is VisitState.OVERDUE:
         return CellState.OVERDUE
-    if status is CalendarStatus.DUE:
+    if entered:
+        return CellState.IN_PROGRESS
+    if state is VisitState.DUE:
         return CellState.NO_DATA
     return CellState.NOT_DUE
 
@@ -268,17 +277,28 @@ def subject_matrix(access: Access, query: MatrixQuery, today: dt.date) -> Subjec
     for subject in subjects:
         windows = visit_calendar(plans, subject.day0, subject.screened_on)
         ended = subject.status in ENDED_STATUSES
+        randomized = subject.status in RANDOMIZED_STATUSES
         cells = []
         for plan, window in zip(plans, windows, strict=True):
             row = visits.get((subject.pk, plan.id))
             missed = row is not None and row.status == VisitStatus.MISSED
             actual = row.actual_date if row else None
-            status = visit_status(window.start, window.end, actual, missed, today)
+            completed = row.completed if row else 0
+            # save_form takes only the forms the protocol collects at the visit, so a count
+            # of completed records is the count of completed planned forms.
+            state = visit_state(
+                window,
+                actual_date=actual,
+                missed=missed,
+                forms_complete=bool(plan.forms) and completed >= len(plan.forms),
+                randomized=randomized,
+                today=today,
+            )
             state = cell_state(
-                status,
+                state,
                 len(plan.forms),
                 row.saved if row else 0,
-                row.completed if row else 0,
+                completed,
                 (subject.pk, plan.id) in drafted,
                 ended,
             )
@@ -399,7 +419,7 @@ def work_list(
     labels = {plan.id: plan.label for plan in plans}
     return WorkList(
         overdue_visits=_visit_section(
-            _overdue_rows(awaiting, today),
+            _overdue_rows(awaiting, plans, today),
             _unrecorded(awaiting, plans, today, overdue=True),
             labels,
             limit,
@@ -416,39 +436,63 @@ def work_list(
     )
 
 
-def _overdue_rows(awaiting: QuerySet[Subject], today: dt.date) -> QuerySet[Visit]:
-    """Visit rows whose window has closed, neither done nor missed (`visit_status` OVERDUE)."""
-    return Visit.objects.filter(
+def _with_form_counts(rows: QuerySet[Visit], plans: list[ProtocolVisit]) -> QuerySet[Visit]:
+    """Visit rows with `planned` (the forms the protocol collects there) and `completed`."""
+    planned = Case(
+        *[When(visit_id=plan.id, then=Value(len(plan.forms))) for plan in plans],
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    return rows.annotate(
+        planned=planned,
+        completed=Count("forms", filter=Q(forms__completed_at__isnull=False)),
+    )
+
+
+def _early_ids(plans: list[ProtocolVisit]) -> list[str]:
+    """The visits on or before day 0 (screening, baseline), which `visit_state` treats apart."""
+    return [plan.id for plan in plans if plan.day <= 0]
+
+
+def _randomized_q() -> Q:
+    return Q(subject__status__in=[status.value for status in RANDOMIZED_STATUSES])
+
+
+def _overdue_rows(
+    awaiting: QuerySet[Subject], plans: list[ProtocolVisit], today: dt.date
+) -> QuerySet[Visit]:
+    """Visit rows `visit_state` calls overdue: the window closed, neither done nor missed;
+    screening and baseline visits are done once their forms are complete, and never overdue
+    once the subject is randomized."""
+    rows = Visit.objects.filter(
         subject__in=awaiting.values("pk"),
         status=VisitStatus.SCHEDULED,
         actual_date__isnull=True,
         window_end__lt=today,
+    )
+    early = Q(visit_id__in=_early_ids(plans))
+    return (
+        _with_form_counts(rows, plans)
+        .exclude(early & _randomized_q())
+        .exclude(early & Q(planned__gt=0, completed__gte=F("planned")))
     )
 
 
 def _due_rows(
     awaiting: QuerySet[Subject], plans: list[ProtocolVisit], today: dt.date
 ) -> QuerySet[Visit]:
-    """Visit rows whose window is open today, not missed, with fewer forms complete than the
-    protocol collects there."""
-    planned = Case(
-        *[When(visit_id=plan.id, then=Value(len(plan.forms))) for plan in plans],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-    return (
-        Visit.objects.filter(
-            subject__in=awaiting.values("pk"),
-            window_start__lte=today,
-            window_end__gte=today,
-        )
+    """Visit rows whose forms are due: not missed, fewer forms complete than the protocol
+    collects, and either the visit took place or it is due (`visit_state`: its window is
+    open, or, screening and baseline of a randomized subject, it has opened)."""
+    early = Q(visit_id__in=_early_ids(plans))
+    opened = Q(window_start__lte=today)
+    due = opened & (Q(window_end__gte=today) | (early & _randomized_q()))
+    rows = (
+        Visit.objects.filter(subject__in=awaiting.values("pk"))
         .exclude(status=VisitStatus.MISSED)
-        .annotate(
-            planned=planned,
-            completed=Count("forms", filter=Q(forms__completed_at__isnull=False)),
-        )
-        .filter(completed__lt=F("planned"))
+        .filter(Q(actual_date__isnull=False) | due)
     )
+    return _with_form_counts(rows, plans).filter(completed__lt=F("planned"))
 
 
 def _screening_offsets(plan: ProtocolVisit) -> tuple[int, int] | None:
@@ -464,8 +508,9 @@ def _screening_offsets(plan: ProtocolVisit) -> tuple[int, int] | None:
 def _unrecorded(
     awaiting: QuerySet[Subject], plans: list[ProtocolVisit], today: dt.date, *, overdue: bool
 ) -> list[tuple[str, tuple[int, int], QuerySet[Subject]]]:
-    """Per visit dated from the screening date: the subjects without a row for it whose
-    window has closed (`overdue`) or is open today (then only visits with forms)."""
+    """Per visit dated from the screening date: the subjects without a row for it (nothing is
+    entered) whose window has closed (`overdue`, not for randomized subjects) or is due today
+    (then only visits with forms; for a randomized subject, once the window has opened)."""
     found = []
     for plan in plans:
         offsets = _screening_offsets(plan)
@@ -475,13 +520,13 @@ def _unrecorded(
         without_row = awaiting.filter(
             ~Exists(Visit.objects.filter(subject=OuterRef("pk"), visit_id=plan.id))
         )
+        randomized = Q(status__in=[status.value for status in RANDOMIZED_STATUSES])
+        closed = Q(screened_on__lt=today - dt.timedelta(days=last))
+        opened = Q(screened_on__lte=today - dt.timedelta(days=first))
         if overdue:
-            chosen = without_row.filter(screened_on__lt=today - dt.timedelta(days=last))
+            chosen = without_row.filter(closed).exclude(randomized)
         else:
-            chosen = without_row.filter(
-                screened_on__lte=today - dt.timedelta(days=first),
-                screened_on__gte=today - dt.timedelta(days=last),
-            )
+            chosen = without_row.filter(opened & (~closed | randomized))
         found.append((plan.id, offsets, chosen))
     return found
 
