@@ -174,6 +174,8 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "pages/accounts/locked_out.html"
+# Renders that template with the time the lockout ends (axes gives only the cool-off's length).
+AXES_LOCKOUT_CALLABLE = "trialdesk.web.pages.accounts.views.locked_out"
 AXES_VERBOSE = False
 # axes.W006 asks for the address in the lockout key; by user name alone, a guesser who changes
 # address is still locked out, which is the point here (hospital networks share addresses).
