@@ -266,6 +266,23 @@ class SubjectSummaryOut(Schema):
     randomization_number: str | None
 
 
+class SubjectFilters(Schema):
+    """The query of the subject list: filters, then paging with the audit trail's bounds."""
+
+    site: str | None = Field(None, description="only the subjects of this site code, e.g. 01")
+    status: SubjectStatus | None = Field(None, description="only the subjects in this status")
+    q: str | None = Field(
+        None, max_length=100, description="only the subjects whose code contains this (any case)"
+    )
+    limit: int | None = Field(
+        None,
+        ge=1,
+        le=ninja_settings.PAGINATION_MAX_LIMIT,
+        description="at most this many subjects; none: all of them",
+    )
+    offset: Offset = Field(0, description="skip this many subjects first")  # type: ignore[valid-type]
+
+
 class SubjectOut(SubjectSummaryOut):
     year_of_birth: int
     age_at_screening: int
@@ -312,6 +329,24 @@ class FormIn(BodyIn):
     reason: str = Field("", description="required when changing saved values")
 
 
+class FormPatchIn(BodyIn):
+    values: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the items to change, by item id (null: the item is missing); items not "
+        "given keep their saved values",
+    )
+    reason: str = Field(
+        "",
+        description="required when an item that has a saved value (not null) changes, and "
+        "to reopen a completed form; a first entry of an item needs none",
+    )
+    complete: StrictBool | None = Field(
+        None,
+        description="true: mark the form complete; false: reopen it (with a reason); "
+        "absent or null: leave it as it is",
+    )
+
+
 class VisitOut(Schema):
     visit_id: str
     label: str
@@ -334,6 +369,9 @@ class FormRecordOut(Schema):
     form: str
     values: dict[str, Any]
     scores: dict[str, Any]
+    completed_at: dt.datetime | None = Field(
+        description="when the form was marked complete; null while it is being entered"
+    )
 
 
 # ---------------------------------------------------------------- safety and deviations

@@ -11,8 +11,8 @@ the user is blinded there; emergency unblinding is the one exception, on purpose
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from ninja import Router, Status
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Status
 
 from trialdesk.store.access import Access
 from trialdesk.store.models import Allocation, Kit, Subject
@@ -43,6 +43,7 @@ from trialdesk.web.api.schemas import (
     RandomizationOut,
     ReasonIn,
     ScreeningIn,
+    SubjectFilters,
     SubjectOut,
     SubjectSummaryOut,
     UnblindingOut,
@@ -105,11 +106,32 @@ def subject_detail(access: Access, subject: Subject) -> dict:
 
 
 @router.get("/studies/{study}/subjects", response={200: list[SubjectSummaryOut], **READ_ERRORS})
-def list_subjects(request: HttpRequest, study: str, version: str | None = None) -> list[dict]:
-    """The subjects of the user's sites (all of them for a study-wide role)."""
-    subjects = study_for(request, study, version).subjects().select_related("allocation")
+def list_subjects(
+    request: HttpRequest,
+    response: HttpResponse,
+    study: str,
+    version: str | None = None,
+    filters: Query[SubjectFilters] = None,  # type: ignore[assignment]
+) -> list[dict]:
+    """The subjects of the user's sites (all of them for a study-wide role), by code.
+
+    `site`, `status` and `q` (the code contains it, any case) narrow the list; a site the user
+    does not read, or that the study does not have, gives an empty list. `limit` and `offset`
+    page it as the audit trail's do; without `limit` every subject is listed (as before the
+    paging). The answer stays a JSON list; its `X-Total-Count` header gives how many subjects
+    match the filters before paging."""
+    subjects = study_for(request, study, version).subjects().select_related("allocation", "site")
+    if filters.site is not None:
+        subjects = subjects.filter(site__code=filters.site)
+    if filters.status is not None:
+        subjects = subjects.filter(status=filters.status)
+    if filters.q:
+        subjects = subjects.filter(code__icontains=filters.q)
+    subjects = subjects.order_by("code")
+    response["X-Total-Count"] = str(subjects.count())
+    end = None if filters.limit is None else filters.offset + filters.limit
     rows = []
-    for subject in subjects.order_by("code"):
+    for subject in subjects[filters.offset : end]:
         allocation = getattr(subject, "allocation", None)  # None before randomization
         rows.append(
             {
