@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
@@ -27,6 +27,9 @@ from trialdesk.store.models import FormDraft, FormRecord, Study, VisitStatus
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, writable_study
 from trialdesk.store.services.visits import protocol_visit, schedule_visit
+
+if TYPE_CHECKING:
+    from trialdesk.protocol.model import Visit as ProtocolVisit
 
 #: Visits on or before day 0 (screening, baseline) may be entered before randomization.
 LAST_PRE_RANDOMIZATION_DAY = 0
@@ -93,7 +96,7 @@ def save_form(
             )
         window = visit_window(visit_plan, subject.day0, subject.screened_on)
         visit = schedule_visit(trail, subject, window, "visit.opened")
-        if visit_plan.day > LAST_PRE_RANDOMIZATION_DAY and visit.actual_date is None:
+        if needs_visit_date(visit_plan) and visit.actual_date is None:
             missed = " (it is marked missed)" if visit.status == VisitStatus.MISSED else ""
             raise BadInput(
                 f"subject {code}, visit {visit_id}: no visit date{missed}; record the visit "
@@ -138,6 +141,11 @@ def save_form(
             trail.changed(record, before, action, _joined(reason))
         record.save(update_fields=["values", "scores", "completed_at"])
     return record
+
+
+def needs_visit_date(visit_plan: ProtocolVisit) -> bool:
+    """True for a visit after day 0: its forms need the visit's date recorded first."""
+    return visit_plan.day > LAST_PRE_RANDOMIZATION_DAY
 
 
 def items_needing_reason(saved: Mapping[str, Any], entered: Mapping[str, Any]) -> list[str]:

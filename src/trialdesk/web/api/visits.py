@@ -17,6 +17,7 @@ from trialdesk.web.api.context import SUBJECT, subject_for
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
 from trialdesk.web.api.schemas import (
     FormIn,
+    FormPatchIn,
     FormRecordOut,
     ReasonIn,
     VisitDateIn,
@@ -34,6 +35,7 @@ def _form_row(record: FormRecord) -> dict:
         "form": record.form,
         "values": record.values,
         "scores": record.scores,
+        "completed_at": record.completed_at,
     }
 
 
@@ -132,4 +134,32 @@ def enter_form(
     access, _ = subject_for(request, study, code, version)
     chosen, user = access.study, access.user
     record = save_form(chosen, code, visit_id, form, body.values, user.username, body.reason)
+    return _form_row(record)
+
+
+@router.patch(VISIT + "/forms/{form}", response={200: FormRecordOut, **WRITE_ERRORS})
+def change_form(
+    request: HttpRequest,
+    study: str,
+    code: str,
+    visit_id: str,
+    form: str,
+    body: FormPatchIn,
+    version: str | None = None,
+) -> dict:
+    """Enter or change some items of a form: the items not given keep their saved values.
+    Changing an item's saved value needs a reason; `complete` marks the form complete."""
+    access, _ = subject_for(request, study, code, version)
+    chosen, user = access.study, access.user
+    record = save_form(
+        chosen,
+        code,
+        visit_id,
+        form,
+        body.values,
+        user.username,
+        body.reason,
+        partial=True,
+        complete=body.complete,
+    )
     return _form_row(record)
