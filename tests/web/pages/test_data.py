@@ -47,7 +47,7 @@ STEMJOINT_ELIGIBLE = {
     "vitals": {"height_cm": 170, "weight_kg": 70},
 }
 #: The refusal heading of a locked study, in Danish (pages/locale, the shared refusals).
-LOCKED_DA = "Undersøgelsen er låst"
+LOCKED_DA = "Forsøget er låst"
 
 
 def stemjoint() -> dict[str, Any]:

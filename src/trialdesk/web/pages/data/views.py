@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -31,7 +33,7 @@ from trialdesk.store.access import Access
 from trialdesk.store.audit_log import CSV_COLUMNS, AuditFilter, csv_row
 from trialdesk.store.models import Role, Site, StudyUser
 from trialdesk.store.services import add_site, add_user, create_study, lock_study, unlock_study
-from trialdesk.store.services.accounts import check_password_rules, set_password
+from trialdesk.store.services.accounts import set_password
 from trialdesk.store.services.setup import USERNAME_LENGTH, deactivate_user, revoke_role
 from trialdesk.store.services.tokens import create_token, revoke_token
 from trialdesk.web.pages.context import staff_page, study_access, study_key, study_user
@@ -261,10 +263,12 @@ def users(request: HttpRequest, study: str) -> HttpResponse:
                     "Password: %(user)s already has a password; they change it themselves."
                 ) % {"user": username}
             else:
-                try:
-                    check_password_rules(username, password)
-                except TrialdeskError as error:
-                    errors["password"] = _("Password: %(problem)s") % {"problem": str(error)}
+                try:  # Django's validators, in the user's language
+                    validate_password(password, get_user_model()(username=username))
+                except ValidationError as error:
+                    errors["password"] = _("Password: %(problem)s") % {
+                        "problem": " ".join(error.messages)
+                    }
         if not errors:
             try:
                 add_user(access.study, username, role, access.user.username, site_code)
