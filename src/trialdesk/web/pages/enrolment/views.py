@@ -357,7 +357,8 @@ def treatment(request: HttpRequest, study: str, code: str) -> HttpResponse:
         values.update({name: request.POST.get(name, "") for name in values})
         plan = [a.id for a in access.study.protocol().treatment_plan]
         administration = choice(
-            errors, "administration_id", _("Administration"), values["administration_id"], plan
+            # From a hidden field beside the date: its error shows at the date.
+            errors, "administered_on", _("Administration"), values["administration_id"], plan
         )
         administered_on = past_date(
             errors, "administered_on", _("Date of administration"), values["administered_on"]

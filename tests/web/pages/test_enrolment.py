@@ -1,0 +1,458 @@
+"""Screening to treatment in the browser: a new subject, consent, the eligibility panel with the
+investigator's attestations, randomization (blinded: no arm anywhere in the HTML), the treatment
+plan's administrations and the pharmacist's dispensing list, for STEMJOINT (one injection) and
+NCT04208646 (two treatment cycles).
+
+Expected values come from the protocol files (criteria ids and registry texts, arm ids and
+labels, the treatment plan) and from the screening values written here by hand: an eligible
+STEMJOINT patient (KL grade 2, joint space 2 mm, 3 degrees varus, BMI 24.2, NRS 6 ...), and one
+with BMI 37.9 and no knee examination yet (I5 fails, I1-I3 and E11 unknown).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import urllib.request
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from support.browser import CBM, LANGUAGES, STEMJOINT, WIDTHS, look
+
+PROTOCOLS = Path(__file__).resolve().parents[3] / "src" / "trialdesk" / "protocols"
+TODAY = dt.date.today()
+#: Born 63 years before this year: 62 or 63 on the screening date, both fit 40-75.
+YEAR_OF_BIRTH = TODAY.year - 63
+AGE = 62
+
+#: An eligible STEMJOINT patient's screening forms, by hand from the criteria: pain 12 months
+#: with NRS 6 (I1), KL grade 2 and joint space 2 mm (I2), 3 degrees varus (I3), medial OA (I4),
+#: 170 cm and 70 kg: BMI 24.2 (I5), AP laxity 1 mm (E11).
+STEMJOINT_ELIGIBLE = {
+    "screening_history": {
+        "index_knee_side": "right",
+        "oa_duration_months": 24,
+        "knee_pain_duration_months": 12,
+        "oa_compartment": "medial",
+    },
+    "nrs_pain": {"nrs": 6},
+    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
+    "knee_exam": {
+        "index_joint_space_width_mm": 2,
+        "index_alignment_deg": 3,
+        "index_ap_laxity_mm": 1,
+    },
+    "vitals": {"height_cm": 170, "weight_kg": 70},
+}
+#: A STEMJOINT patient part-way: 160 cm and 97 kg is BMI 37.9, not < 35 (I5 fails); no knee
+#: examination and no NRS yet (I1, I2, I3 and E11 unknown); KL grade 2 (E1 passes).
+STEMJOINT_MIXED = {
+    "screening_history": STEMJOINT_ELIGIBLE["screening_history"],
+    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
+    "vitals": {"height_cm": 160, "weight_kg": 97},
+}
+#: An eligible NCT04208646 patient: OA 24 months (I4), WOMAC all items 2: pain 10 and total
+#: 48 (I5), KL grade 2 (I6, E24), BMI 24.2 (E3), normal labs (E4) and negative serology (E18).
+CBM_ELIGIBLE = {
+    "screening_history": {"index_knee_side": "left", "oa_duration_months": 24},
+    "womac": {
+        f"{part}{i}": 2 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)
+    },
+    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
+    "vitals": {"height_cm": 170, "weight_kg": 70},
+    "labs": {
+        "neutrophils": 4.0,
+        "platelets": 250,
+        "albumin": 42,
+        "creatinine": 80,
+        "creatinine_uln": 104,
+        "bilirubin": 10,
+        "bilirubin_uln": 22,
+        "alt": 20,
+        "alt_uln": 45,
+        "ast": 22,
+        "ast_uln": 35,
+        "hiv_positive": False,
+        "hbv_positive": False,
+        "hcv_positive": False,
+        "syphilis_positive": False,
+    },
+}
+
+
+@cache
+def protocol(study: str) -> dict[str, Any]:
+    return yaml.safe_load((PROTOCOLS / f"{study}.yaml").read_text())
+
+
+def criteria(study: str) -> list[dict[str, Any]]:
+    return protocol(study)["eligibility"]["criteria"]
+
+
+def attestations_all_confirmed(study: str) -> dict[str, bool]:
+    """Every attestation criterion answered for an eligible patient: inclusions met (true),
+    exclusions absent (false)."""
+    return {c["id"]: c["type"] == "inclusion" for c in criteria(study) if c.get("attestation")}
+
+
+def arm_words(study: str) -> list[str]:
+    arms = protocol(study)["arms"]
+    return [arm["id"] for arm in arms] + [arm["label"] for arm in arms]
+
+
+def assert_no_arm(html: str, study: str) -> None:
+    """No arm id or label anywhere in the HTML (as a word of its own, case-sensitive)."""
+    for word in arm_words(study):
+        found = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", html)
+        assert found is None, (
+            f"arm {word!r} in a blinded page: …{html[found.start() - 80 : found.end() + 80]}…"
+        )
+
+
+# ---------------------------------------------------------------- the API, for fast setup
+
+
+class Api:
+    def __init__(self, served: Any, username: str) -> None:
+        created = served.trialdesk("token", "create", username, "--json")
+        assert created.returncode == 0, created.stderr
+        self.token = json.loads(created.stdout)["token"]
+        self.served = served
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        request = urllib.request.Request(
+            self.served.url("/api/v1" + path),
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read() or b"null")
+
+
+_APIS: dict[tuple[str, str], Api] = {}
+
+
+def api(served: Any, username: str) -> Api:
+    """The user's API client on this store (one token each)."""
+    key = (served.base_url, username)
+    if key not in _APIS:
+        _APIS[key] = Api(served, username)
+    return _APIS[key]
+
+
+def save_forms(served: Any, study: str, username: str, code: str, forms: dict) -> None:
+    visit = protocol(study)["visits"][0]["id"]  # the earliest visit: screening
+    for form, values in forms.items():
+        api(served, username).call(
+            "PUT",
+            f"/studies/{study}/subjects/{code}/visits/{visit}/forms/{form}",
+            {"values": values},
+        )
+
+
+def subject_via_api(served: Any, study: str, coordinator: str, site: str) -> str:
+    base = f"/studies/{study}/subjects"
+    body = {"site": site, "year_of_birth": YEAR_OF_BIRTH, "age": AGE, "sex": "female"}
+    code = api(served, coordinator).call("POST", base, {**body, "screened_on": TODAY.isoformat()})[
+        "code"
+    ]
+    consent = {"consented_on": TODAY.isoformat(), "consent_version": "1.0"}
+    api(served, coordinator).call("POST", f"{base}/{code}/consent", consent)
+    return code
+
+
+def randomized_via_api(
+    served: Any, study: str, coordinator: str, investigator: str, site: str, forms: dict
+) -> str:
+    code = subject_via_api(served, study, coordinator, site)
+    save_forms(served, study, coordinator, code, forms)
+    path = f"/studies/{study}/subjects/{code}"
+    result = api(served, investigator).call(
+        "POST", f"{path}/eligibility", {"attestations": attestations_all_confirmed(study)}
+    )
+    assert result["verdict"] == "eligible", result
+    api(served, coordinator).call("POST", f"{path}/randomize")
+    return code
+
+
+# ---------------------------------------------------------------- page steps
+
+
+def create_subject(page: Any, study: str, site: str | None = None) -> str:
+    page.goto(f"/studies/{study}/subjects/new")
+    if site is not None:
+        page.select_option("#site", site)
+    page.fill("#year_of_birth", str(YEAR_OF_BIRTH))
+    page.fill("#age", str(AGE))
+    page.check("input[name=sex][value=female]")
+    page.fill("#screened_on", TODAY.isoformat())
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r"/consent$"))
+    return page.url.rsplit("/", 2)[-2]
+
+
+def record_consent(page: Any) -> None:
+    page.fill("#consent_version", "2.1")
+    page.fill("#consented_on", TODAY.isoformat())
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r"/eligibility$"))
+
+
+def criterion(page: Any, criterion_id: str) -> Any:
+    return page.locator(f"#criterion-{criterion_id}")
+
+
+def enrol_through_pages(
+    served: Any,
+    sign_in: Any,
+    study: str,
+    users: tuple[str, str, str],
+    site: str | None,
+    forms: dict,
+) -> str:
+    """Screening to the first administration through the pages, checking each step."""
+    coordinator, investigator, pharmacist = users
+    page = sign_in(served, coordinator)
+    code = create_subject(page, study, site)
+    assert "is screened" in page.inner_text(".messages")
+    record_consent(page)
+
+    # Before any screening form: age passes, the computed criteria are unknown and name their
+    # form and field, with a link to the form at the screening visit.
+    ids = [c["id"] for c in criteria(study)]
+    shown = page.locator("li.criterion").evaluate_all("items => items.map(i => i.id)")
+    inclusion = [c["id"] for c in criteria(study) if c["type"] == "inclusion"]
+    exclusion = [c["id"] for c in criteria(study) if c["type"] == "exclusion"]
+    assert shown == [f"criterion-{i}" for i in inclusion + exclusion] and len(shown) == len(ids)
+    for entry in criteria(study):
+        text = criterion(page, entry["id"]).locator(".criterion-text")
+        assert text.inner_text() == " ".join(entry["text"].split())
+        assert text.get_attribute("lang") == "en"
+    assert "Pass" in criterion(page, "AGE").inner_text()
+    visit = protocol(study)["visits"][0]["id"]
+    items = {item["id"]: item for item in protocol(study)["data_items"]}
+    for entry in criteria(study):
+        names = set(re.findall(r"[a-z_]+", entry.get("expression") or ""))
+        needed = [name for name in names if items.get(name, {}).get("form")]
+        if not needed:
+            continue  # an attestation, or age from the subject record
+        row = criterion(page, entry["id"])
+        assert "Unknown" in row.inner_text(), entry["id"]
+        forms_named = {
+            link.split("/forms/")[1].strip("/")
+            for link in row.locator(".to-fill a").evaluate_all("links => links.map(a => a.href)")
+        }
+        assert forms_named == {items[name]["form"] for name in needed}, entry["id"]
+        link = row.locator(".to-fill a").first.get_attribute("href")
+        assert f"/subjects/{code}/visits/{visit}/forms/" in link
+    # The coordinator sees the attestations read-only and cannot record the evaluation.
+    assert page.locator("input[name=confirmed]").count() == 0
+    assert page.locator("button", has_text="Record the eligibility evaluation").count() == 0
+
+    save_forms(served, study, coordinator, code, forms)
+
+    # The investigator confirms every attestation criterion and records: eligible.
+    investigator_page = sign_in(served, investigator)
+    investigator_page.goto(f"/studies/{study}/subjects/{code}/eligibility")
+    attestation_ids = [c["id"] for c in criteria(study) if c.get("attestation")]
+    assert investigator_page.locator("input[name=confirmed]").count() == len(attestation_ids)
+    for criterion_id in attestation_ids:
+        investigator_page.check(f"#criterion-{criterion_id} input[name=confirmed]")
+    investigator_page.click("button[type=submit]:has-text('Record the eligibility evaluation')")
+    investigator_page.wait_for_load_state()
+    assert "Eligibility recorded: Eligible." in investigator_page.inner_text(".messages")
+    assert investigator_page.locator("li.criterion .result", has_text="Pass").count() == len(ids)
+    history = investigator_page.locator("#history ~ .table-wrap tbody tr")
+    assert history.count() == 1 and "Eligible" in history.inner_text()
+
+    # The coordinator randomizes after the confirm step: randomization and kit numbers, no arm.
+    page.goto(f"/studies/{study}/subjects/{code}/randomize")
+    page.click("button[type=submit].primary")  # without ticking the confirmation
+    assert "tick the box" in page.inner_text("#confirm-error")
+    page.check("#confirm")
+    page.click("button[type=submit].primary")
+    page.wait_for_load_state()
+    number = page.inner_text(".randomization-number")
+    kits = page.locator(".allocation .kit-number").all_inner_texts()
+    assert re.fullmatch(r"R\d\d-\d{3}", number)
+    assert len(kits) == len(protocol(study)["treatment_plan"]) and all(k.isdigit() for k in kits)
+    assert_no_arm(page.content(), study)
+    page.goto(f"/studies/{study}/subjects/{code}/treatment")
+    assert page.locator(".administrations .kit-number").all_inner_texts() == kits
+    assert_no_arm(page.content(), study)
+    page.goto(f"/studies/{study}/dispensing")
+    assert_no_arm(page.content(), study)
+    assert "for unblinded roles" in page.inner_text("main")
+
+    # The pharmacist sees the kits' arms on the dispensing page and records the first
+    # administration (day 0) on the treatment page.
+    pharmacy = sign_in(served, pharmacist)
+    pharmacy.goto(f"/studies/{study}/dispensing")
+    row = pharmacy.locator("table.dispensing tbody tr", has_text=kits[0])
+    arms = {arm["id"]: arm["label"] for arm in protocol(study)["arms"]}
+    arm_cell = row.locator(".arm").inner_text()
+    assert any(arm_cell == f"{label} ({arm})" for arm, label in arms.items()), arm_cell
+    assert "Not dispensed" in row.inner_text()
+    pharmacy.click(f"a:text-is('{code}')")
+    first = protocol(study)["treatment_plan"][0]["id"]
+    pharmacy.wait_for_load_state()
+    pharmacy.fill(f"#administered_on-{first}", TODAY.isoformat())
+    pharmacy.click(f"#administration-{first} button[type=submit]")
+    pharmacy.wait_for_load_state()
+    assert f"Administration recorded with kit {kits[0]}." in pharmacy.inner_text(".messages")
+    assert "Given" in pharmacy.inner_text(f"#administration-{first}")
+    pharmacy.goto(f"/studies/{study}/dispensing")
+    assert (
+        "Dispensed" in pharmacy.locator("table.dispensing tbody tr", has_text=kits[0]).inner_text()
+    )
+    return code
+
+
+STEMJOINT_USERS = ("sj-coordinator", "sj-investigator", "sj-pharmacist")
+CBM_USERS = ("cb-coordinator-01", "cb-investigator-01", "cb-pharmacist-01")
+
+
+def test_stemjoint_from_screening_to_the_injection(served, sign_in):
+    code = enrol_through_pages(
+        served, sign_in, STEMJOINT, STEMJOINT_USERS, None, STEMJOINT_ELIGIBLE
+    )
+    page = sign_in(served, "sj-coordinator")
+    page.goto(f"/studies/{STEMJOINT}/subjects/{code}/treatment")
+    assert "Given" in page.inner_text("#administration-INJ")  # the one injection
+    assert page.locator("form.inline-record").count() == 0
+    assert_no_arm(page.content(), STEMJOINT)
+
+
+def test_stemjoint_path_on_postgresql(served_postgresql, sign_in):
+    enrol_through_pages(
+        served_postgresql, sign_in, STEMJOINT, STEMJOINT_USERS, None, STEMJOINT_ELIGIBLE
+    )
+
+
+def test_nct04208646_both_treatment_cycles(served, sign_in):
+    code = enrol_through_pages(served, sign_in, CBM, CBM_USERS, "01", CBM_ELIGIBLE)
+    plan = [a["id"] for a in protocol(CBM)["treatment_plan"]]
+    assert plan == ["C1", "C2"]
+    pharmacy = sign_in(served, "cb-pharmacist-01")
+    pharmacy.goto(f"/studies/{CBM}/subjects/{code}/treatment")
+    # Cycle 2 is recorded after cycle 1, three weeks later (day 21) or, here, the same day.
+    pharmacy.fill("#administered_on-C2", TODAY.isoformat())
+    pharmacy.click("#administration-C2 button[type=submit]")
+    pharmacy.wait_for_load_state()
+    assert "Given" in pharmacy.inner_text("#administration-C1")
+    assert "Given" in pharmacy.inner_text("#administration-C2")
+    coordinator = sign_in(served, "cb-coordinator-01")
+    coordinator.goto(f"/studies/{CBM}/subjects/{code}/treatment")
+    assert coordinator.inner_text(".subject-facts .badge") == "In follow-up"
+    assert_no_arm(coordinator.content(), CBM)
+    # A coordinator of another site does not find the subject.
+    other = sign_in(served, "cb-coordinator-02")
+    response = other.goto(f"/studies/{CBM}/subjects/{code}/eligibility")
+    assert response.status == 404
+
+
+def test_refusals_and_checks_in_the_users_language(served, sign_in):
+    page = sign_in(served, "sj-coordinator", language="da")
+    page.goto(f"/studies/{STEMJOINT}/subjects/new")
+    page.fill("#year_of_birth", "1850")
+    page.fill("#age", "")
+    page.fill("#screened_on", (TODAY + dt.timedelta(days=3)).isoformat())
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("button[type=submit].primary")
+    assert answer.value.status == 400
+    assert page.get_attribute("#year_of_birth", "aria-invalid") == "true"
+    assert page.input_value("#year_of_birth") == "1850"  # what was typed stays
+    assert "Fødselsår" in page.inner_text("#year_of_birth-error")
+    assert "Alder" in page.inner_text("#age-error")
+    assert "fremtiden" in page.inner_text("#screened_on-error")
+    look(page, "enrolment/subject-new-errors")
+    # A subject not consented cannot be randomized: the service's refusal, status 409.
+    code = create_subject(page, STEMJOINT)
+    page.goto(f"/studies/{STEMJOINT}/subjects/{code}/randomize")
+    page.check("#confirm")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.click("button[type=submit].primary")
+    assert answer.value.status == 409
+    assert "randomization needs the subject to be eligible" in page.inner_text(".notice.error")
+    # Consent, then eligibility by the coordinator: refused (investigators only), nothing
+    # recorded; the assessor may not screen at all.
+    page.goto(f"/studies/{STEMJOINT}/subjects/{code}/consent")
+    record_consent(page)
+    response = page.request.post(
+        served.url(f"/studies/{STEMJOINT}/subjects/{code}/eligibility"),
+        form={
+            "csrfmiddlewaretoken": page.locator(
+                "input[name=csrfmiddlewaretoken]"
+            ).first.input_value()
+        },
+        headers={"Referer": served.url(f"/studies/{STEMJOINT}/subjects/{code}/eligibility")},
+    )
+    assert response.status == 403
+    assessor = sign_in(served, "sj-assessor")
+    assessor.goto(f"/studies/{STEMJOINT}/subjects/new")
+    assert "do not allow screening" in assessor.inner_text("main")
+
+
+# ---------------------------------------------------------------- every page, every language
+
+
+@pytest.fixture(scope="module")
+def subjects(served) -> dict[str, str]:
+    """A consented STEMJOINT subject part-way through screening (a mix of pass, fail and
+    unknown), a screened one without consent, and a randomized one whose injection is due."""
+    mixed = subject_via_api(served, STEMJOINT, "sj-coordinator", "AUH")
+    save_forms(served, STEMJOINT, "sj-coordinator", mixed, STEMJOINT_MIXED)
+    confirmed = attestations_all_confirmed(STEMJOINT)
+    some = dict(list(confirmed.items())[:5])
+    path = f"/studies/{STEMJOINT}/subjects/{mixed}"
+    api(served, "sj-investigator").call("POST", f"{path}/eligibility", {"attestations": some})
+    body = {"site": "AUH", "year_of_birth": YEAR_OF_BIRTH, "age": AGE, "sex": "male"}
+    screened = api(served, "sj-coordinator").call(
+        "POST", f"/studies/{STEMJOINT}/subjects", {**body, "screened_on": TODAY.isoformat()}
+    )["code"]
+    randomized = randomized_via_api(
+        served, STEMJOINT, "sj-coordinator", "sj-investigator", "AUH", STEMJOINT_ELIGIBLE
+    )
+    return {"mixed": mixed, "screened": screened, "randomized": randomized}
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_enrolment_page_in_each_language(served, sign_in, subjects, language, width):
+    base = f"/studies/{STEMJOINT}/subjects"
+    coordinator = sign_in(served, "sj-coordinator", language=language, width=width)
+    coordinator.goto(f"{base}/new")
+    look(coordinator, "enrolment/subject-new")
+    coordinator.goto(f"{base}/{subjects['screened']}/consent")
+    look(coordinator, "enrolment/consent")
+    coordinator.goto(f"{base}/{subjects['mixed']}/eligibility")
+    look(coordinator, "enrolment/eligibility-coordinator")
+    coordinator.goto(f"{base}/{subjects['randomized']}/randomize")
+    assert_no_arm(coordinator.content(), STEMJOINT)
+    look(coordinator, "enrolment/randomized")
+    coordinator.goto(f"{base}/{subjects['mixed']}/randomize")
+    look(coordinator, "enrolment/randomize-confirm")
+    coordinator.goto(f"{base}/{subjects['randomized']}/treatment")
+    assert_no_arm(coordinator.content(), STEMJOINT)
+    look(coordinator, "enrolment/treatment")
+
+    investigator = sign_in(served, "sj-investigator", language=language, width=width)
+    investigator.goto(f"{base}/{subjects['mixed']}/eligibility")
+    panel = investigator.locator("li.criterion .result")
+    results = set(panel.all_inner_texts())
+    assert len(results) == 3, results  # pass, fail and unknown, in the page's language
+    docs = "eligibility-panel" if (language, width) == ("en", 1280) else None
+    look(investigator, "enrolment/eligibility", docs=docs)
+
+    pharmacist = sign_in(served, "sj-pharmacist", language=language, width=width)
+    pharmacist.goto(f"{base}/{subjects['randomized']}/treatment")
+    look(pharmacist, "enrolment/treatment-pharmacist")
+    pharmacist.goto(f"/studies/{STEMJOINT}/dispensing")
+    assert pharmacist.locator("table.dispensing td.arm").count() >= 1
+    look(pharmacist, "enrolment/dispensing")
