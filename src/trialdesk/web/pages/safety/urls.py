@@ -1,3 +1,7 @@
+"""Adverse events and the SAE clock, deviations, withdrawal and loss to follow-up, emergency
+unblinding.
+"""
+
 from django.urls import path
 
 from trialdesk.web.pages.safety import views
@@ -5,20 +9,11 @@ from trialdesk.web.pages.safety import views
 SUBJECT = "studies/<str:study>/subjects/<str:code>/"
 
 urlpatterns = [
+    path(SUBJECT + "adverse-events/", views.ae_list, name="ae-list"),
     path(SUBJECT + "adverse-events/new", views.ae_new, name="ae-new"),
-    path(
-        "studies/<str:study>/subjects/<str:code>/adverse-events/<int:number>/", views.ae, name="ae"
-    ),
+    path(SUBJECT + "adverse-events/<int:number>/", views.ae, name="ae"),
     path("studies/<str:study>/sae", views.sae_list, name="sae-list"),
-    path(
-        "studies/<str:study>/subjects/<str:code>/deviations/new",
-        views.deviation_new,
-        name="deviation-new",
-    ),
-    path(
-        "studies/<str:study>/subjects/<str:code>/status",
-        views.subject_status,
-        name="subject-status",
-    ),
+    path(SUBJECT + "deviations/new", views.deviation_new, name="deviation-new"),
+    path(SUBJECT + "status", views.subject_status, name="subject-status"),
     path(SUBJECT + "unblind", views.unblind, name="unblind"),
 ]
