@@ -15,6 +15,7 @@ are computed by hand from the protocol files:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from functools import cache
 from typing import Any
@@ -47,28 +48,29 @@ def arm_words(protocol_id: str) -> tuple[str, ...]:
     """Every arm id and label of the protocol: none may reach a blinded user's HTML."""
     from trialdesk.protocol import load_protocol
 
-    return tuple(
-        word for arm in load_protocol(protocol_id).arms for word in (arm.id, arm.label)
-    )
+    return tuple(word for arm in load_protocol(protocol_id).arms for word in (arm.id, arm.label))
+
+
+TOKENS: dict[tuple[str, str], str] = {}
 
 
 def api(served: Any, username: str) -> ApiClient:
-    made = served.trialdesk("token", "create", username, "--json")
-    assert made.returncode == 0, made.stderr
-    import json
-
-    return ApiClient(served.base_url, json.loads(made.stdout)["token"])
+    """An API client of the user, with a token made once per served store."""
+    key = (served.base_url, username)
+    if key not in TOKENS:
+        made = served.trialdesk("token", "create", username, "--json")
+        assert made.returncode == 0, made.stderr
+        TOKENS[key] = json.loads(made.stdout)["token"]
+    return ApiClient(served.base_url, TOKENS[key])
 
 
 def treated_subject(
-    served: Any, protocol_id: str, site: str, users: dict[str, str], administrations: list
+    served: Any, protocol_id: str, site: str, investigator: str, administrations: list
 ) -> str:
-    """A subject screened SCREENED_ON, randomized and given `administrations`
-    [(id, date)]: its code."""
+    """A subject screened SCREENED_ON, randomized and given `administrations` [(id, date)]
+    by the site's investigator (whose role takes every one of these steps): its code."""
     entry = eligible_patient(protocol_id)
-    coordinator, investigator, pharmacist = (
-        api(served, users[role]) for role in ("coordinator", "investigator", "pharmacist")
-    )
+    client = api(served, investigator)
     base = f"/studies/{protocol_id}/subjects"
     patient = {
         "site": site,
@@ -77,39 +79,26 @@ def treated_subject(
         "sex": entry.patient.sex,
         "screened_on": SCREENED_ON.isoformat(),
     }
-    code = coordinator.expect("POST", base, patient, 201)["code"]
+    code = client.expect("POST", base, patient, 201)["code"]
     consent = {"consented_on": SCREENED_ON.isoformat(), "consent_version": "1.0"}
-    coordinator.expect("POST", f"{base}/{code}/consent", consent)
+    client.expect("POST", f"{base}/{code}/consent", consent)
     for form, values in entry.screening_forms.items():
-        coordinator.expect("PUT", f"{base}/{code}/visits/SCR/forms/{form}", {"values": values})
-    verdict = investigator.expect(
+        client.expect("PUT", f"{base}/{code}/visits/SCR/forms/{form}", {"values": values})
+    verdict = client.expect(
         "POST", f"{base}/{code}/eligibility", {"attestations": entry.attestations}
     )
     assert verdict["verdict"] == "eligible", verdict
-    coordinator.expect("POST", f"{base}/{code}/randomize")
+    client.expect("POST", f"{base}/{code}/randomize")
     for administration, given_on in administrations:
         body = {"administration_id": administration, "administered_on": given_on.isoformat()}
-        pharmacist.expect("POST", f"{base}/{code}/administrations", body, 201)
-    for client in (coordinator, investigator, pharmacist):
-        client.close()
+        client.expect("POST", f"{base}/{code}/administrations", body, 201)
+    client.close()
     return code
-
-
-SJ_USERS = {
-    "coordinator": "sj-coordinator",
-    "investigator": "sj-investigator",
-    "pharmacist": "sj-pharmacist",
-}
-CB_USERS = {
-    "coordinator": "cb-coordinator-01",
-    "investigator": "cb-investigator-01",
-    "pharmacist": "cb-pharmacist-01",
-}
 
 
 @pytest.fixture(scope="module")
 def stemjoint_subject(served: Any) -> str:
-    return treated_subject(served, STEMJOINT, "AUH", SJ_USERS, [("INJ", DAY0)])
+    return treated_subject(served, STEMJOINT, "AUH", "sj-investigator", [("INJ", DAY0)])
 
 
 def zh_date(day: dt.date) -> str:
@@ -228,7 +217,7 @@ def test_blinded_pages_never_show_the_arm(served: Any, sign_in: Any, stemjoint_s
     code = stemjoint_subject
     for username in ("sj-coordinator", "sj-investigator", "sj-assessor", "sj-monitor"):
         page = sign_in(served, username)
-        for path in ("", "visits/BL/", "visits/M3/"):
+        for path in ("", "visits/M3/"):
             page.goto(f"/studies/{STEMJOINT}/subjects/{code}/{path}")
             assert page.locator("h1").count() == 1
             no_arm_in(page.content(), STEMJOINT, username)
@@ -244,7 +233,11 @@ def test_blinded_pages_never_show_the_arm(served: Any, sign_in: Any, stemjoint_s
 
 def test_both_cycles_of_nct04208646(served: Any, sign_in: Any) -> None:
     code = treated_subject(
-        served, CBM, "01", CB_USERS, [("C1", DAY0), ("C2", DAY0 + dt.timedelta(days=21))]
+        served,
+        CBM,
+        "01",
+        "cb-investigator-01",
+        [("C1", DAY0), ("C2", DAY0 + dt.timedelta(days=21))],
     )
     page = sign_in(served, "cb-coordinator-01", language="zh-hans")
     page.goto(f"/studies/{CBM}/subjects/{code}/")
@@ -277,3 +270,55 @@ def test_screenshots_in_each_language_and_width(
             page.locator("#visit_date").dispatch_event("change")
             page.locator("#window-check .notice.warn").wait_for()
             look(page, "visits/visit-warning")
+
+
+def test_next_steps_follow_the_status_and_the_roles(served: Any, sign_in: Any) -> None:
+    entry = eligible_patient(STEMJOINT)
+    client = api(served, "sj-investigator")
+    base = f"/studies/{STEMJOINT}/subjects"
+    patient = {
+        "site": "AUH",
+        "year_of_birth": SCREENED_ON.year - entry.patient.age,
+        "age": entry.patient.age,
+        "sex": entry.patient.sex,
+        "screened_on": SCREENED_ON.isoformat(),
+    }
+    code = client.expect("POST", base, patient, 201)["code"]
+    subject_page = f"/studies/{STEMJOINT}/subjects/{code}/"
+    coordinator = sign_in(served, "sj-coordinator")
+    investigator = sign_in(served, "sj-investigator")
+    pharmacist = sign_in(served, "sj-pharmacist")
+
+    def steps(page: Any) -> list[tuple[str, str]]:
+        page.goto(subject_page)
+        links = page.locator("section[aria-labelledby=subject-next] a")
+        return [
+            (link.inner_text(), link.get_attribute("href").removeprefix(subject_page))
+            for link in links.all()
+        ]
+
+    # Screened: consent is next, for the coordinator and the investigator; not the pharmacist.
+    assert steps(coordinator)[0] == ("Record consent", "consent")
+    assert steps(investigator)[0] == ("Record consent", "consent")
+    assert steps(pharmacist) == []
+    consent = {"consented_on": SCREENED_ON.isoformat(), "consent_version": "1.0"}
+    client.expect("POST", f"{base}/{code}/consent", consent)
+    # Consented: the screening forms, then eligibility (confirmed by the investigator only).
+    assert steps(coordinator)[:2] == [
+        ("Enter the screening forms", "visits/SCR/"),
+        ("Check eligibility", "eligibility"),
+    ]
+    assert ("Confirm eligibility", "eligibility") in steps(investigator)
+    for form, values in entry.screening_forms.items():
+        client.expect("PUT", f"{base}/{code}/visits/SCR/forms/{form}", {"values": values})
+    client.expect("POST", f"{base}/{code}/eligibility", {"attestations": entry.attestations})
+    assert steps(coordinator)[0] == ("Randomize", "randomize")
+    client.expect("POST", f"{base}/{code}/randomize")
+    # Randomized: the pharmacist records the injection; emergency unblinding is the
+    # investigator's, and only for a blinded investigator.
+    assert steps(pharmacist)[0] == ("Record the treatment", "treatment")
+    assert ("Record the treatment", "treatment") not in steps(coordinator)
+    assert ("Emergency unblinding", "unblind") in steps(investigator)
+    assert ("Emergency unblinding", "unblind") not in steps(coordinator)
+    assert ("Report an adverse event", "adverse-events/new") in steps(coordinator)
+    client.close()

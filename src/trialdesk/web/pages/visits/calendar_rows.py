@@ -14,6 +14,7 @@ from typing import Any
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from trialdesk.errors import TrialdeskError
 from trialdesk.schedule import VisitWindow, visit_window
@@ -25,18 +26,18 @@ from trialdesk.web.pages.context import study_key
 
 #: How each visit state is shown: words and badge class (status is never colour alone).
 VISIT_STATES: dict[VisitState, tuple[Any, str]] = {
-    VisitState.NOT_SCHEDULED: (_("Not yet scheduled"), "none"),
-    VisitState.UPCOMING: (_("Upcoming"), "info"),
-    VisitState.DUE: (_("Due"), "warn"),
-    VisitState.OVERDUE: (_("Overdue"), "late"),
-    VisitState.DONE: (_("Done"), "ok"),
-    VisitState.MISSED: (_("Missed"), "none"),
+    VisitState.NOT_SCHEDULED: (pgettext_lazy("visit state", "Not yet scheduled"), "none"),
+    VisitState.UPCOMING: (pgettext_lazy("visit state", "Upcoming"), "info"),
+    VisitState.DUE: (pgettext_lazy("visit state", "Due"), "warn"),
+    VisitState.OVERDUE: (pgettext_lazy("visit state", "Overdue"), "late"),
+    VisitState.DONE: (pgettext_lazy("visit state", "Done"), "ok"),
+    VisitState.MISSED: (pgettext_lazy("visit state", "Missed"), "none"),
 }
 FORM_STATES: dict[FormState, tuple[Any, str]] = {
-    FormState.NONE: (_("Not entered"), "none"),
-    FormState.DRAFT: (_("Your draft"), "info"),
-    FormState.SAVED: (_("Saved"), "warn"),
-    FormState.COMPLETE: (_("Complete"), "ok"),
+    FormState.NONE: (pgettext_lazy("form state", "Not entered"), "none"),
+    FormState.DRAFT: (pgettext_lazy("form state", "Your draft"), "info"),
+    FormState.SAVED: (pgettext_lazy("form state", "Saved"), "warn"),
+    FormState.COMPLETE: (pgettext_lazy("form state", "Complete"), "ok"),
 }
 SUBJECT_STATUSES: dict[str, Any] = {
     "screened": _("Screened"),
@@ -73,6 +74,13 @@ class CalendarRow:
     #: True for a visit after day 0 without its date: its forms wait for the date
     #: (`save_form` refuses them until then).
     forms_need_date: bool
+
+    @property
+    def missable(self) -> bool:
+        """True if the visit may be marked missed: its window has opened and it is not
+        already missed (`record_missed_visit` refuses the others; a visit with forms is
+        refused there, with its reason)."""
+        return self.entry.state in (VisitState.DUE, VisitState.OVERDUE, VisitState.DONE)
 
 
 def form_title(form: str) -> str:

@@ -96,15 +96,17 @@ def subject_steps(access: Access, subject: Subject, calendar: list[CalendarEntry
         access, Step.ADMINISTER, subject
     ):
         steps.append(SubjectStep(_("Record the treatment"), url("treatment")))
-    if status in RANDOMIZED_STATUSES and status not in FINAL_STATUSES:
-        if may(access, Step.RECORD_VISIT, subject) or may(access, Step.ENTER_FORMS, subject):
-            for entry in calendar:
-                if entry.day > 0 and entry.state in (VisitState.DUE, VisitState.OVERDUE):
-                    label = _("Visit %(visit)s: %(label)s") % {
-                        "visit": entry.visit_id,
-                        "label": entry.label,
-                    }
-                    steps.append(SubjectStep(label, url("visit", entry.visit_id)))
+    in_course = status in RANDOMIZED_STATUSES and status not in FINAL_STATUSES
+    if in_course and (
+        may(access, Step.RECORD_VISIT, subject) or may(access, Step.ENTER_FORMS, subject)
+    ):
+        for entry in calendar:
+            if entry.state in (VisitState.DUE, VisitState.OVERDUE):
+                label = _("Visit %(visit)s: %(label)s") % {
+                    "visit": entry.visit_id,
+                    "label": entry.label,
+                }
+                steps.append(SubjectStep(label, url("visit", entry.visit_id)))
     return SubjectSteps(tuple(steps), tuple(_other_actions(access, subject, status, url)))
 
 
