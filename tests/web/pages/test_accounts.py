@@ -13,8 +13,11 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import re
 import struct
+import subprocess
+import sys
 import time
 from html.parser import HTMLParser
 from typing import Any
@@ -25,14 +28,54 @@ import pytest
 from support.browser import LANGUAGES, STEMJOINT, WIDTHS, choose_language, look
 
 _names = itertools.count(1)
+_RUN = f"{int(time.time() * 1000) % 100000}"
+
+#: Makes coordinators at AUH with their passwords, in one child process on the served store
+#: (one `trialdesk user add` per user would start Django each time).
+_MAKE_USERS = """
+import json, sys
+from trialdesk.store.database import open_store
+open_store()
+from trialdesk.store.services import add_user
+from trialdesk.store.services.accounts import set_password
+from trialdesk.store.services.setup import find_study
+study = find_study(sys.argv[1])
+for name, password in json.loads(sys.argv[2]).items():
+    add_user(study, name, "coordinator", "operator:web-tests", "AUH")
+    set_password(name, password, "operator:web-tests")
+"""
+
+USER_PURPOSES = [
+    *(
+        f"{purpose}-{language}"
+        for purpose in ("lock", "free", "pw", "otp", "look")
+        for language in LANGUAGES
+    ),
+    "leaver",
+    "prefs",
+]
 
 
-def new_user(served: Any, prefix: str, role: str = "coordinator", site: str | None = "AUH") -> str:
-    """A coordinator at AUH made with the CLI, with a password (returned with the name)."""
-    name = f"{prefix}-{next(_names)}-{int(time.time() * 1000) % 100000}"
-    arguments = ["user", "add", name, "--role", role, "--study", STEMJOINT, "--password-stdin"]
-    if site:
-        arguments += ["--site", site]
+@pytest.fixture(scope="module")
+def users(served: Any) -> dict[str, str]:
+    """purpose -> user name of this module's own users (see USER_PURPOSES)."""
+    names = {purpose: f"{purpose}-{_RUN}" for purpose in USER_PURPOSES}
+    passwords = {name: password_of(name) for name in names.values()}
+    result = subprocess.run(
+        [sys.executable, "-c", _MAKE_USERS, STEMJOINT, json.dumps(passwords)],
+        env={**os.environ, **served.environment},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return names
+
+
+def new_user(served: Any, prefix: str) -> str:
+    """A coordinator at AUH made with `trialdesk user add --password-stdin`."""
+    name = f"{prefix}-{next(_names)}-{_RUN}"
+    arguments = ["user", "add", name, "--role", "coordinator", "--study", STEMJOINT]
+    arguments += ["--site", "AUH", "--password-stdin"]
     result = served.trialdesk(*arguments, stdin=password_of(name) + "\n")
     assert result.returncode == 0, result.stderr
     return name
@@ -115,13 +158,17 @@ def look_at_widths(page: Any, name: str) -> None:
 # ---------------------------------------------------------------- lockout
 
 #: What the locked-out page says, in each language (the translations, written out here).
-LOCKED = {"en": "is locked after 5 failed sign-ins", "da": "er spærret efter 5", "zh-hans": "已被锁定"}
+LOCKED = {
+    "en": "is locked after 5 failed sign-ins",
+    "da": "er spærret efter 5",
+    "zh-hans": "已被锁定",
+}
 LOCKED_HEADING = {"en": "Sign-in locked", "da": "Login spærret", "zh-hans": "登录已锁定"}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_five_wrong_passwords_lock_the_user_name_and_no_other(served, browser, language):
-    locked, other = new_user(served, "lock"), new_user(served, "free")
+def test_five_wrong_passwords_lock_the_user_name_and_no_other(served, browser, users, language):
+    locked, other = users[f"lock-{language}"], users[f"free-{language}"]
     page = open_page(browser, served, language)
     first = submit_sign_in(page, locked, "wrong-password-1")
     assert first.status == 200 and "/signin/" in page.url
@@ -152,8 +199,8 @@ def test_five_wrong_passwords_lock_the_user_name_and_no_other(served, browser, l
     page.context.close()
 
 
-def test_a_deactivated_user_cannot_sign_in_and_is_signed_out(served, browser):
-    name = new_user(served, "leaver")
+def test_a_deactivated_user_cannot_sign_in_and_is_signed_out(served, browser, users):
+    name = users["leaver"]
     page = signed_in(browser, served, name)
     result = served.trialdesk("user", "deactivate", name, "--reason", "left the study team")
     assert result.returncode == 0, result.stderr
@@ -171,8 +218,8 @@ def test_a_deactivated_user_cannot_sign_in_and_is_signed_out(served, browser):
 FORM_REFUSED = "Form refused"
 
 
-def test_preferences_are_saved_and_a_post_without_csrf_token_is_refused(served, browser):
-    name = new_user(served, "prefs")
+def test_preferences_are_saved_and_a_post_without_csrf_token_is_refused(served, browser, users):
+    name = users["prefs"]
     page = signed_in(browser, served, name)
     response = page.goto("/account/")
     assert_strict(response)
@@ -216,13 +263,18 @@ TOO_SHORT = {  # Django's own translations of MinimumLengthValidator's message
     "da": "Denne adgangskode er for kort. Den skal indeholde mindst 12 tegn.",
     "zh-hans": "密码长度太短。密码必须包含至少 12 个字符。",
 }
-CHANGED = {"en": "Your password was changed.", "da": "Din adgangskode er ændret.",
-           "zh-hans": "密码已修改。"}
+CHANGED = {
+    "en": "Your password was changed.",
+    "da": "Din adgangskode er ændret.",
+    "zh-hans": "密码已修改。",
+}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_password_change_keeps_the_session_and_ends_the_old_password(served, browser, language):
-    name = new_user(served, "pw")
+def test_password_change_keeps_the_session_and_ends_the_old_password(
+    served, browser, users, language
+):
+    name = users[f"pw-{language}"]
     page = signed_in(browser, served, name, language)
     assert_strict(page.goto("/account/"))
     look_at_widths(page, "account")
@@ -279,13 +331,16 @@ def test_the_totp_computation_matches_rfc_6238_appendix_b():
     assert totp(secret, 1111111109, digits=8) == "07081804"
 
 
-ON = {"en": "Two-step sign-in is on.", "da": "Totrinslogin er slået til.",
-      "zh-hans": "两步登录已开启。"}
+ON = {
+    "en": "Two-step sign-in is on.",
+    "da": "Totrinslogin er slået til.",
+    "zh-hans": "两步登录已开启。",
+}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_totp_set_up_then_sign_in_asks_for_the_code(served, browser, language):
-    name = new_user(served, "otp")
+def test_totp_set_up_then_sign_in_asks_for_the_code(served, browser, users, language):
+    name = users[f"otp-{language}"]
     page = signed_in(browser, served, name, language)
     response = page.goto("/account/otp/")
     assert_strict(response)
@@ -330,9 +385,9 @@ def test_totp_set_up_then_sign_in_asks_for_the_code(served, browser, language):
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_the_idle_warning_looks_right(served, browser, language):
+def test_the_idle_warning_looks_right(served, browser, users, language):
     """The warning on the served store (30 minutes), with the page's clock moved on."""
-    name = new_user(served, "idle-look")
+    name = users[f"look-{language}"]
     page = signed_in(browser, served, name, language)
     page.clock.install()
     page.goto("/account/")
@@ -364,6 +419,7 @@ def test_an_ignored_session_ends_and_stay_signed_in_keeps_it(serve_store, browse
     other_page = other.new_page()
     other_page.goto("/signin/")
     submit_sign_in(other_page, "sj-monitor", served.password("sj-monitor"))
+    other_last_request = time.monotonic()
     other_page.close()
 
     warning = page.locator("#idle-warning")
@@ -377,6 +433,7 @@ def test_an_ignored_session_ends_and_stay_signed_in_keeps_it(serve_store, browse
     # Past the first page's 30 s: the kept session still opens pages; the other one ended.
     time.sleep(max(0.0, loaded + 32 - time.monotonic()))
     assert "/signin/" not in context.request.get(served.url("/account/")).url
+    time.sleep(max(0.0, other_last_request + 31 - time.monotonic()))
     assert "/signin/" in other.request.get(served.url("/account/")).url
     # Ignored this time: the page says the session is ending, then goes to sign-in.
     page.wait_for_url(re.compile(r"/signin/\?next="), timeout=45_000)
@@ -411,8 +468,17 @@ def test_cli_sets_passwords_and_refuses_a_short_one(served, browser):
 
     short = f"short-{next(_names)}"
     result = served.trialdesk(
-        "user", "add", short, "--role", "coordinator", "--site", "AUH", "--study", STEMJOINT,
-        "--password-stdin", stdin="Knee-42\n",
+        "user",
+        "add",
+        short,
+        "--role",
+        "coordinator",
+        "--site",
+        "AUH",
+        "--study",
+        STEMJOINT,
+        "--password-stdin",
+        stdin="Knee-42\n",
     )
     assert result.returncode == 2
     assert "too short" in result.stderr + result.stdout

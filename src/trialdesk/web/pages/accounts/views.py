@@ -62,8 +62,11 @@ class SignInForm(AuthenticationForm):
     def confirm_login_allowed(self, user: Any) -> None:
         super().confirm_login_allowed(user)
         if not StudyUser.objects.filter(account=user, deactivated_at__isnull=True).exists():
-            raise ValidationError(self.error_messages["invalid_login"], code="invalid_login",
-                                  params={"username": self.username_field.verbose_name})
+            raise ValidationError(
+                self.error_messages["invalid_login"],
+                code="invalid_login",
+                params={"username": self.username_field.verbose_name},
+            )
 
 
 class SignInView(LoginView):
@@ -106,9 +109,7 @@ def locked_out(
         "cool_off_minutes": _minutes(cool_off.total_seconds()),
         "retry_at": attempted + cool_off,
     }
-    return render(
-        request, settings.AXES_LOCKOUT_TEMPLATE, context, status=LOCKOUT_STATUS
-    )
+    return render(request, settings.AXES_LOCKOUT_TEMPLATE, context, status=LOCKOUT_STATUS)
 
 
 def _minutes(seconds: float) -> int:
@@ -120,9 +121,7 @@ def _failed_attempt(request: HttpRequest) -> bool:
     name; True (and signed out) when that locked it: the axes middleware then answers with
     the lockout page."""
     username = request.user.get_username()
-    user_login_failed.send(
-        sender=__name__, credentials={"username": username}, request=request
-    )
+    user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
     if getattr(request, "axes_locked_out", False):
         logout(request)
         request.axes_credentials = {"username": username}  # type: ignore[attr-defined]
@@ -384,9 +383,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         error = _code_error(code)
         if error is None:
             device = next(iter(devices_for_user(account, confirmed=True)), None)
-            verified = (
-                otp_verify_token(account, device.persistent_id, code) if device else None
-            )
+            verified = otp_verify_token(account, device.persistent_id, code) if device else None
             if verified is not None:
                 otp_login(request, verified)
                 return redirect(target)
@@ -399,4 +396,3 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         status = 400
     context = {"error": error, "next": target, "user": user}
     return render(request, "pages/accounts/otp_verify.html", context, status=status)
-

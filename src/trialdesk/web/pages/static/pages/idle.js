@@ -65,13 +65,24 @@
     return document.documentElement.lang || "en";
   }
 
+  // The one sentence this script writes, in the app's three languages (the rest of the
+  // warning is translated in base.html); {time} is the browser's own "in 90 seconds".
+  const SIGNING_OUT = {
+    en: "Signing out {time}.",
+    da: "Du logges ud {time}.",
+    "zh-hans": "将在{time}退出登录。",
+  };
+
   function remainingText(ms) {
     const seconds = Math.max(0, Math.ceil(ms / 1000));
+    let time = `${seconds} s`;
     try {
-      return new Intl.RelativeTimeFormat(language(), { numeric: "always" }).format(seconds, "second");
+      time = new Intl.RelativeTimeFormat(language(), { numeric: "always" }).format(seconds, "second");
     } catch (error) {
-      return `${seconds} s`;
+      // an old browser without Intl.RelativeTimeFormat: "90 s"
     }
+    const sentence = SIGNING_OUT[language().toLowerCase()] || SIGNING_OUT.en;
+    return sentence.replace("{time}", time);
   }
 
   function openWarning(remaining) {
