@@ -276,6 +276,7 @@ class FormRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["subject", "visit", "form"], name="form_record_once")
         ]
+        indexes = [models.Index(fields=["visit", "completed_at"], name="form_record_visit_done")]
 
 
 class FormDraft(models.Model):

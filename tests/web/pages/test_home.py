@@ -159,6 +159,7 @@ def test_matrix_cells_and_a_site_bound_coordinator(served, sign_in, trial):
     page.goto(home(query=f"q={trial['other']}"))
     assert "No subject matches these filters" in page.inner_text("#matrix-results")
     assert page.locator("#matrix-site").count() == 0  # one site: no site filter
+    page.wait_for_selector(".work-counts")  # the summary comes by htmx once the page is shown
     counts = page.inner_text(".work-summary")
     assert re.search(r"Overdue visits\s+1\b", counts), counts
 
@@ -232,6 +233,7 @@ def test_work_list(served, sign_in, trial):
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_screenshots(served, sign_in, trial, language, width):
     page = sign_in(served, "cb-coordinator-01", language=language, width=width)
+    page.wait_for_selector(".work-counts")
     docs = "subject-matrix" if (language, width) == ("en", 1280) else None
     look(page, "home/matrix", docs=docs)
     if width == 768:  # the visits scroll sideways, the code column stays in view

@@ -7,4 +7,5 @@ urlpatterns = [
     path("studies/<str:study>/", views.study_home, name="study-home"),
     path("studies/<str:study>/matrix", views.subject_matrix, name="subject-matrix"),
     path("studies/<str:study>/work", views.work_list, name="work-list"),
+    path("studies/<str:study>/work/summary", views.work_summary, name="work-summary"),
 ]
