@@ -149,6 +149,16 @@ def test_coordinator_records_visits_inside_and_outside_the_window(
     page.wait_for_load_state()
     assert "Saved." in page.locator(".messages").inner_text()
     assert page.locator("section[aria-labelledby=visit-deviations] li").count() == 0
+    # Changing the recorded date needs a reason, asked for by the page in the user's words.
+    page.fill("#visit_date", (inside + dt.timedelta(days=1)).isoformat())
+    page.click("button:text('Save the visit date')")
+    page.wait_for_load_state()
+    assert page.locator("#reason").get_attribute("aria-invalid") == "true"
+    assert "Reason for the change: required" in page.locator("#reason-error").inner_text()
+    page.fill("#reason", "Date copied from the wrong line of the diary")
+    page.click("button:text('Save the visit date')")
+    page.wait_for_load_state()
+    assert "Saved." in page.locator(".messages").inner_text()
 
     # M3 three days after its window (day0 + 105): the warning comes before anything is saved.
     page.goto(f"/studies/{STEMJOINT}/subjects/{code}/visits/M3/")

@@ -3,8 +3,9 @@ and the roles the user holds at the subject's site (`store.permissions.STEP_ROLE
 template.
 
 `subject_steps` gives the next steps of the subject's course (consent, screening forms,
-eligibility, randomization, treatment, the visit that is due) and the other actions the user
-may take at any time (an adverse event, a deviation, a change of status, emergency unblinding).
+eligibility, randomization, treatment, the first visits that are due or overdue) and the other
+actions the user may take at any time (an adverse event, a deviation, a change of status,
+emergency unblinding).
 A step the user's roles do not allow is not offered; the services check again when it is taken.
 """
 
@@ -31,6 +32,8 @@ FINAL_STATUSES = frozenset(
         SubjectStatus.LOST_TO_FOLLOW_UP,
     }
 )
+#: The due and overdue visits offered as next steps, earliest first (the calendar shows all).
+MAX_VISIT_STEPS = 3
 #: Statuses in which adverse events are reported (from consent to the end of follow-up).
 AE_STATUSES = frozenset(
     {
@@ -100,13 +103,13 @@ def subject_steps(access: Access, subject: Subject, calendar: list[CalendarEntry
     if in_course and (
         may(access, Step.RECORD_VISIT, subject) or may(access, Step.ENTER_FORMS, subject)
     ):
-        for entry in calendar:
-            if entry.state in (VisitState.DUE, VisitState.OVERDUE):
-                label = _("Visit %(visit)s: %(label)s") % {
-                    "visit": entry.visit_id,
-                    "label": entry.label,
-                }
-                steps.append(SubjectStep(label, url("visit", entry.visit_id)))
+        waiting = [e for e in calendar if e.state in (VisitState.DUE, VisitState.OVERDUE)]
+        for entry in waiting[:MAX_VISIT_STEPS]:
+            label = _("Visit %(visit)s: %(label)s") % {
+                "visit": entry.visit_id,
+                "label": entry.label,
+            }
+            steps.append(SubjectStep(label, url("visit", entry.visit_id)))
     return SubjectSteps(tuple(steps), tuple(_other_actions(access, subject, status, url)))
 
 
