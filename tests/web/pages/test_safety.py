@@ -138,6 +138,12 @@ def trial(served: Any) -> Any:
     made.close()
 
 
+def submit(page: Any, selector: str) -> None:
+    """Click what submits a form or follows a link, and wait for the next page."""
+    with page.expect_navigation():
+        page.click(selector)
+
+
 def _local_input(moment: dt.datetime) -> str:
     return moment.astimezone(zoneinfo.ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M")
 
@@ -162,7 +168,7 @@ def _sae_path(store: Any, sign_in: Any, code: str) -> None:
     # Awareness two hours ago, to the minute, typed in the coordinator's Copenhagen time.
     awareness = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(second=0, microsecond=0)
     _fill_adverse_event(page, "Knee effusion", dt.date.today() - dt.timedelta(days=1), awareness)
-    page.click("button.primary[type=submit]")
+    submit(page, "button.primary[type=submit]")
     assert page.url.endswith(f"/subjects/{code}/adverse-events/1/"), page.url
     assert "Adverse event 1 saved." in page.inner_text(".messages")
     assert page.locator("#sae-due").count() == 0  # not serious: no clock
@@ -172,13 +178,13 @@ def _sae_path(store: Any, sign_in: Any, code: str) -> None:
 
     # Serious now: a change without a reason is refused, nothing saved.
     page.check("input[name=seriousness][value=hospitalization]")
-    page.click("form.ae-form button[type=submit]")
+    submit(page, "form.ae-form button[type=submit]")
     assert page.locator("#ae-reason[aria-invalid=true]").count() == 1
     assert "Reason: say why" in page.inner_text("#ae-reason-error")
     assert page.locator("#sae-due").count() == 0
     assert page.locator("input[name=seriousness][value=hospitalization]").is_checked()
     page.fill("#ae-reason", "admitted to hospital for a knee washout")
-    page.click("form.ae-form button[type=submit]")
+    submit(page, "form.ae-form button[type=submit]")
     assert "Adverse event 1 saved." in page.inner_text(".messages")
     due = awareness + dt.timedelta(hours=SAE_HOURS)  # the protocol's 24 h from awareness
     due_shown = page.get_attribute("#sae-due", "datetime")
@@ -186,14 +192,15 @@ def _sae_path(store: Any, sign_in: Any, code: str) -> None:
     assert page.get_attribute("#sae-state", "data-state") == "open"
     assert "21 h" in page.inner_text("#sae-state") or "22 h" in page.inner_text("#sae-state")
 
-    page.click("nav.main-nav >> text=Serious adverse events")
+    submit(page, "nav.main-nav >> text=Serious adverse events")
     row = page.locator(f"#sae-reports tr[data-subject='{code}'][data-number='1']")
     assert row.count() == 1
     assert row.locator("time.due").get_attribute("datetime") == due.astimezone(zone).isoformat()
 
-    row.locator("th a").click()
+    with page.expect_navigation():
+        row.locator("th a").click()
     page.fill("#sae-reported-at", _local_input(dt.datetime.now(dt.UTC)))
-    page.click("form.sae-report button[type=submit]")
+    submit(page, "form.sae-report button[type=submit]")
     assert "The SAE report is recorded as sent." in page.inner_text(".messages")
     assert page.get_attribute("#sae-state", "data-state") == "reported"
     events = Trial(store).api("sj-monitor")
@@ -224,13 +231,13 @@ def test_a_deviation_and_a_withdrawal(served, sign_in, trial):
     code, other = trial.subject(), trial.subject(randomized=False)
     page = sign_in(served, COORDINATOR)
     page.goto(f"/studies/{STEMJOINT}/subjects/{code}/deviations/new")
-    page.click("button.primary[type=submit]")  # empty: each field says what it needs
+    submit(page, "button.primary[type=submit]")  # empty: each field says what it needs
     assert page.locator("[aria-invalid=true]").count() == 2
     assert "Kind: choose" in page.inner_text("#dev-kind-error")
     page.select_option("#dev-kind", "dosing_error")
     page.select_option("#dev-visit", "SCR")
     page.fill("#dev-description", "screening labs drawn after the window closed")
-    page.click("button.primary[type=submit]")
+    submit(page, "button.primary[type=submit]")
     assert page.url.endswith(f"/subjects/{code}/"), page.url
     api = trial.api("sj-coordinator")
     deviations = api.expect("GET", f"/studies/{STEMJOINT}/subjects/{code}/deviations")
@@ -240,14 +247,14 @@ def test_a_deviation_and_a_withdrawal(served, sign_in, trial):
 
     page.goto(f"/studies/{STEMJOINT}/subjects/{other}/status")
     page.check("input[name=status][value=withdrawn]")
-    page.click("button.primary[type=submit]")  # no reason
+    submit(page, "button.primary[type=submit]")  # no reason
     assert "Reason: say why" in page.inner_text("#status-reason-error")
     page.fill("#status-reason", "withdrew consent: no longer wishes to attend the visits")
-    page.click("button.primary[type=submit]")
+    submit(page, "button.primary[type=submit]")
     assert "withdrew consent" in page.inner_text("#confirm-reason")
     subject = api.expect("GET", f"/studies/{STEMJOINT}/subjects/{other}")
     assert subject["status"] == "consented"  # nothing happens before the confirmation
-    page.click("button[name=confirm][value=yes]")
+    submit(page, "button[name=confirm][value=yes]")
     assert page.url.endswith(f"/subjects/{other}/"), page.url
     assert api.expect("GET", f"/studies/{STEMJOINT}/subjects/{other}")["status"] == "withdrawn"
     page.goto(f"/studies/{STEMJOINT}/subjects/{other}/status")
@@ -271,7 +278,7 @@ def test_emergency_unblinding_shows_the_arm_to_that_investigator_only(served, si
     coordinator.goto(unblind)
     coordinator.fill("#unblind-reason", "anaphylaxis")
     coordinator.fill("#unblind-password", served.password("sj-coordinator"))
-    coordinator.click("button.danger")
+    submit(coordinator, "button.danger")
     assert "Your role does not allow this step." in coordinator.inner_text(".notice.error")
     assert investigator.expect("GET", audit)["count"] == 0
 
@@ -279,7 +286,7 @@ def test_emergency_unblinding_shows_the_arm_to_that_investigator_only(served, si
     page.goto(unblind)
     page.fill("#unblind-reason", "suspected anaphylaxis: treatment depends on the arm")
     page.fill("#unblind-password", "not-the-password-1")
-    page.click("button.danger")
+    submit(page, "button.danger")
     assert "this is not your password. Nothing was recorded." in page.inner_text(
         "#unblind-password-error"
     )
@@ -287,7 +294,7 @@ def test_emergency_unblinding_shows_the_arm_to_that_investigator_only(served, si
     assert investigator.expect("GET", audit)["count"] == 0
     assert page.input_value("#unblind-reason").startswith("suspected anaphylaxis")
     page.fill("#unblind-password", served.password("sj-investigator"))
-    page.click("button.danger")
+    submit(page, "button.danger")
     kits = trial.api("sj-pharmacist").expect("GET", f"/studies/{STEMJOINT}/subjects/{code}/kits")
     arm = kits[0]["arm"]
     label = next(a["label"] for a in PROTOCOL_YAML["arms"] if a["id"] == arm)
@@ -345,7 +352,7 @@ def test_every_safety_page_in_each_language_and_width(served, sign_in, trial):
             page = sign_in(served, COORDINATOR, language=language, width=width)
             page.goto(f"{base}/adverse-events/new")
             look(page, "safety/ae-new")
-            page.click("button.primary[type=submit]")
+            submit(page, "button.primary[type=submit]")
             assert page.locator("[aria-invalid=true]").count() >= 5
             look(page, "safety/ae-new-errors")
             page.goto(f"{base}/adverse-events/")
@@ -361,7 +368,7 @@ def test_every_safety_page_in_each_language_and_width(served, sign_in, trial):
             look(page, "safety/subject-status")
             page.check("input[name=status][value=withdrawn]")
             page.fill("#status-reason", "moved away from the site's region")
-            page.click("button.primary[type=submit]")
+            submit(page, "button.primary[type=submit]")
             look(page, "safety/subject-status-confirm")
             page.goto(f"{base}/unblind")
             look(page, "safety/unblind")
@@ -371,3 +378,81 @@ def test_every_safety_page_in_each_language_and_width(served, sign_in, trial):
             assert investigator.locator("#emergency-arm").count() == 1
             look(investigator, "safety/unblind-arm")
             investigator.context.close()
+
+
+#: The codes of each AE field, as the store documents them (docs/store.md): CTCAE v5 grades,
+#: the six ICH E2A criteria, the WHO-UMC causality categories, CDISC AEACN and AEOUT.
+AE_CODES = {
+    "ctcae_grade": ["1", "2", "3", "4", "5"],
+    "seriousness": [
+        "death",
+        "life_threatening",
+        "hospitalization",
+        "disability",
+        "congenital_anomaly",
+        "medically_important",
+    ],
+    "relatedness": ["not_related", "unlikely", "possible", "probable", "certain"],
+    "expected": ["expected", "unexpected", "unknown"],
+    "action_taken": [
+        "dose_not_changed",
+        "drug_withdrawn",
+        "drug_interrupted",
+        "not_applicable",
+        "unknown",
+    ],
+    "outcome": [
+        "recovered",
+        "recovering",
+        "not_recovered",
+        "recovered_with_sequelae",
+        "fatal",
+        "unknown",
+    ],
+}
+
+
+def test_the_ae_form_offers_every_code_of_each_field_with_a_label(served, sign_in, trial):
+    code = trial.subject(randomized=False)
+    page = sign_in(served, "sj-coordinator", language="da")
+    page.goto(f"/studies/{STEMJOINT}/subjects/{code}/adverse-events/new")
+    for name, expected in AE_CODES.items():
+        offered = page.eval_on_selector_all(
+            f"input[name={name}], select[name={name}] option[value]:not([value=''])",
+            "nodes => nodes.map(n => [n.value, (n.labels && n.labels[0] || n).innerText])",
+        )
+        assert [value for value, _label in offered] == expected, name
+        assert all(label.strip() for _value, label in offered), name
+    # Labels in the user's language: CTCAE grade 4 and the hospitalisation criterion.
+    assert "Livstruende" in page.inner_text("fieldset:has(input[name=ctcae_grade])")
+    assert "hospitalsindlæggelse" in page.inner_text("fieldset:has(input[name=seriousness])")
+
+
+def test_the_sae_list_shows_the_subjects_of_the_users_sites_only(served, sign_in, trial):
+    """NCT04208646: a serious event at site 01 is on the list of site 01's coordinator and of
+    the study-wide monitor, not on site 02's coordinator's."""
+    cbm = "NCT04208646"
+    coordinator = trial.api("cb-coordinator-01")
+    screened = dt.date.today() - dt.timedelta(days=1)
+    patient = {"site": "01", "year_of_birth": 1961, "age": 64, "sex": "male"}
+    patient["screened_on"] = screened.isoformat()
+    code = coordinator.expect("POST", f"/studies/{cbm}/subjects", patient, 201)["code"]
+    consent = {"consented_on": screened.isoformat(), "consent_version": "3.0"}
+    coordinator.expect("POST", f"/studies/{cbm}/subjects/{code}/consent", consent)
+    event = {
+        "term": "Pneumonia",
+        "onset_date": screened.isoformat(),
+        "ctcae_grade": 3,
+        "seriousness": ["hospitalization"],
+        "relatedness": "not_related",
+        "expected": None,
+        "action_taken": "not_applicable",
+        "outcome": "recovering",
+        "awareness_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    coordinator.expect("POST", f"/studies/{cbm}/subjects/{code}/adverse-events", event, 201)
+    for username, shown in (("cb-coordinator-01", 1), ("cb-monitor", 1), ("cb-coordinator-02", 0)):
+        page = sign_in(served, username)
+        page.goto(f"/studies/{cbm}/sae")
+        assert page.locator(f"tr[data-subject='{code}']").count() == shown, username
+        page.context.close()

@@ -306,8 +306,8 @@ def subject_status(request: HttpRequest, study: str, code: str) -> HttpResponse:
                     % {"code": subject.code, "step": dict(choices)[chosen]},
                 )
                 return redirect("pages:subject", study_key(access.study), subject.code)
-        elif entry.valid:
-            confirming, status = True, 200
+        elif entry.valid:  # the confirm step, or back from it to the form ("no")
+            confirming, status = request.POST.get("confirm") != "no", 200
     context = {
         "subject": subject,
         "subject_status": steps.label_of(steps.SUBJECT_STATUSES, subject.status),
