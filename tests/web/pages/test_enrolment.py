@@ -6,7 +6,7 @@ NCT04208646 (two treatment cycles).
 Expected values come from the protocol files (criteria ids and registry texts, arm ids and
 labels, the treatment plan) and from the screening values written here by hand: an eligible
 STEMJOINT patient (KL grade 2, joint space 2 mm, 3 degrees varus, BMI 24.2, NRS 6 ...), and one
-with BMI 37.9 and no knee examination yet (I5 fails, I1-I3 and E11 unknown).
+with BMI 40 and no knee examination yet (I5 fails, I1-I3 and E11 unknown).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support.browser import CBM, LANGUAGES, STEMJOINT, WIDTHS, look
+from support.browser import CBM, LANGUAGES, STEMJOINT, WIDTHS, look, page_language
 
 PROTOCOLS = Path(__file__).resolve().parents[3] / "src" / "trialdesk" / "protocols"
 TODAY = dt.date.today()
@@ -49,12 +49,12 @@ STEMJOINT_ELIGIBLE = {
     },
     "vitals": {"height_cm": 170, "weight_kg": 70},
 }
-#: A STEMJOINT patient part-way: 160 cm and 96 kg is BMI 37.5, not < 35 (I5 fails); no knee
+#: A STEMJOINT patient part-way: 150 cm and 90 kg is BMI 40, not < 35 (I5 fails); no knee
 #: examination and no NRS yet (I1, I2, I3 and E11 unknown); KL grade 2 (E1 passes).
 STEMJOINT_MIXED = {
     "screening_history": STEMJOINT_ELIGIBLE["screening_history"],
     "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "vitals": {"height_cm": 160, "weight_kg": 96},
+    "vitals": {"height_cm": 150, "weight_kg": 90},
 }
 #: An eligible NCT04208646 patient: OA 24 months (I4), WOMAC all items 2: pain 10 and total
 #: 48 (I5), KL grade 2 (I6, E24), BMI 24.2 (E3), normal labs (E4) and negative serology (E18).
@@ -423,37 +423,56 @@ def subjects(served) -> dict[str, str]:
     return {"mixed": mixed, "screened": screened, "randomized": randomized}
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+def pages_of(page: Any, shots: list[tuple[str, str]], check: Any = None) -> None:
+    """Each (URL, screenshot name) at every width, in the page's language."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        for url, name in shots:
+            page.goto(url)
+            if check is not None:
+                check(page, name)
+            docs = "eligibility-panel" if (name, width) == ("eligibility", 1280) else None
+            look(page, f"enrolment/{name}", docs=docs if page_language(page) == "en" else None)
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_every_enrolment_page_in_each_language(served, sign_in, subjects, language, width):
+def test_every_enrolment_page_in_each_language(served, sign_in, subjects, language):
     base = f"/studies/{STEMJOINT}/subjects"
-    coordinator = sign_in(served, "sj-coordinator", language=language, width=width)
-    coordinator.goto(f"{base}/new")
-    look(coordinator, "enrolment/subject-new")
-    coordinator.goto(f"{base}/{subjects['screened']}/consent")
-    look(coordinator, "enrolment/consent")
-    coordinator.goto(f"{base}/{subjects['mixed']}/eligibility")
-    look(coordinator, "enrolment/eligibility-coordinator")
-    coordinator.goto(f"{base}/{subjects['randomized']}/randomize")
-    assert_no_arm(coordinator.content(), STEMJOINT)
-    look(coordinator, "enrolment/randomized")
-    coordinator.goto(f"{base}/{subjects['mixed']}/randomize")
-    look(coordinator, "enrolment/randomize-confirm")
-    coordinator.goto(f"{base}/{subjects['randomized']}/treatment")
-    assert_no_arm(coordinator.content(), STEMJOINT)
-    look(coordinator, "enrolment/treatment")
 
-    investigator = sign_in(served, "sj-investigator", language=language, width=width)
-    investigator.goto(f"{base}/{subjects['mixed']}/eligibility")
-    panel = investigator.locator("li.criterion .result")
-    results = set(panel.all_inner_texts())
-    assert len(results) == 3, results  # pass, fail and unknown, in the page's language
-    docs = "eligibility-panel" if (language, width) == ("en", 1280) else None
-    look(investigator, "enrolment/eligibility", docs=docs)
+    def blinded(page: Any, name: str) -> None:
+        assert_no_arm(page.content(), STEMJOINT)
 
-    pharmacist = sign_in(served, "sj-pharmacist", language=language, width=width)
-    pharmacist.goto(f"{base}/{subjects['randomized']}/treatment")
-    look(pharmacist, "enrolment/treatment-pharmacist")
-    pharmacist.goto(f"/studies/{STEMJOINT}/dispensing")
-    assert pharmacist.locator("table.dispensing td.arm").count() >= 1
-    look(pharmacist, "enrolment/dispensing")
+    coordinator = sign_in(served, "sj-coordinator", language=language)
+    pages_of(
+        coordinator,
+        [
+            (f"{base}/new", "subject-new"),
+            (f"{base}/{subjects['screened']}/consent", "consent"),
+            (f"{base}/{subjects['mixed']}/eligibility", "eligibility-coordinator"),
+            (f"{base}/{subjects['randomized']}/randomize", "randomized"),
+            (f"{base}/{subjects['mixed']}/randomize", "randomize-confirm"),
+            (f"{base}/{subjects['randomized']}/treatment", "treatment"),
+        ],
+        blinded,
+    )
+
+    def mixed(page: Any, name: str) -> None:
+        results = set(page.locator("li.criterion .result").all_inner_texts())
+        assert len(results) == 3, results  # pass, fail and unknown, in the page's language
+
+    investigator = sign_in(served, "sj-investigator", language=language)
+    pages_of(investigator, [(f"{base}/{subjects['mixed']}/eligibility", "eligibility")], mixed)
+
+    def unblinded(page: Any, name: str) -> None:
+        if name == "dispensing":
+            assert page.locator("table.dispensing td.arm").count() >= 1
+
+    pharmacist = sign_in(served, "sj-pharmacist", language=language)
+    pages_of(
+        pharmacist,
+        [
+            (f"{base}/{subjects['randomized']}/treatment", "treatment-pharmacist"),
+            (f"/studies/{STEMJOINT}/dispensing", "dispensing"),
+        ],
+        unblinded,
+    )

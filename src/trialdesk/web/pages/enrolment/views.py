@@ -358,7 +358,11 @@ def treatment(request: HttpRequest, study: str, code: str) -> HttpResponse:
         plan = [a.id for a in access.study.protocol().treatment_plan]
         administration = choice(
             # From a hidden field beside the date: its error shows at the date.
-            errors, "administered_on", _("Administration"), values["administration_id"], plan
+            errors,
+            "administered_on",
+            _("Administration"),
+            values["administration_id"],
+            plan,
         )
         administered_on = past_date(
             errors, "administered_on", _("Date of administration"), values["administered_on"]
@@ -433,8 +437,6 @@ def dispensing(request: HttpRequest, study: str) -> HttpResponse:
                 {"row": row, "status_label": STATUS_LABELS.get(row.status, row.status)}
                 for row in rows
             ],
-            "may_administer": any(
-                steps.may(access, Step.ADMINISTER, site.pk) for site in access.sites()
-            ),
+            "many_sites": len({row.site for row in rows}) > 1,
         },
     )
