@@ -170,3 +170,22 @@ def test_no_second_factor_without_a_password_or_for_another_users_device(study: 
     with pytest.raises(NotFound):
         confirm_totp_device(ines, device.pk, totp(device.bin_key, time.time()), by="ines")
     assert not TOTPDevice.objects.get(pk=device.pk).confirmed
+
+
+@pytest.mark.django_db
+def test_wrong_second_factor_codes_count_toward_the_lockout(study: Any) -> None:
+    colin = set_password("colin", PASSWORD, OPERATOR)
+    device = start_totp_device(colin)
+    confirm_totp_device(colin, device.pk, totp(device.bin_key, time.time()), by="colin")
+    client = Client()
+    assert sign_in(client, "colin", PASSWORD)["Location"] == "/"
+    answer = client.get("/account/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/account/otp/verify/")
+    right = {totp(device.bin_key, time.time() + shift) for shift in (-30, 0, 30, 60)}
+    wrong = next(code for code in ("000000", "111111", "222222", "333333") if code not in right)
+    answers = [client.post("/account/otp/verify/", {"code": wrong}) for _ in range(5)]
+    assert [a.status_code for a in answers] == [400, 400, 400, 400, 429]
+    assert "Sign-in locked" in answers[-1].content.decode()
+    # Signed out, and the right password is refused while the lock lasts.
+    assert client.get("/account/").status_code == 302
+    assert sign_in(Client(), "colin", PASSWORD).status_code == 429

@@ -205,6 +205,8 @@ def account(request: HttpRequest) -> HttpResponse:
                         samesite="Lax",
                         max_age=365 * 24 * 3600,
                     )
+                else:  # the browser's language: no cookie from an earlier choice either
+                    response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite="Lax")
                 with translation.override(values["language"] or translation.get_language()):
                     messages.success(request, _("Saved."))
                 return response
