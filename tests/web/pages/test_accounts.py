@@ -170,6 +170,7 @@ LOCKED_HEADING = {"en": "Sign-in locked", "da": "Login spÃ¦rret", "zh-hans": "ç™
 def test_five_wrong_passwords_lock_the_user_name_and_no_other(served, browser, users, language):
     locked, other = users[f"lock-{language}"], users[f"free-{language}"]
     page = open_page(browser, served, language)
+    look_at_widths(page, "sign-in")
     first = submit_sign_in(page, locked, "wrong-password-1")
     assert first.status == 200 and "/signin/" in page.url
     assert page.locator("#sign-in-error").is_visible()
@@ -441,6 +442,7 @@ def test_an_ignored_session_ends_and_stay_signed_in_keeps_it(serve_store, browse
     assert query["next"] == [f"/studies/{STEMJOINT}/"]
     assert page.evaluate("sessionStorage.getItem('ending-seen')") is not None
     assert "signed out because nothing happened" in page.inner_text("main")
+    look(page, "accounts/sign-in-after-idle")
     assert "/signin/" in context.request.get(served.url("/account/")).url
     context.close()
     other.close()
