@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -100,15 +99,16 @@ def page_language(page: Any) -> str:
 
 def look(page: Any, name: str, docs: str | None = None) -> Path:
     """Screenshot the page (full page) as out/screenshots/<name>.<language>.<width>.png and run
-    axe-core on it; fails on a serious or critical violation. `docs` also writes the picture
-    to docs/screenshots/<docs>.png for the README."""
+    axe-core on it; fails on a serious or critical violation. `docs` also writes what the
+    window shows (not the whole page: a README picture stays readable) to
+    docs/screenshots/<docs>.png."""
     width = page.viewport_size["width"]
     path = SCREENSHOTS / f"{name}.{page_language(page)}.{width}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     if docs:
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOTS / f"{docs}.png")
+        page.screenshot(path=str(DOCS_SCREENSHOTS / f"{docs}.png"))
     violations = accessibility_violations(page)
     assert not violations, f"{name} ({page.url}): axe-core found {json.dumps(violations, indent=1)}"
     return path
