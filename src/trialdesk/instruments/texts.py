@@ -3,15 +3,23 @@
 Languages are Django language codes: "en", "da", "zh-hans" (also accepted: "zh_Hans",
 "da-DK"; a code that has no texts falls back to its first part, then to English).
 
-What ships (all of it is paraphrase, none of it is an instrument's official wording):
+What ships, and exactly what of it is paraphrase:
 
-- English: each item's `label` and each option's `label` in `definitions/<instrument>.yaml`.
-  For the licensed WOMAC and the free-to-use KOOS these are short paraphrases of the item
-  content and the response anchors, not the published wording.
-- Danish and Simplified Chinese: `definitions/texts/<instrument>.<language>.yaml`, short
-  labels translated from the English paraphrases (file format below). They are NOT the
-  official Danish KOOS (koos.nu; free, wording must be kept unchanged) nor the licensed
-  Chinese WOMAC (womac.org). Each file's header says so and carries the licence note.
+- English (`label` of each item and option in `definitions/<instrument>.yaml`). For the
+  questionnaires, WOMAC (licensed, womac.org), KOOS and the KOOS-derived WOMAC (free to use,
+  koos.nu, wording to be kept unchanged), the item labels AND the option labels are short
+  paraphrases of the item content and response anchors, never the published wording. For the
+  other instruments (study forms, clinical and laboratory measurements, MRI readings, HLA
+  typing, public-domain pain scales, KL grade, CTCAE grade, ICH E2A seriousness) the labels
+  are trialdesk's own names of the measurements; the KL grade and CTCAE grade option labels
+  are condensed from the published grade descriptions (Kellgren and Lawrence 1957, NCI
+  CTCAE), which carry no wording licence.
+- Danish ("da") and Simplified Chinese ("zh-hans"), for every shipped instrument, in
+  `definitions/texts/<instrument>.<language>.yaml`: translations of those English labels, so
+  for KOOS and WOMAC they are paraphrases too. They are NOT the official Danish KOOS
+  (koos.nu) nor the licensed Chinese WOMAC (womac.org), whose wording could not be obtained
+  here and is not invented; each file's header says so and carries the licence note. Nothing
+  ships of a language version's official wording, in any language.
 
 The official wording of a language version comes from the site that holds it: a YAML (or
 JSON) file passed to `load_item_texts` / `load_language_texts`, or placed in the directory
