@@ -189,3 +189,26 @@ def test_wrong_second_factor_codes_count_toward_the_lockout(study: Any) -> None:
     # Signed out, and the right password is refused while the lock lasts.
     assert client.get("/account/").status_code == 302
     assert sign_in(Client(), "colin", PASSWORD).status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_account_page_refuses_what_is_not_in_its_lists_with_400(study: Any) -> None:
+    set_password("colin", PASSWORD, OPERATOR)
+    client = Client()
+    sign_in(client, "colin", PASSWORD)
+    for form in (
+        {"language": "de", "time_zone": "UTC"},
+        {"language": "da", "time_zone": "../etc/passwd"},
+        {"language": "da", "time_zone": "Mars/Olympus_Mons"},
+    ):
+        answer = client.post("/account/", form)
+        assert answer.status_code == 400, form
+        assert 'aria-invalid="true"' in answer.content.decode()
+    colin = StudyUser.objects.get(username="colin")
+    assert (colin.language, colin.time_zone) == ("", "")
+    assert (
+        client.post("/account/", {"language": "da", "time_zone": "Europe/Copenhagen"})["Location"]
+        == "/account/"
+    )
+    colin.refresh_from_db()
+    assert (colin.language, colin.time_zone) == ("da", "Europe/Copenhagen")

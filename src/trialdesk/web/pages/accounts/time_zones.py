@@ -61,8 +61,9 @@ def offset_label(name: str, at: dt.datetime) -> str:
 
 
 def time_zone_choices(current: str, at: dt.datetime) -> list[tuple[str, str]]:
-    """(IANA name, label) for the select; a current zone outside the list is kept in it."""
+    """(IANA name, label) for the select; a current zone outside the list (a valid IANA name
+    chosen before the list changed) is kept in it."""
     names = list(COMMON_TIME_ZONES)
-    if current and current not in names:
+    if current and current not in names and current in zoneinfo.available_timezones():
         names.append(current)
     return [(name, offset_label(name, at)) for name in names]
