@@ -230,3 +230,37 @@ def test_queries_do_not_grow_with_the_subjects(
     assert before == after
     # The matrix: counts, the page's subjects, their visits, the user's drafts.
     assert before[0] == 4
+
+
+@pytest.mark.django_db
+def test_the_pages_queries_do_not_grow_with_the_subjects(
+    study: Any, trial: dict[str, str], eligible_subject: Any
+) -> None:
+    from django.test import Client
+
+    from trialdesk.store.services.accounts import set_password
+
+    account = set_password("ines", "Knee-Pages-Query-Count!", "operator:tests").account
+    client = Client(SERVER_NAME="127.0.0.1")
+    client.force_login(account)
+    paths = [
+        (f"/studies/{study.protocol_id}/", {}),
+        (f"/studies/{study.protocol_id}/matrix?sort=-screened", {"HTTP_HX_REQUEST": "true"}),
+        (f"/studies/{study.protocol_id}/work/summary", {"HTTP_HX_REQUEST": "true"}),
+        (f"/studies/{study.protocol_id}/work", {}),
+    ]
+
+    def queries() -> list[int]:
+        counts = []
+        for path, headers in paths:
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get(path, **headers)
+            assert response.status_code == 200, (path, response.status_code)
+            counts.append(len(captured))
+        return counts
+
+    before = queries()
+    for _ in range(3):
+        treated(study, eligible_subject)
+        screen_and_consent(study, "02")
+    assert queries() == before
