@@ -204,8 +204,14 @@ def record_consent(page: Any) -> None:
     page.wait_for_url(re.compile(r"/eligibility$"))
 
 
-def criterion(page: Any, criterion_id: str) -> Any:
-    return page.locator(f"#criterion-{criterion_id}")
+#: Each criterion of the panel: its id, registry text and its language, result and form links.
+READ_CRITERIA = """items => items.map(i => ({
+  id: i.id,
+  text: i.querySelector(".criterion-text").innerText,
+  lang: i.querySelector(".criterion-text").lang,
+  result: i.querySelector(".result").innerText,
+  links: [...i.querySelectorAll(".to-fill a")].map(a => a.href),
+}))"""
 
 
 def enrol_through_pages(
@@ -226,15 +232,17 @@ def enrol_through_pages(
     # Before any screening form: age passes, the computed criteria are unknown and name their
     # form and field, with a link to the form at the screening visit.
     ids = [c["id"] for c in criteria(study)]
-    shown = page.locator("li.criterion").evaluate_all("items => items.map(i => i.id)")
+    shown = {
+        row["id"].removeprefix("criterion-"): row
+        for row in page.locator("li.criterion").evaluate_all(READ_CRITERIA)
+    }
     inclusion = [c["id"] for c in criteria(study) if c["type"] == "inclusion"]
     exclusion = [c["id"] for c in criteria(study) if c["type"] == "exclusion"]
-    assert shown == [f"criterion-{i}" for i in inclusion + exclusion] and len(shown) == len(ids)
+    assert list(shown) == inclusion + exclusion and len(shown) == len(ids)
     for entry in criteria(study):
-        text = criterion(page, entry["id"]).locator(".criterion-text")
-        assert text.inner_text() == " ".join(entry["text"].split())
-        assert text.get_attribute("lang") == "en"
-    assert "Pass" in criterion(page, "AGE").inner_text()
+        assert shown[entry["id"]]["text"] == " ".join(entry["text"].split())
+        assert shown[entry["id"]]["lang"] == "en"
+    assert shown["AGE"]["result"] == "Pass"
     visit = protocol(study)["visits"][0]["id"]
     items = {item["id"]: item for item in protocol(study)["data_items"]}
     for entry in criteria(study):
@@ -242,15 +250,11 @@ def enrol_through_pages(
         needed = [name for name in names if items.get(name, {}).get("form")]
         if not needed:
             continue  # an attestation, or age from the subject record
-        row = criterion(page, entry["id"])
-        assert "Unknown" in row.inner_text(), entry["id"]
-        forms_named = {
-            link.split("/forms/")[1].strip("/")
-            for link in row.locator(".to-fill a").evaluate_all("links => links.map(a => a.href)")
-        }
+        row = shown[entry["id"]]
+        assert row["result"] == "Unknown", entry["id"]
+        forms_named = {link.split("/forms/")[1].strip("/") for link in row["links"]}
         assert forms_named == {items[name]["form"] for name in needed}, entry["id"]
-        link = row.locator(".to-fill a").first.get_attribute("href")
-        assert f"/subjects/{code}/visits/{visit}/forms/" in link
+        assert all(f"/subjects/{code}/visits/{visit}/forms/" in link for link in row["links"])
     # The coordinator sees the attestations read-only and cannot record the evaluation.
     assert page.locator("input[name=confirmed]").count() == 0
     assert page.locator("button", has_text="Record the eligibility evaluation").count() == 0
@@ -262,8 +266,11 @@ def enrol_through_pages(
     investigator_page.goto(f"/studies/{study}/subjects/{code}/eligibility")
     attestation_ids = [c["id"] for c in criteria(study) if c.get("attestation")]
     assert investigator_page.locator("input[name=confirmed]").count() == len(attestation_ids)
-    for criterion_id in attestation_ids:
-        investigator_page.check(f"#criterion-{criterion_id} input[name=confirmed]")
+    investigator_page.click("[data-confirm-all]")  # enrolment.js ticks every confirmation
+    ticked = investigator_page.locator("input[name=confirmed]:checked").evaluate_all(
+        "boxes => boxes.map(b => b.value)"
+    )
+    assert ticked == attestation_ids
     investigator_page.click("button[type=submit]:has-text('Record the eligibility evaluation')")
     investigator_page.wait_for_load_state()
     assert "Eligibility recorded: Eligible." in investigator_page.inner_text(".messages")
