@@ -75,6 +75,7 @@ STATE_AND_RULE_DEPENDENT = [
     ("POST", "/api/v1/studies/{study}/subjects/{code}/administrations"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}"),
     ("PUT", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}/forms/{form}"),
+    ("PATCH", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}/forms/{form}"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/adverse-events"),
     ("PATCH", "/api/v1/studies/{study}/subjects/{code}/adverse-events/{number}"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/adverse-events/{number}/report"),

@@ -50,6 +50,15 @@ class Question:
     minimum: str | None = None
     maximum: str | None = None
     description: str | None = None
+    #: Needed to save the form: only where the definition says so (an item a score reads is
+    #: not required; the score is just not computable without it).
+    required: bool = False
+
+    @property
+    def shows_hint(self) -> bool:
+        """A typed answer gets the expectation as a hint; listed answers speak for
+        themselves (a description, if any, is shown either way)."""
+        return self.kind in ("number", "text") or bool(self.description)
 
 
 @dataclass
@@ -99,6 +108,7 @@ def _question(item: Item, label: str, option_texts: Mapping[Any, str]) -> Questi
         "unit": item.unit,
         "hint": expectation(item),
         "description": item.description,
+        "required": bool(getattr(item, "required", False)),
     }
     if item.type == "boolean":
         return Question(

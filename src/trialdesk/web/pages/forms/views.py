@@ -92,7 +92,11 @@ def form(request: HttpRequest, study: str, code: str, visit: str, form: str) -> 
     draft = draft_of(page.access.user, page.subject, visit, form) if page.may_enter else None
     restored_at = None
     saved_at = _last_saved(page)
-    if draft is not None and (saved_at is None or draft.saved_at > saved_at):
+    if (
+        draft is not None
+        and _draft_differs(draft.values, raw)
+        and (saved_at is None or draft.saved_at > saved_at)
+    ):
         raw.update({k: v for k, v in draft.values.items() if not k.startswith(REASON_PREFIX)})
         reasons = {
             k.removeprefix(REASON_PREFIX): v
@@ -102,6 +106,17 @@ def form(request: HttpRequest, study: str, code: str, visit: str, form: str) -> 
         restored_at = draft.saved_at
     read = entry.read_entry(page.instrument, raw)
     return _render(request, page, read, reasons, restored_at=restored_at, saved_at=saved_at)
+
+
+def _draft_differs(draft: dict[str, str], saved: dict[str, str]) -> bool:
+    """True if the draft holds something the saved form does not (a reason being typed, an
+    item typed differently)."""
+    return any(
+        text.strip() != saved.get(name, "").strip()
+        if not name.startswith(REASON_PREFIX)
+        else bool(text.strip())
+        for name, text in draft.items()
+    )
 
 
 def _save(request: HttpRequest, page: FormPage) -> HttpResponse:
@@ -197,7 +212,7 @@ def _render(
         "restored_at": restored_at,
         "saved_at": saved_at,
         "local_key": local_key,
-        "language": _language(),
+        "posted": request.method == "POST",
     }
     return render_study_page(
         request, "pages/forms/form.html", page.access, "study-home", context, status=status

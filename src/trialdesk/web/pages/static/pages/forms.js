@@ -1,4 +1,5 @@
-// The visit form page: live checks are htmx (the form posts to its check URL on change);
+// The visit form page: live checks are htmx (the form posts to its check URL on the
+// "trialdesk:check" event, sent here on each change);
 // here, what needs a script: each input's aria-invalid and reason field after a check, the
 // draft sent about a second after typing stops ("Draft saved hh:mm"), a copy in localStorage
 // while the server does not have it (no connection, the session ended), and restoring that
@@ -31,6 +32,19 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
   document.body.addEventListener("htmx:afterSettle", applyChecks);
+
+  // A change checks the form, unless it came from the idle warning taking the focus (the
+  // input lost it): a check then would count as activity and keep the session alive.
+  function idleWarningOpen() {
+    const warning = document.getElementById("idle-warning");
+    return warning !== null && !warning.hidden;
+  }
+  function check() {
+    form.dispatchEvent(new CustomEvent("trialdesk:check"));
+  }
+  form.addEventListener("change", () => {
+    if (!idleWarningOpen()) check();
+  });
 
   const draftUrl = form.dataset.draftUrl;
   if (!draftUrl) return;
@@ -80,9 +94,15 @@ document.addEventListener("DOMContentLoaded", () => {
         // As htmx would: a request after the session ended is answered 204, not the sign-in page.
         headers: { "X-CSRFToken": csrfToken(), "HX-Request": "true" },
       });
-      if (response.ok && response.headers.get("X-Trialdesk-Draft") === "saved") {
+      const answer = response.headers.get("X-Trialdesk-Draft");
+      if (response.ok && answer === "saved") {
         if (status) status.textContent = await response.text();
         if (edits === sent) localStorage.removeItem(key);
+        return;
+      }
+      if (response.ok && answer === "refused") {
+        // The store keeps no draft here (a locked study...): say why; the copy stays here.
+        if (status) status.textContent = await response.text();
         return;
       }
     } catch (error) {
@@ -97,6 +117,8 @@ document.addEventListener("DOMContentLoaded", () => {
     window.clearTimeout(timer);
     timer = window.setTimeout(sendDraft, 1000);
   }
+  // Saving sends everything typed: no draft should land after it.
+  form.addEventListener("submit", () => window.clearTimeout(timer));
   form.addEventListener("input", typedSomething);
   form.addEventListener("change", typedSomething);
   document.addEventListener("trialdesk:session-ending", () => {
@@ -109,6 +131,11 @@ document.addEventListener("DOMContentLoaded", () => {
   // What this browser kept and the server does not have (newer than the server's draft and
   // the last save) comes back into the inputs.
   function restore() {
+    if (form.dataset.posted === "1") {
+      // The server shows what was just submitted (refused): newer than any copy here.
+      keepLocally();
+      return;
+    }
     let kept = null;
     try {
       kept = JSON.parse(localStorage.getItem(key) || "null");
@@ -136,9 +163,12 @@ document.addEventListener("DOMContentLoaded", () => {
       note.querySelector("p").textContent = note.dataset.text.replace("{when}", when);
       note.hidden = false;
     }
-    edits += 1;
-    // After htmx has set the form up (its own DOMContentLoaded handler runs after this one).
-    window.setTimeout(() => form.dispatchEvent(new Event("change", { bubbles: true })), 0);
+    // Checked and sent to the server as a draft, after htmx has set the form up (its own
+    // DOMContentLoaded handler runs after this one).
+    window.setTimeout(() => {
+      check();
+      typedSomething();
+    }, 0);
   }
   restore();
 });
