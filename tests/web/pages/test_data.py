@@ -171,11 +171,13 @@ def manage_url(study: str, part: str = "") -> str:
 
 
 def messages_text(page: Any) -> str:
+    page.wait_for_load_state()
     return page.inner_text(".messages") if page.locator(".messages").count() else ""
 
 
 def audit_rows(page: Any) -> list[dict[str, str]]:
     """The audit table's rows as {column heading: cell text}."""
+    page.wait_for_load_state()
     headings = page.locator("table.audit-table thead th").all_inner_texts()
     rows = []
     for row in page.locator("table.audit-table tbody tr").all():
@@ -377,6 +379,16 @@ def test_lock_with_a_reason_refuses_changes_and_unlock_needs_one(own_store, sign
         {"values": {"height_cm": 170, "weight_kg": 70}},
     )
     assert status == 409 and "locked" in answer["detail"]
+    coordinator = sign_in(own_store, "sj-coordinator", language="da")
+    coordinator.goto(f"/studies/{STEMJOINT}/subjects/{code}/visits/{visit}/forms/vitals/")
+    coordinator.fill("#in-height_cm", "170")
+    coordinator.fill("#in-weight_kg", "70")
+    with coordinator.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/forms/vitals/")
+    ) as response:
+        coordinator.click("button[value=save]")
+    assert response.value.status == 409
+    assert LOCKED_DA in coordinator.inner_text(".notice.error")
     choose_language(dm, "da")
     dm.goto(manage_url(STEMJOINT, "users"))
     dm.fill("#username", "late-arrival")
@@ -437,7 +449,8 @@ def test_a_protocol_file_is_loaded_and_a_broken_one_shows_its_line(own_store, si
     assert "Nothing was loaded" in problems
 
     admin.set_input_files("#protocol_file", str(pilot_file))
-    admin.click("button:has-text('Validate and load')")
+    with admin.expect_navigation(url=re.compile(r".*/manage/$")):
+        admin.click("button:has-text('Validate and load')")
     assert admin.url.endswith(manage_url("STEMJOINT-PILOT")), admin.url
     assert "Study STEMJOINT-PILOT version 1.0 was created" in messages_text(admin)
     admin.goto(manage_url("STEMJOINT-PILOT", "users"))
@@ -452,7 +465,7 @@ def test_a_protocol_file_is_loaded_and_a_broken_one_shows_its_line(own_store, si
     admin.goto("/setup/")
     admin.select_option("#shipped", STEMJOINT)
     with admin.expect_response(lambda r: r.request.method == "POST") as response:
-        admin.click("button:has-text('Load')")
+        admin.click("form:has(#shipped) button")
     assert response.value.status in (400, 409)  # AlreadyExists is bad input and a conflict
     assert "already in the store" in admin.inner_text(".notice.error")
 
