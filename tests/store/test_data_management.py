@@ -120,3 +120,33 @@ def test_the_filters_keep_days_in_the_readers_time_zone(django_db_setup: str) ->
     assert tuple(rows[0]) == CSV_COLUMNS and len(CSV_COLUMNS) == 14
     assert rows[1][:4] == ["900001", "2024-03-01T23:30:00+00:00", "ines", "subject.screened"]
     assert rows[2][CSV_COLUMNS.index("new_value")] == '"b, with a comma"'
+
+
+@pytest.mark.django_db
+def test_who_may_deactivate_set_a_first_password_and_load_protocols(study: Any) -> None:
+    """The data pages' rules (web/pages/data/management.py) over the store's roles."""
+    from trialdesk.store.models import StudyUser
+    from trialdesk.store.services import add_user
+    from trialdesk.store.services.accounts import set_password
+    from trialdesk.web.pages.data.management import (
+        may_deactivate,
+        may_load_protocols,
+        may_set_initial_password,
+    )
+
+    other = create_study("NCT05933434", OPERATOR)
+    add_site(other, "AUH", OPERATOR)
+    add_user(study, "dana", "data_manager", OPERATOR)
+    add_user(study, "sam", "coordinator", OPERATOR, "01")
+    add_user(study, "nina", "coordinator", OPERATOR, "01")
+    add_user(other, "nina", "monitor", OPERATOR)
+    add_user(other, "ada", "admin", OPERATOR)
+    user = {name: StudyUser.objects.get(username=name) for name in ("dana", "sam", "nina", "ada")}
+    # dana manages KNEE-TEST only: sam works there only; nina also in NCT05933434.
+    assert may_deactivate(user["dana"], user["sam"])
+    assert not may_deactivate(user["dana"], user["nina"])
+    assert not may_deactivate(user["dana"], user["dana"])  # not oneself
+    assert not may_load_protocols(user["dana"]) and may_load_protocols(user["ada"])
+    assert may_set_initial_password(None) and may_set_initial_password(user["sam"])
+    set_password("sam", "Patella-Ward-7-Aarhus!", OPERATOR)
+    assert not may_set_initial_password(StudyUser.objects.get(username="sam"))

@@ -54,7 +54,12 @@ REASON_LIMIT = 2000
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
     """Load a protocol into a new study: an uploaded YAML file or a shipped protocol. Every
-    problem of the file is shown with its line, as the protocol loader names it."""
+    problem of the file is shown with its line, as the protocol loader names it.
+
+    Who may: a user who holds a live `admin` role in some study (a new study belongs to no
+    existing study, so none of their data managers decides it); everyone else gets 403. The
+    creator becomes the new study's admin, study-wide, and manages it from there.
+    """
     from trialdesk.protocol import shipped_protocol_ids
 
     user = study_user(request)
