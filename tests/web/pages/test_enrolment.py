@@ -6,7 +6,7 @@ NCT04208646 (two treatment cycles).
 Expected values come from the protocol files (criteria ids and registry texts, arm ids and
 labels, the treatment plan) and from the screening values written here by hand: an eligible
 STEMJOINT patient (KL grade 2, joint space 2 mm, 3 degrees varus, BMI 24.2, NRS 6 ...), and one
-with BMI 40 and no knee examination yet (I5 fails, I1-I3 and E11 unknown).
+with knee pain for 3 months and no knee examination yet (I1 fails; I2, I3 and E11 unknown).
 """
 
 from __future__ import annotations
@@ -49,12 +49,15 @@ STEMJOINT_ELIGIBLE = {
     },
     "vitals": {"height_cm": 170, "weight_kg": 70},
 }
-#: A STEMJOINT patient part-way: 150 cm and 90 kg is BMI 40, not < 35 (I5 fails); no knee
-#: examination and no NRS yet (I1, I2, I3 and E11 unknown); KL grade 2 (E1 passes).
+#: A STEMJOINT patient part-way: knee pain for 3 months only, not 6 (I1 fails whatever the
+#: NRS); no knee examination yet (I2, I3 and E11 unknown); KL grade 2 (E1 passes), BMI 24.2.
 STEMJOINT_MIXED = {
-    "screening_history": STEMJOINT_ELIGIBLE["screening_history"],
+    "screening_history": {
+        **STEMJOINT_ELIGIBLE["screening_history"],
+        "knee_pain_duration_months": 3,
+    },
     "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "vitals": {"height_cm": 150, "weight_kg": 90},
+    "vitals": {"height_cm": 170, "weight_kg": 70},
 }
 #: An eligible NCT04208646 patient: OA 24 months (I4), WOMAC all items 2: pain 10 and total
 #: 48 (I5), KL grade 2 (I6, E24), BMI 24.2 (E3), normal labs (E4) and negative serology (E18).
@@ -466,6 +469,8 @@ def test_every_enrolment_page_in_each_language(served, sign_in, subjects, langua
     def mixed(page: Any, name: str) -> None:
         results = set(page.locator("li.criterion .result").all_inner_texts())
         assert len(results) == 3, results  # pass, fail and unknown, in the page's language
+        for criterion_id, result in (("AGE", "pass"), ("I1", "fail"), ("I2", "unknown")):
+            assert page.locator(f"#criterion-{criterion_id}.result-{result}").count() == 1
 
     investigator = sign_in(served, "sj-investigator", language=language)
     pages_of(investigator, [(f"{base}/{subjects['mixed']}/eligibility", "eligibility")], mixed)
