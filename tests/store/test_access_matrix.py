@@ -75,6 +75,9 @@ STUDY_LEVEL = {
     ("get", "/api/v1/studies/{study}/sae-overdue"),
     ("get", "/api/v1/studies/{study}/subjects"),
     ("post", "/api/v1/studies/{study}/subjects"),
+    ("get", "/api/v1/studies/{study}/forms"),
+    ("get", "/api/v1/studies/{study}/schedule"),
+    ("get", "/api/v1/studies/{study}/criteria"),
 }
 #: Answered even to a user with no role in the study.
 STORE_LEVEL = {("get", "/api/v1/me"), ("get", "/api/v1/studies")}
@@ -131,6 +134,9 @@ CALLS: dict[tuple[str, str], Call] = {
     ("get", "/api/v1/studies/{study}/allocation-list"): Call(),
     ("get", "/api/v1/studies/{study}/sae-overdue"): Call(),
     ("get", "/api/v1/studies/{study}/subjects"): Call(),
+    ("get", "/api/v1/studies/{study}/forms"): Call(),
+    ("get", "/api/v1/studies/{study}/schedule"): Call(),
+    ("get", "/api/v1/studies/{study}/criteria"): Call(),
     ("get", SUBJECT): Call(),
     ("get", SUBJECT + "/kits"): Call(),
     ("get", SUBJECT + "/visits"): Call(),
@@ -172,6 +178,12 @@ CALLS: dict[tuple[str, str], Call] = {
         "assessor",
         valid={"values": {**WOMAC_ALL_ONES, "P2": 2}, "reason": "source document check"},
         invalid={"values": {**WOMAC_ALL_ONES, "P2": 11}, "reason": "typo"},
+    ),
+    ("patch", SUBJECT + "/visits/{visit_id}/forms/{form}"): writes(
+        *SITE_STAFF,
+        "assessor",
+        valid={"values": {"P2": 3}, "reason": "source document check"},
+        invalid={"values": {"P2": 11}, "reason": "typo"},
     ),
     ("post", SUBJECT + "/visits/{visit_id}"): writes(
         *SITE_STAFF,

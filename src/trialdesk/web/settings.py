@@ -203,6 +203,7 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 USE_I18N = True
 LANGUAGE_CODE = "en"
+FORMAT_MODULE_PATH = ["trialdesk.web.pages.formats"]
 LANGUAGES = [("en", "English"), ("da", "Dansk"), ("zh-hans", "简体中文")]
 #: Each area of the web app keeps its own messages (`web/pages/<area>/locale/`), and the
 #: pages they share theirs (`web/pages/locale/`).

@@ -33,7 +33,7 @@ def study_links(access: Access, current: str) -> list[NavLink]:
     key = study_key(access.study)
     links: list[tuple[str, Any]] = [("study-home", _("Subjects")), ("work-list", _("Work list"))]
     links.append(("sae-list", _("Serious adverse events")))
-    if access.unblinded_anywhere and access.may([Role.PHARMACIST]):
+    if access.unblinded_anywhere and any(g.role == Role.PHARMACIST for g in access.grants):
         links.append(("dispensing", _("Dispensing")))
     if access.may(AUDIT_READERS):
         links.append(("audit", _("Audit trail")))
