@@ -244,7 +244,13 @@ def shown_subject(served):
     """A subject whose BL KOOS is entered, completed and changed once, for the pictures."""
     code = randomized_subject(served)
     path = f"/studies/{STEMJOINT}/subjects/{code}/visits/BL/forms/koos"
-    answers = {**{k: int(v) for k, v in KOOS_PAIN_ANSWERS.items()}, "S1": 1, "S2": 0, "Q1": 2}
+    answers = {
+        **{k: int(v) for k, v in KOOS_PAIN_ANSWERS.items()},
+        **{f"S{i}": value for i, value in enumerate([1, 0, 1, 2, 1, 1, 0], 1)},
+        **{f"A{i}": 1 for i in range(1, 18)},
+        **{f"SP{i}": 2 for i in range(1, 6)},
+        **{f"Q{i}": 2 for i in range(1, 5)},
+    }
     api(served, "sj-assessor").call("PATCH", path, {"values": answers, "complete": True})
     api(served, "sj-assessor").call(
         "PATCH", path, {"values": {"P2": 3}, "reason": "patient corrected the answer"}
