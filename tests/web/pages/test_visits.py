@@ -139,7 +139,7 @@ def test_coordinator_records_visits_inside_and_outside_the_window(
     row(page, "D30").locator("th a").click()
     page.wait_for_url(re.compile(r"/visits/D30/$"))
     window = page.locator("section[aria-labelledby=visit-window]").inner_text()
-    assert d30_start.strftime("%m/%d/%Y") in window and d30_end.strftime("%m/%d/%Y") in window
+    assert d30_start.isoformat() in window and d30_end.isoformat() in window
     inside = DAY0 + dt.timedelta(days=35)
     page.fill("#visit_date", inside.isoformat())
     page.locator("#visit_date").dispatch_event("change")
@@ -169,7 +169,7 @@ def test_coordinator_records_visits_inside_and_outside_the_window(
     warning.wait_for()
     start, end = DAY0 + dt.timedelta(days=77), DAY0 + dt.timedelta(days=105)
     assert warning.inner_text().startswith(
-        f"Outside the window {start:%m/%d/%Y} to {end:%m/%d/%Y}: 3 days late. "
+        f"Outside the window {start:%Y-%m-%d} to {end:%Y-%m-%d}: 3 days late. "
         "Saving records a protocol deviation."
     )
     page.goto(f"/studies/{STEMJOINT}/subjects/{code}/")
@@ -191,7 +191,7 @@ def test_coordinator_records_visits_inside_and_outside_the_window(
     page.goto(f"/studies/{STEMJOINT}/subjects/{code}/")
     assert row(page, "D30").get_attribute("data-state") == "done"
     assert row(page, "M3").get_attribute("data-state") == "done"
-    assert f"{late:%m/%d/%Y}" in row(page, "M3").inner_text()
+    assert f"{late:%Y-%m-%d}" in row(page, "M3").inner_text()
     deviations = page.locator("#deviation-list").inner_text()
     assert "visit_out_of_window" in deviations and "visit M3" in deviations
 
