@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from functools import cache
 from typing import Any
 
 import pytest
-import yaml
 
-from support.browser import CBM, REPO, STEMJOINT
+from support.browser import CBM, STEMJOINT
+from support.trial_data import CBM_ELIGIBLE, STEMJOINT_ELIGIBLE, WOMAC_TWOS, arm_in, protocol
 
-PROTOCOLS = REPO / "src" / "trialdesk" / "protocols"
 TODAY = dt.date.today()
 #: Day 0 far enough back that the follow-up visits of the journey are in the past.
 DAY0 = TODAY - dt.timedelta(days=120)
@@ -32,67 +30,8 @@ SCREENED_ON = DAY0 - dt.timedelta(days=10)
 #: 62 on the screening date whatever its month: born 63 years before that year.
 YEAR_OF_BIRTH, AGE = SCREENED_ON.year - 63, 62
 
-STEMJOINT_SCREENING = {
-    "screening_history": {
-        "index_knee_side": "right",
-        "oa_duration_months": 24,
-        "knee_pain_duration_months": 12,
-        "oa_compartment": "medial",
-    },
-    "nrs_pain": {"nrs": 6},
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "knee_exam": {
-        "index_joint_space_width_mm": 2,
-        "index_alignment_deg": 3,
-        "index_ap_laxity_mm": 1,
-    },
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-}
-WOMAC_TWOS = {
-    f"{part}{i}": 2 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)
-}
-CBM_SCREENING = {
-    "screening_history": {"index_knee_side": "left", "oa_duration_months": 24},
-    "womac": WOMAC_TWOS,
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-    "labs": {
-        "neutrophils": 4.0,
-        "platelets": 250,
-        "albumin": 42,
-        "creatinine": 80,
-        "creatinine_uln": 104,
-        "bilirubin": 10,
-        "bilirubin_uln": 22,
-        "alt": 20,
-        "alt_uln": 45,
-        "ast": 22,
-        "ast_uln": 35,
-        "hiv_positive": False,
-        "hbv_positive": False,
-        "hcv_positive": False,
-        "syphilis_positive": False,
-    },
-}
 #: KOOS with every item's second box (1): each subscale is 100 - 25 x 1 = 75 (KOOS 2012).
 KOOS_SUBSCALE_ALL_ONES = 75.0
-
-
-@cache
-def protocol(study: str) -> dict[str, Any]:
-    return yaml.safe_load((PROTOCOLS / f"{study}.yaml").read_text())
-
-
-def arm_words(study: str) -> list[str]:
-    arms = protocol(study)["arms"]
-    return [arm["id"] for arm in arms] + [arm["label"] for arm in arms]
-
-
-def arm_in(html: str, study: str) -> str | None:
-    for word in arm_words(study):
-        if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", html):
-            return word
-    return None
 
 
 class Blinded:
@@ -271,7 +210,7 @@ def test_stemjoint_journey(backend, request, sign_in):
             "assessor": "sj-assessor",
             "site": "AUH",
         },
-        STEMJOINT_SCREENING,
+        STEMJOINT_ELIGIBLE,
         [
             ("D30", 35, False, {"pain_diary": {f"day{day}": 3 for day in range(1, 8)}}),
             ("M3", 108, True, {"nrs_pain": {"nrs": 4}}),  # window day 77-105: 3 days late
@@ -294,7 +233,7 @@ def test_nct04208646_journey_with_both_cycles(backend, request, sign_in):
             "assessor": "cb-assessor-01",
             "site": "01",
         },
-        CBM_SCREENING,
+        CBM_ELIGIBLE,
         [
             ("W3", 21, False, {"vas_pain": {"vas": 40}}),
             ("W12", 95, True, {"vas_pain": {"vas": 30}}),  # window day 77-91: 4 days late

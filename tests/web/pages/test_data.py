@@ -17,54 +17,22 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from support.browser import CBM, LANGUAGES, STEMJOINT, WIDTHS, choose_language, look
+from support.trial_data import (
+    PROTOCOLS,
+    STEMJOINT_ELIGIBLE,
+    assert_no_arm,
+    attestations_all_confirmed,
+    protocol,
+)
 
-PROTOCOLS = Path(__file__).resolve().parents[3] / "src" / "trialdesk" / "protocols"
 TODAY = dt.datetime.now(dt.UTC).date()
-#: An eligible STEMJOINT patient's screening forms, by hand from the criteria: pain 12 months
-#: with NRS 6 (I1), KL grade 2 and joint space 2 mm (I2), 3 degrees varus (I3), medial OA (I4),
-#: 170 cm and 70 kg: BMI 24.2 (I5), AP laxity 1 mm (E11).
-STEMJOINT_ELIGIBLE = {
-    "screening_history": {
-        "index_knee_side": "right",
-        "oa_duration_months": 24,
-        "knee_pain_duration_months": 12,
-        "oa_compartment": "medial",
-    },
-    "nrs_pain": {"nrs": 6},
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "knee_exam": {
-        "index_joint_space_width_mm": 2,
-        "index_alignment_deg": 3,
-        "index_ap_laxity_mm": 1,
-    },
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-}
 #: The refusal heading of a locked study, in Danish (pages/locale, the shared refusals).
 LOCKED_DA = "Forsøget er låst"
-
-
-def stemjoint() -> dict[str, Any]:
-    return yaml.safe_load((PROTOCOLS / f"{STEMJOINT}.yaml").read_text())
-
-
-def arm_words() -> list[str]:
-    arms = stemjoint()["arms"]
-    return [arm["id"] for arm in arms] + [arm["label"] for arm in arms]
-
-
-def assert_no_arm(text: str) -> None:
-    for word in arm_words():
-        found = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text)
-        assert found is None, (
-            f"arm {word!r}: …{text[max(found.start() - 80, 0) : found.end() + 80]}…"
-        )
 
 
 # ---------------------------------------------------------------- the API, for fast setup
@@ -112,17 +80,13 @@ def randomized_subject(store: Any) -> str:
     )
     code = screened_subject(store, coordinator)
     path = f"/studies/{STEMJOINT}/subjects/{code}"
-    visit = stemjoint()["visits"][0]["id"]
+    visit = protocol(STEMJOINT)["visits"][0]["id"]
     for form, values in STEMJOINT_ELIGIBLE.items():
         status, answer = api(
             store, coordinator, "PUT", f"{path}/visits/{visit}/forms/{form}", {"values": values}
         )
         assert status == 200, answer
-    attestations = {
-        c["id"]: c["type"] == "inclusion"
-        for c in stemjoint()["eligibility"]["criteria"]
-        if c.get("attestation")
-    }
+    attestations = attestations_all_confirmed(STEMJOINT)
     status, verdict = api(
         store, investigator, "POST", f"{path}/eligibility", {"attestations": attestations}
     )
@@ -297,8 +261,8 @@ def test_the_audit_trails_filters_and_csv_give_the_events_made_here(served, sign
     assert download.headers["content-type"].startswith("text/csv")
     assert csv_rows(download.text()) == expected
     # A blinded data manager reads no arm, neither on the page nor in the CSV.
-    assert_no_arm(dm.content())
-    assert_no_arm(download.text())
+    assert_no_arm(dm.content(), STEMJOINT)
+    assert_no_arm(download.text(), STEMJOINT)
 
     # Newest first is the default.
     dm.goto(f"{trail}?subject={code}")
@@ -370,7 +334,7 @@ def test_lock_with_a_reason_refuses_changes_and_unlock_needs_one(own_store, sign
     assert "Locked" in dm.inner_text(".study-state")
 
     # A coordinator's form save is refused, through the API and on a page in Danish.
-    visit = stemjoint()["visits"][0]["id"]
+    visit = protocol(STEMJOINT)["visits"][0]["id"]
     status, answer = api(
         own_store,
         coordinator_token,

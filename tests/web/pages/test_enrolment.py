@@ -12,43 +12,27 @@ with knee pain for 3 months and no knee examination yet (I1 fails; I2, I3 and E1
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import urllib.request
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from support.browser import CBM, LANGUAGES, STEMJOINT, WIDTHS, look, page_language
+from support.trial_data import (
+    CBM_ELIGIBLE,
+    STEMJOINT_ELIGIBLE,
+    api,
+    assert_no_arm,
+    attestations_all_confirmed,
+    criteria,
+    protocol,
+)
 
-PROTOCOLS = Path(__file__).resolve().parents[3] / "src" / "trialdesk" / "protocols"
 TODAY = dt.date.today()
 #: Born 63 years before this year: 62 or 63 on the screening date, both fit 40-75.
 YEAR_OF_BIRTH = TODAY.year - 63
 AGE = 62
 
-#: An eligible STEMJOINT patient's screening forms, by hand from the criteria: pain 12 months
-#: with NRS 6 (I1), KL grade 2 and joint space 2 mm (I2), 3 degrees varus (I3), medial OA (I4),
-#: 170 cm and 70 kg: BMI 24.2 (I5), AP laxity 1 mm (E11).
-STEMJOINT_ELIGIBLE = {
-    "screening_history": {
-        "index_knee_side": "right",
-        "oa_duration_months": 24,
-        "knee_pain_duration_months": 12,
-        "oa_compartment": "medial",
-    },
-    "nrs_pain": {"nrs": 6},
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "knee_exam": {
-        "index_joint_space_width_mm": 2,
-        "index_alignment_deg": 3,
-        "index_ap_laxity_mm": 1,
-    },
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-}
 #: A STEMJOINT patient part-way: knee pain for 3 months only, not 6 (I1 fails whatever the
 #: NRS); no knee examination yet (I2, I3 and E11 unknown); KL grade 2 (E1 passes), BMI 24.2.
 STEMJOINT_MIXED = {
@@ -59,94 +43,7 @@ STEMJOINT_MIXED = {
     "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
     "vitals": {"height_cm": 170, "weight_kg": 70},
 }
-#: An eligible NCT04208646 patient: OA 24 months (I4), WOMAC all items 2: pain 10 and total
-#: 48 (I5), KL grade 2 (I6, E24), BMI 24.2 (E3), normal labs (E4) and negative serology (E18).
-CBM_ELIGIBLE = {
-    "screening_history": {"index_knee_side": "left", "oa_duration_months": 24},
-    "womac": {
-        f"{part}{i}": 2 for part, n in (("P", 5), ("S", 2), ("F", 17)) for i in range(1, n + 1)
-    },
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-    "labs": {
-        "neutrophils": 4.0,
-        "platelets": 250,
-        "albumin": 42,
-        "creatinine": 80,
-        "creatinine_uln": 104,
-        "bilirubin": 10,
-        "bilirubin_uln": 22,
-        "alt": 20,
-        "alt_uln": 45,
-        "ast": 22,
-        "ast_uln": 35,
-        "hiv_positive": False,
-        "hbv_positive": False,
-        "hcv_positive": False,
-        "syphilis_positive": False,
-    },
-}
-
-
-@cache
-def protocol(study: str) -> dict[str, Any]:
-    return yaml.safe_load((PROTOCOLS / f"{study}.yaml").read_text())
-
-
-def criteria(study: str) -> list[dict[str, Any]]:
-    return protocol(study)["eligibility"]["criteria"]
-
-
-def attestations_all_confirmed(study: str) -> dict[str, bool]:
-    """Every attestation criterion answered for an eligible patient: inclusions met (true),
-    exclusions absent (false)."""
-    return {c["id"]: c["type"] == "inclusion" for c in criteria(study) if c.get("attestation")}
-
-
-def arm_words(study: str) -> list[str]:
-    arms = protocol(study)["arms"]
-    return [arm["id"] for arm in arms] + [arm["label"] for arm in arms]
-
-
-def assert_no_arm(html: str, study: str) -> None:
-    """No arm id or label anywhere in the HTML (as a word of its own, case-sensitive)."""
-    for word in arm_words(study):
-        found = re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", html)
-        assert found is None, (
-            f"arm {word!r} in a blinded page: …{html[found.start() - 80 : found.end() + 80]}…"
-        )
-
-
 # ---------------------------------------------------------------- the API, for fast setup
-
-
-class Api:
-    def __init__(self, served: Any, username: str) -> None:
-        created = served.trialdesk("token", "create", username, "--json")
-        assert created.returncode == 0, created.stderr
-        self.token = json.loads(created.stdout)["token"]
-        self.served = served
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(
-            self.served.url("/api/v1" + path),
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read() or b"null")
-
-
-_APIS: dict[tuple[str, str], Api] = {}
-
-
-def api(served: Any, username: str) -> Api:
-    """The user's API client on this store (one token each)."""
-    key = (served.base_url, username)
-    if key not in _APIS:
-        _APIS[key] = Api(served, username)
-    return _APIS[key]
 
 
 def save_forms(served: Any, study: str, username: str, code: str, forms: dict) -> None:

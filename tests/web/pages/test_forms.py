@@ -7,77 +7,19 @@ screenshot of the form and an item's history in each language and width."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import urllib.request
 from typing import Any
 
 import pytest
-import yaml
 
-from support.browser import LANGUAGES, REPO, STEMJOINT, WIDTHS, look
+from support.browser import LANGUAGES, STEMJOINT, WIDTHS, look
+from support.trial_data import STEMJOINT_ELIGIBLE, api, attestations_all_confirmed
 
 TODAY = dt.date.today()
-PROTOCOLS = REPO / "src" / "trialdesk" / "protocols"
-#: An eligible STEMJOINT patient by hand from the criteria: pain 12 months with NRS 6 (I1),
-#: KL grade 2 and joint space 2 mm (I2), 3 degrees varus (I3), medial OA (I4), 170 cm and
-#: 70 kg: BMI 24.2 (I5), AP laxity 1 mm (E11).
-SCREENING = {
-    "screening_history": {
-        "index_knee_side": "right",
-        "oa_duration_months": 24,
-        "knee_pain_duration_months": 12,
-        "oa_compartment": "medial",
-    },
-    "nrs_pain": {"nrs": 6},
-    "kl_grade": {"index_knee": 2, "contralateral_knee": 1},
-    "knee_exam": {
-        "index_joint_space_width_mm": 2,
-        "index_alignment_deg": 3,
-        "index_ap_laxity_mm": 1,
-    },
-    "vitals": {"height_cm": 170, "weight_kg": 70},
-}
 #: KOOS pain items answered P1..P6 = 1, 2, 1, 0, 1, 2 (6 of 9, enough: at least 5). By hand:
 #: mean = 7 / 6 = 1.1667; KOOS pain = 100 - 25 x 1.1667 = 70.83, shown as 70.8.
 KOOS_PAIN_ANSWERS = {"P1": "1", "P2": "2", "P3": "1", "P4": "0", "P5": "1", "P6": "2"}
 KOOS_PAIN = f"{100 - 25 * 7 / 6:.1f}"
-
-
-class Api:
-    def __init__(self, served: Any, username: str) -> None:
-        made = served.trialdesk("token", "create", username, "--json")
-        assert made.returncode == 0, made.stderr
-        self.token = json.loads(made.stdout)["token"]
-        self.served = served
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        request = urllib.request.Request(
-            self.served.url("/api/v1" + path),
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request) as response:
-            return json.loads(response.read() or b"null")
-
-
-_APIS: dict[tuple[str, str], Api] = {}
-
-
-def api(served: Any, username: str) -> Api:
-    key = (served.base_url, username)
-    if key not in _APIS:
-        _APIS[key] = Api(served, username)
-    return _APIS[key]
-
-
-def attestations() -> dict[str, bool]:
-    """Every attestation criterion of the protocol answered for an eligible patient:
-    inclusions met (true), exclusions absent (false)."""
-    text = (PROTOCOLS / f"{STEMJOINT}.yaml").read_text()
-    criteria = yaml.safe_load(text)["eligibility"]["criteria"]
-    return {c["id"]: c["type"] == "inclusion" for c in criteria if c.get("attestation")}
 
 
 def randomized_subject(served: Any) -> str:
@@ -88,10 +30,12 @@ def randomized_subject(served: Any) -> str:
     code = coordinator.call("POST", base, {**body, "screened_on": TODAY.isoformat()})["code"]
     consent = {"consented_on": TODAY.isoformat(), "consent_version": "1.0"}
     coordinator.call("POST", f"{base}/{code}/consent", consent)
-    for form, values in SCREENING.items():
+    for form, values in STEMJOINT_ELIGIBLE.items():
         coordinator.call("PUT", f"{base}/{code}/visits/SCR/forms/{form}", {"values": values})
     verdict = investigator.call(
-        "POST", f"{base}/{code}/eligibility", {"attestations": attestations()}
+        "POST",
+        f"{base}/{code}/eligibility",
+        {"attestations": attestations_all_confirmed(STEMJOINT)},
     )
     assert verdict["verdict"] == "eligible", verdict
     coordinator.call("POST", f"{base}/{code}/randomize")
