@@ -197,7 +197,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 OTP_TOTP_ISSUER = "trialdesk"
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# "Saved." and the like travel in a signed cookie (Django's default storage), not in the
+# session: a live check or draft request in flight when a form is saved would otherwise write
+# back its older copy of the session (every request saves it) and the message would be lost.
 
 # ---------------------------------------------------------------- languages
 
