@@ -23,7 +23,7 @@ from trialdesk.store.calendar import open_sae_reports, overdue_sae_reports
 from trialdesk.store.lifecycle import TRANSITIONS, SubjectStatus
 from trialdesk.store.models import AdverseEvent, Subject
 from trialdesk.store.permissions import STEP_ROLES, Step
-from trialdesk.store.services.safety import TERM_LENGTH
+from trialdesk.store.services.safety import REPORTED_FIELDS, TERM_LENGTH
 from trialdesk.store.services.visits import DEVIATION_KIND
 
 #: CTCAE v5.0's general meaning of each grade.
@@ -112,18 +112,8 @@ SUBJECT_STATUSES = (
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 LONGEST_DESCRIPTION = 4000
 
-AE_FIELDS = (
-    "term",
-    "onset_date",
-    "end_date",
-    "ctcae_grade",
-    "seriousness",
-    "relatedness",
-    "expected",
-    "action_taken",
-    "outcome",
-    "awareness_at",
-)
+#: The fields of an adverse event the page reads: those the service takes.
+AE_FIELDS = REPORTED_FIELDS
 
 
 def label_of(vocabulary: tuple[tuple[Any, Any], ...], code: Any) -> str:

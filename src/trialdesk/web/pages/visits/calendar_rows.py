@@ -23,6 +23,7 @@ from trialdesk.store.calendar import CalendarEntry, FormState, VisitState, form_
 from trialdesk.store.models import AdverseEvent, Deviation, FormDraft, Subject, Visit
 from trialdesk.web.api.subjects import subject_detail
 from trialdesk.web.pages.context import study_key
+from trialdesk.web.pages.home.labels import STATUS_LABELS
 
 #: How each visit state is shown: words and badge class (status is never colour alone).
 VISIT_STATES: dict[VisitState, tuple[Any, str]] = {
@@ -39,18 +40,8 @@ FORM_STATES: dict[FormState, tuple[Any, str]] = {
     FormState.SAVED: (pgettext_lazy("form state", "Saved"), "warn"),
     FormState.COMPLETE: (pgettext_lazy("form state", "Complete"), "ok"),
 }
-SUBJECT_STATUSES: dict[str, Any] = {
-    "screened": _("Screened"),
-    "screen_failed": _("Screen failure"),
-    "consented": _("Consented"),
-    "eligible": _("Eligible"),
-    "randomized": _("Randomized"),
-    "treated": _("Treated"),
-    "in_follow_up": _("In follow-up"),
-    "completed": _("Completed"),
-    "withdrawn": _("Withdrawn"),
-    "lost_to_follow_up": _("Lost to follow-up"),
-}
+#: The subject statuses as the home pages label them (one set of words).
+SUBJECT_STATUSES: dict[str, Any] = STATUS_LABELS
 SEXES: dict[str, Any] = {"female": _("Female"), "male": _("Male")}
 
 
