@@ -228,8 +228,9 @@ def test_queries_do_not_grow_with_the_subjects(
         screen_and_consent(study, "02")
     after = queries()
     assert before == after
-    # The matrix: counts, the page's subjects, their visits, the user's drafts.
-    assert before[0] == 4
+    # The matrix: counts, the page's subjects, their visits, their form counts, the user's
+    # drafts.
+    assert before[0] == 5
 
 
 @pytest.mark.django_db

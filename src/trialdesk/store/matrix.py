@@ -250,8 +250,8 @@ class SubjectMatrix:
 
 
 def subject_matrix(access: Access, query: MatrixQuery, today: dt.date) -> SubjectMatrix:
-    """The page of the matrix `query` asks for, as it stands on `today`, in four queries: the
-    counts (one aggregate), the page's subjects, their visits with form counts, the user's
+    """The page of the matrix `query` asks for, as it stands on `today`, in five queries: the
+    counts (one aggregate), the page's subjects, their visits, their form counts, the user's
     drafts."""
     protocol = access.study.protocol()
     plans = protocol.visits
@@ -332,18 +332,33 @@ def _filter_q(query: MatrixQuery) -> Q:
     return q
 
 
-def _visit_rows(subject_ids: list[int]) -> dict[tuple[int, str], Visit]:
-    """The visit rows of these subjects with `saved` and `completed` form counts, in one
-    query."""
-    rows = (
-        Visit.objects.filter(subject_id__in=subject_ids)
-        .annotate(
-            saved=Count("forms"),
-            completed=Count("forms", filter=Q(forms__completed_at__isnull=False)),
-        )
-        .only("pk", "subject_id", "visit_id", "status", "actual_date")
+@dataclass(frozen=True)
+class _VisitRow:
+    status: str
+    actual_date: dt.date | None
+    saved: int
+    completed: int
+
+
+def _visit_rows(subject_ids: list[int]) -> dict[tuple[int, str], _VisitRow]:
+    """The visit rows of these subjects with `saved` and `completed` form counts, in two
+    queries, each on an index of `subject`: the visits, and the form records counted per
+    visit. (One query joining visits to their form records makes PostgreSQL's planner hash
+    the whole form record table: 18 ms against 2 ms at 5,000 subjects, bench/web.py.)"""
+    counts = {
+        row["visit_id"]: (row["saved"], row["completed"])
+        for row in FormRecord.objects.filter(subject_id__in=subject_ids)
+        .values("visit_id")
+        .annotate(saved=Count("pk"), completed=Count("pk", filter=Q(completed_at__isnull=False)))
+        .order_by()
+    }
+    rows = Visit.objects.filter(subject_id__in=subject_ids).values_list(
+        "pk", "subject_id", "visit_id", "status", "actual_date"
     )
-    return {(row.subject_id, row.visit_id): row for row in rows}
+    return {
+        (subject_id, visit_id): _VisitRow(status, actual, *counts.get(pk, (0, 0)))
+        for pk, subject_id, visit_id, status, actual in rows
+    }
 
 
 # ------------------------------------------------------------------ the work list

@@ -56,10 +56,10 @@ def study_access(request: HttpRequest, study: str) -> Access:
     found = studies_of(user).filter(protocol_id=protocol_id)
     if version:
         found = found.filter(version=version)
-    studies = list(found.defer("protocol_yaml")[:2])
+    studies = list(found[:2])
     if len(studies) != 1:
         raise Http404(f"no study {study} among yours")
-    return access_for(Study.objects.get(pk=studies[0].pk), user)
+    return access_for(studies[0], user)
 
 
 def subject_of(access: Access, code: str) -> Subject:
@@ -89,10 +89,12 @@ def staff_page(view: View) -> View:
 
 
 def _needs_second_factor(request: HttpRequest) -> bool:
-    from django_otp import user_has_device
-
-    account = request.user
-    return user_has_device(account) and not account.is_verified()  # type: ignore[union-attr]
+    """The user confirmed a TOTP device (`totp_confirmed_at`, which confirming and removing
+    the device keep, so no query for the device) and has not passed it this session."""
+    user = study_user(request)
+    return (
+        user is not None and user.totp_confirmed_at is not None and not request.user.is_verified()  # type: ignore[union-attr]
+    )
 
 
 def _to_sign_in(request: HttpRequest) -> HttpResponse:
