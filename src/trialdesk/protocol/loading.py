@@ -19,13 +19,13 @@ from trialdesk.protocol.checks import cross_check
 from trialdesk.protocol.model import (
     AGE_PATTERN,
     CRITERION_ID_PATTERN,
-    IDENTIFIER_PATTERN,
     NCT_NUMBER_PATTERN,
     PARTIAL_DATE_PATTERN,
     RATIO_PATTERN,
     SITE_CODE_PATTERN,
     Protocol,
 )
+from trialdesk.protocol.model_base import IDENTIFIER_PATTERN
 from trialdesk.protocol.yamlfile import LocatedDocument, dotted, read_located
 
 Validated = TypeVar("Validated", bound=BaseModel)

@@ -12,12 +12,15 @@ import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from trialdesk.protocol.edit_checks import EditCheck
+from trialdesk.protocol.model_base import Frozen, Identifier
+from trialdesk.protocol.sdv_plan import SdvPlan
 
 SCHEMA_VERSION = 1
 
 # The patterns of constrained text fields; the loader words each one for people.
-IDENTIFIER_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 CRITERION_ID_PATTERN = r"^(I[0-9]+|E[0-9]+|AGE|SEX)$"
 PARTIAL_DATE_PATTERN = r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$"
 AGE_PATTERN = r"^([0-9]+) (Year|Month|Week|Day|Hour)s?$"
@@ -25,19 +28,9 @@ NCT_NUMBER_PATTERN = r"^NCT[0-9]{8}$"
 SITE_CODE_PATTERN = r"^[A-Z0-9]{2,6}$"
 RATIO_PATTERN = r"^[1-9][0-9]*(:[1-9][0-9]*)+$"
 
-Identifier = Annotated[
-    str,
-    Field(pattern=IDENTIFIER_PATTERN, max_length=40, description="letters, digits, _"),
-]
 CriterionId = Annotated[str, Field(pattern=CRITERION_ID_PATTERN)]
 PartialDate = Annotated[str, Field(pattern=PARTIAL_DATE_PATTERN)]
 NormalizedAge = Annotated[str, Field(pattern=AGE_PATTERN)]
-
-
-class Frozen(BaseModel):
-    """Base of every protocol part: immutable, and unknown fields are an error."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Phase(StrEnum):
@@ -452,6 +445,12 @@ class Protocol(Frozen):
     sites: list[Site] = []
     contacts: list[Contact] = []
     safety: Safety
+    edit_checks: list[EditCheck] = Field(
+        [], description="rules whose findings become queries (trialdesk.protocol.edit_checks)"
+    )
+    sdv_plan: SdvPlan | None = Field(
+        None, description="which items monitors verify; none: every item (100% SDV)"
+    )
     assumptions: list[Assumption] = []
 
     @field_validator("phases")

@@ -33,5 +33,13 @@ class StudyLocked(TrialdeskError):
     """A write to a study whose database is locked."""
 
 
+class RecordLocked(StudyLocked):
+    """A change to a form, visit or casebook that a data manager has locked."""
+
+
+class DatabaseLockRefused(TrialdeskError):
+    """A database lock while queries are open or casebooks unsigned, without an override."""
+
+
 class AllocationListExhausted(TrialdeskError):
     """A stratum whose allocation list has no free slot left."""

@@ -104,6 +104,9 @@ class StudyUser(models.Model):
     password_set_at = models.DateTimeField(null=True, blank=True)
     #: When the user's TOTP device was confirmed; None: no second factor.
     totp_confirmed_at = models.DateTimeField(null=True, blank=True)
+    #: The name printed with the user's electronic signatures (21 CFR 11.50); blank until
+    #: set (`user add --name`), and a user without one cannot sign.
+    full_name = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return self.username
@@ -456,3 +459,122 @@ class AuditHead(models.Model):
 
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
+
+
+# ---------------------------------------------------------------- monitoring and data management
+
+
+class QueryStatus(models.TextChoices):
+    """A query's life: open (to the site) -> answered (to the monitor) -> closed; a closed or
+    answered query can be re-opened."""
+
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class QueryOrigin(models.TextChoices):
+    MANUAL = "manual"  # raised by a monitor or data manager
+    RULE = "rule"  # raised by an edit-check rule of the protocol file
+
+
+class Query(models.Model):
+    """A question to the site on one item of a form (or on a form, a visit, the subject), with
+    its thread of messages. Numbered per subject (01-003 Q1, Q2, ...)."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="queries")
+    number = models.PositiveIntegerField()
+    #: The protocol visit and form, and the item, the query is on ("" where it is wider).
+    visit_id = models.CharField(max_length=40, blank=True)
+    form = models.CharField(max_length=40, blank=True)
+    item = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=10, choices=QueryStatus.choices)
+    origin = models.CharField(max_length=10, choices=QueryOrigin.choices)
+    #: The edit check that raised it (origin "rule"), e.g. "EC3".
+    rule = models.CharField(max_length=40, blank=True)
+    #: Who raised it; None for a rule (the audit trail names the user whose save ran it).
+    opened_by = models.ForeignKey(StudyUser, on_delete=models.PROTECT, null=True, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "number"], name="query_number_once")
+        ]
+        indexes = [models.Index(fields=["subject", "status"], name="query_subject_status")]
+
+
+class QueryMessage(models.Model):
+    """One message of a query's thread: the question, an answer, a comment, the closing or
+    re-opening note."""
+
+    query = models.ForeignKey(Query, on_delete=models.PROTECT, related_name="messages")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="+")
+    #: What the message did: "opened", "answered", "commented", "closed", "reopened".
+    action = models.CharField(max_length=12)
+    text = models.TextField()
+    #: Who wrote it; None for a rule's message.
+    by = models.ForeignKey(StudyUser, on_delete=models.PROTECT, null=True, blank=True)
+    at = models.DateTimeField()
+
+
+class ItemVerification(models.Model):
+    """Source data verification of one item of one form record: who compared it with the
+    source, when, and the value they saw. A change of the value resets it (`reset_at`); a
+    new verification sets it again."""
+
+    record = models.ForeignKey(FormRecord, on_delete=models.PROTECT, related_name="verifications")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="+")
+    item = models.CharField(max_length=100)
+    #: The verified value as canonical JSON (what the monitor saw in the record).
+    value = models.TextField()
+    verified_by = models.ForeignKey(StudyUser, on_delete=models.PROTECT)
+    verified_at = models.DateTimeField()
+    reset_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["record", "item"], name="item_verification_once")
+        ]
+
+
+class Signature(models.Model):
+    """An investigator's electronic signature of a visit (`visit_id`) or of the subject's
+    whole casebook (`visit_id` ""), 21 CFR 11.50: the printed name, the date and time, and the
+    meaning. `content_sha256` is of the data signed; a later change to them breaks the
+    signature (`broken_at`, with what changed), which stays on record."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="signatures")
+    visit_id = models.CharField(max_length=40, blank=True)
+    signer = models.ForeignKey(StudyUser, on_delete=models.PROTECT)
+    printed_name = models.CharField(max_length=200)
+    meaning = models.CharField(max_length=300)
+    signed_at = models.DateTimeField()
+    content_sha256 = models.CharField(max_length=64)
+    broken_at = models.DateTimeField(null=True, blank=True)
+    broken_by = models.TextField(blank=True)
+
+
+class LockLevel(models.TextChoices):
+    FORM = "form"
+    VISIT = "visit"
+    CASEBOOK = "casebook"
+
+
+class RecordLock(models.Model):
+    """A data manager's lock of a form, a visit or a subject's casebook: a locked record
+    refuses changes until it is unlocked, with a reason. Kept after unlocking."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="locks")
+    level = models.CharField(max_length=10, choices=LockLevel.choices)
+    #: The protocol visit (form and visit locks) and form (form locks); "" above them.
+    visit_id = models.CharField(max_length=40, blank=True)
+    form = models.CharField(max_length=40, blank=True)
+    locked_by = models.ForeignKey(StudyUser, on_delete=models.PROTECT, related_name="+")
+    locked_at = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    unlocked_by = models.ForeignKey(
+        StudyUser, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    unlocked_at = models.DateTimeField(null=True, blank=True)
+    unlock_reason = models.TextField(blank=True)

@@ -25,6 +25,11 @@ class Step(StrEnum):
     RECORD_VISIT = "record visits"
     REPORT_ADVERSE_EVENT = "report adverse events"
     RECORD_DEVIATION = "record protocol deviations"
+    RAISE_QUERY = "raise and close queries"
+    ANSWER_QUERY = "answer queries"
+    VERIFY_SOURCE = "verify source data"
+    SIGN = "sign casebooks"
+    LOCK_RECORDS = "lock and unlock records"
 
 
 STEP_ROLES: dict[Step, frozenset[Role]] = {
@@ -40,6 +45,12 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.REPORT_ADVERSE_EVENT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
     # Data managers find deviations in data review; monitors raise them as queries instead.
     Step.RECORD_DEVIATION: frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.DATA_MANAGER}),
+    # Monitors and data managers challenge the data; the site's staff answer for them.
+    Step.RAISE_QUERY: frozenset({Role.MONITOR, Role.DATA_MANAGER}),
+    Step.ANSWER_QUERY: frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.ASSESSOR}),
+    Step.VERIFY_SOURCE: frozenset({Role.MONITOR}),
+    Step.SIGN: frozenset({Role.INVESTIGATOR}),
+    Step.LOCK_RECORDS: frozenset({Role.DATA_MANAGER}),
 }
 
 

@@ -26,6 +26,7 @@ from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
 from trialdesk.store.models import FormDraft, FormRecord, Study, VisitStatus
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, writable_study
+from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
 from trialdesk.store.services.visits import protocol_visit, schedule_visit
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def save_form(
                 f"subject {code} is {subject.status}: visit {visit_id} data need randomization "
                 "first (only screening and baseline visits come before it)"
             )
+        refuse_if_locked(subject, visit_id, form)
         window = visit_window(visit_plan, subject.day0, subject.screened_on)
         visit = schedule_visit(trail, subject, window, "visit.opened")
         if needs_visit_date(visit_plan) and visit.actual_date is None:
@@ -119,6 +121,7 @@ def save_form(
                 completed_at=now if complete else None,
             )
             trail.created(record, "form.entered", _joined(reason))
+            data_changed(trail, subject, f"{place}: entered", visit_id=visit_id)
             return record
         completed_at = record.completed_at
         if complete is True and completed_at is None:
@@ -133,6 +136,7 @@ def save_form(
             raise ReasonRequired(f"{place}: reopening the completed form: a reason is required")
         record.subject = subject  # the audit trail names it; the visit's manager set the visit
         per_item = reasons if isinstance(reason, Mapping) else {}
+        differing = [item for item, value in checked.items() if record.values.get(item) != value]
         _change_values(trail, record, checked, scores, per_item, _joined(reason))
         if completed_at != record.completed_at:
             before = audited_state(record)
@@ -140,6 +144,8 @@ def save_form(
             record.completed_at = completed_at
             trail.changed(record, before, action, _joined(reason))
         record.save(update_fields=["values", "scores", "completed_at"])
+        what = f"{place}: {', '.join(differing)} changed" if differing else f"{place}: status"
+        data_changed(trail, subject, what, visit_id=visit_id, record=record, items=differing)
     return record
 
 

@@ -27,6 +27,7 @@ from trialdesk.store.models import (
 )
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
+from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
 from trialdesk.store.services.visits import checked_date
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def report_adverse_event(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.REPORT_ADVERSE_EVENT, subject.site)
+        refuse_if_locked(subject)
         last = subject.adverse_events.order_by("-number").values_list("number", flat=True).first()
         number = (last or 0) + 1
         safety = study.protocol().safety
@@ -104,6 +106,7 @@ def report_adverse_event(
             **checked,
         )
         trail.created(event, "adverse_event.reported")
+        data_changed(trail, subject, f"{where}: reported")
     return event
 
 
@@ -127,6 +130,7 @@ def update_adverse_event(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.REPORT_ADVERSE_EVENT, subject.site)
+        refuse_if_locked(subject)
         event = _find_event(subject, number)
         safety = study.protocol().safety
         current = {name: getattr(event, name) for name in REPORTED_FIELDS}
@@ -142,6 +146,7 @@ def update_adverse_event(
         event.report_due_at = _report_due_at(checked, safety)
         event.save()
         trail.changed(event, before, "adverse_event.changed", reason)
+        data_changed(trail, subject, f"{where}: changed")
     return event
 
 
@@ -163,6 +168,7 @@ def record_sae_report(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.REPORT_ADVERSE_EVENT, subject.site)
+        refuse_if_locked(subject)
         event = _find_event(subject, number)
         if not event.serious:
             raise BadInput(
@@ -183,6 +189,7 @@ def record_sae_report(
         event.reported_at = reported_at
         event.save(update_fields=["reported_at"])
         trail.changed(event, before, "adverse_event.sae_reported", reason.strip())
+        data_changed(trail, subject, f"{where}: SAE report time")
     return event
 
 

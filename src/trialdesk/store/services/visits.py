@@ -23,6 +23,7 @@ from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
 from trialdesk.store.models import Deviation, FormRecord, Study, Subject, Visit, VisitStatus
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
+from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
@@ -47,6 +48,7 @@ def record_visit(
         plan = protocol_visit(study.protocol(), code, visit_id)
         _check_visit_date(subject, plan, visit_date)
         window = visit_window(plan, subject.day0, subject.screened_on)
+        refuse_if_locked(subject, visit_id)
         visit = schedule_visit(trail, subject, window, "visit.opened")
         if visit.status == VisitStatus.DONE and visit.actual_date == visit_date:
             return visit
@@ -63,6 +65,7 @@ def record_visit(
         visit.save(update_fields=["status", "actual_date", "missed_reason"])
         trail.changed(visit, before, "visit.done", reason)
         review_visit_window(trail, subject, visit, window, reason)
+        data_changed(trail, subject, f"{where}: visit date {visit_date}", visit_id=visit_id)
     return visit
 
 
@@ -88,6 +91,7 @@ def record_missed_visit(study: Study, code: str, visit_id: str, reason: str, by:
             raise BadInput(
                 f"{where}: its window opens on {window.start}; a visit cannot be missed before"
             )
+        refuse_if_locked(subject, visit_id)
         visit = schedule_visit(trail, subject, window, "visit.opened")
         if visit.status == VisitStatus.MISSED:
             return visit
@@ -104,6 +108,7 @@ def record_missed_visit(study: Study, code: str, visit_id: str, reason: str, by:
         visit.save(update_fields=["status", "actual_date", "missed_reason"])
         trail.changed(visit, before, "visit.missed", reason)
         review_visit_window(trail, subject, visit, window, reason)
+        data_changed(trail, subject, f"{where}: marked missed", visit_id=visit_id)
     return visit
 
 
