@@ -92,3 +92,25 @@ def test_form_share_picks_the_same_forms_whatever_the_order_and_about_the_share(
 def test_a_subject_of_no_listed_site_needs_nothing():
     forms = [SavedForm("Z", "BL", "koos", KOOS)]
     assert plan_requirements(None, {"AUH": []}, forms) == {}
+
+
+def test_the_protocol_check_names_each_wrong_entry_of_the_plan():
+    from trialdesk.protocol import load_protocol
+    from trialdesk.protocol.checks import _sdv_plan
+
+    protocol = load_protocol("NCT04208646")
+    assert list(_sdv_plan(protocol)) == []
+    wrong = SdvPlan(
+        critical_items=["womac.P1", "womac.Z9", "koos.P1", "labs"],
+        critical_forms=["qmri"],
+        sites={"09": SdvRule(critical_items=["vas_pain.VAS"])},
+    )
+    problems = list(_sdv_plan(protocol.model_copy(update={"sdv_plan": wrong})))
+    assert problems == [
+        (("sdv_plan", "sites", "09"), "unknown site '09' (sites: 01, 02, 03, 04, 05, 06, 07)"),
+        (("sdv_plan", "critical_forms", 0), "form 'qmri' is collected at no visit"),
+        (("sdv_plan", "critical_items", 1), "'Z9' is no item of womac"),
+        (("sdv_plan", "critical_items", 2), "form 'koos' is collected at no visit"),
+        (("sdv_plan", "critical_items", 3), "'labs' is not \"form.item\""),
+        (("sdv_plan", "sites", "09", "critical_items", 0), "'VAS' is no item of vas_pain"),
+    ]

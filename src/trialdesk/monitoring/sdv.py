@@ -72,13 +72,11 @@ def items_to_verify(
     """The items of one record (`items`: those with a saved value, in the form's order) the
     rule asks to verify; `among_first` is True for one of the site's first subjects."""
     items = tuple(items)
-    if (
-        among_first
-        or form in rule.critical_forms
-        or picked_by_share(rule, subject, visit_id, form)
-    ):
+    if among_first or form in rule.critical_forms or picked_by_share(rule, subject, visit_id, form):
         return items
-    critical = {entry.partition(".")[2] for entry in rule.critical_items if entry.startswith(f"{form}.")}
+    critical = {
+        entry.partition(".")[2] for entry in rule.critical_items if entry.startswith(f"{form}.")
+    }
     return tuple(item for item in items if item in critical)
 
 

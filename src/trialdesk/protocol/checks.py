@@ -28,6 +28,8 @@ def cross_check(protocol: Protocol) -> list[Problem]:
         _data_items,
         _instrument_parameters,
         _randomization,
+        _sdv_plan,
+        _edit_checks,
     )
     return [problem for check in checks for problem in check(protocol)]
 
@@ -266,3 +268,82 @@ def _randomization(p: Protocol) -> Iterator[Problem]:
                     )
     if spec.stratify_by_site and not p.sites:
         yield ("sites",), "randomization is stratified by site but no sites are declared"
+
+
+def _sdv_plan(p: Protocol) -> Iterator[Problem]:
+    """The SDV plan names forms the protocol collects, their items, and its sites."""
+    plan = p.sdv_plan
+    if plan is None:
+        return
+    collected = {form for visit in p.visits for form in visit.forms}
+    known_forms = _known_forms()
+    site_codes = {site.id for site in p.sites}
+    rules = [(("sdv_plan",), plan)]
+    for code, rule in plan.sites.items():
+        if code not in site_codes:
+            yield (
+                ("sdv_plan", "sites", code),
+                f"unknown site '{code}' (sites: {', '.join(sorted(site_codes)) or 'none'})",
+            )
+        rules.append((("sdv_plan", "sites", code), rule))
+    for path, rule in rules:
+        for k, form in enumerate(rule.critical_forms):
+            if form not in collected:
+                yield (*path, "critical_forms", k), f"form '{form}' is collected at no visit"
+        for k, entry in enumerate(rule.critical_items):
+            form, dot, item = entry.partition(".")
+            if not dot or not item:
+                yield (*path, "critical_items", k), f"'{entry}' is not \"form.item\""
+            elif form not in collected or form not in known_forms:
+                yield (*path, "critical_items", k), f"form '{form}' is collected at no visit"
+            elif item not in {i.id for i in _instrument_items(form)}:
+                yield (*path, "critical_items", k), f"'{item}' is no item of {form}"
+
+
+def _instrument_items(instrument_id: str) -> list:
+    from trialdesk.instruments import get_instrument
+
+    return list(get_instrument(instrument_id).items)
+
+
+def _edit_checks(p: Protocol) -> Iterator[Problem]:
+    """Each edit check's ids unique, its form collected at some visit, its items the form's,
+    its visits the protocol's and collecting the form, its expression typed against the form."""
+    from trialdesk.monitoring.edit_checks import expression_problems_of, form_fields
+
+    yield from _duplicates(("edit_checks",), [rule.id for rule in p.edit_checks], "edit check")
+    known_forms = _known_forms()
+    collected = {visit.id: set(visit.forms) for visit in p.visits}
+    for r, rule in enumerate(p.edit_checks):
+        path = ("edit_checks", r)
+        form = getattr(rule, "form", None)
+        if form is None:
+            continue
+        if form not in known_forms:
+            yield (*path, "form"), f"{rule.id}: unknown form '{form}'"
+            continue
+        at = [visit for visit, forms in collected.items() if form in forms]
+        if not at:
+            yield (*path, "form"), f"{rule.id}: form '{form}' is collected at no visit"
+        fields = form_fields(form)
+        named = list(getattr(rule, "items", [])) + [getattr(rule, "item", "")]
+        for item in (item for item in named if item):
+            if item not in fields:
+                yield (
+                    (*path, "item" if item == getattr(rule, "item", "") else "items"),
+                    f"{rule.id}: '{item}' is no item or score of {form}",
+                )
+        for v, visit in enumerate(getattr(rule, "visits", [])):
+            if visit not in collected:
+                yield (*path, "visits", v), f"{rule.id}: unknown visit '{visit}'"
+            elif form not in collected[visit]:
+                yield (*path, "visits", v), f"{rule.id}: visit {visit} does not collect {form}"
+        if rule.kind == "change_between_visits" and len(at) < 2:
+            yield (
+                (*path, "form"),
+                f"{rule.id}: form '{form}' is collected at {len(at)} visit(s); a change "
+                "between visits needs two",
+            )
+        if rule.kind == "expression":
+            for message in expression_problems_of(rule):
+                yield (*path, "expression"), f"{rule.id}: {message}"
