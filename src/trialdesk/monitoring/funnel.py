@@ -114,9 +114,56 @@ def funnel_table(
     ``upper_997``, ``z``, ``flag`` (ok/watch/signal/no data), ``direction`` (high/low/"")
     and ``phi`` (1 unless over-dispersion is adjusted).
     """
-    raise NotImplementedError
+    table = sites[["site", "numerator", "denominator"]].copy()
+    numerator = table["numerator"].to_numpy(dtype=float)
+    denominator = table["denominator"].to_numpy(dtype=float)
+    total = denominator.sum()
+    overall = float(numerator.sum() / total) if total > 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate = np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
+    phi = 1.0
+    judged = np.isfinite(overall) and overall > 0 and not (model == "binomial" and overall >= 1)
+    if judged:
+        z = (rate - overall) / standard_error(overall, denominator, model)
+        if adjust_overdispersion:
+            phi = overdispersion(z)
+            z = z / np.sqrt(phi)
+        bounds = limits(overall, denominator, model, phi)
+    else:
+        z = np.full(len(table), np.nan)
+        nan = np.full(len(table), np.nan)
+        bounds = Funnel(nan, nan, nan, nan)
+    z = np.where(denominator > 0, z, np.nan)
+    flags, directions = flag(z, sides)
+    table["rate"] = rate
+    table["overall_rate"] = overall
+    table["lower_95"] = np.where(denominator > 0, bounds.lower_95, np.nan)
+    table["upper_95"] = np.where(denominator > 0, bounds.upper_95, np.nan)
+    table["lower_997"] = np.where(denominator > 0, bounds.lower_997, np.nan)
+    table["upper_997"] = np.where(denominator > 0, bounds.upper_997, np.nan)
+    table["z"] = z
+    table["flag"] = flags
+    table["direction"] = directions
+    table["phi"] = phi
+    return table
 
 
 def flag(z: np.ndarray, sides: Sides = "both") -> tuple[np.ndarray, np.ndarray]:
-    """The flag and direction of each z-score (NaN -> "no data")."""
-    raise NotImplementedError
+    """The flag and direction of each z-score (NaN -> "no data").
+
+    Outside 95% means |z| > Z_95, outside 99.7% |z| > Z_997; a side not watched is "ok".
+    """
+    z = np.asarray(z, dtype=float)
+    size = np.abs(np.nan_to_num(z, nan=0.0))
+    watched = np.ones_like(z, dtype=bool)
+    if sides == "high":
+        watched = np.nan_to_num(z, nan=0.0) > 0
+    elif sides == "low":
+        watched = np.nan_to_num(z, nan=0.0) < 0
+    flags = np.where(watched & (size > Z_997), SIGNAL, np.where(watched & (size > Z_95), WATCH, OK))
+    flags = np.where(np.isnan(z), NO_DATA, flags).astype(object)
+    directions = np.where(flags == OK, "", np.where(z > 0, "high", "low"))
+    directions = np.where(flags == NO_DATA, "", directions).astype(object)
+    return flags, directions

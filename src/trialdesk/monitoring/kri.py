@@ -35,9 +35,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
-from trialdesk.monitoring.funnel import Model, Sides
+from trialdesk.monitoring.funnel import Model, Sides, funnel_table
 
 #: Columns of the frame `compute_kris` returns (one row per site and KRI).
 KRI_COLUMNS = [
@@ -102,7 +103,9 @@ KRIS: dict[str, Kri] = {
             "high",
         ),
         Kri("missed_visit_rate", "Visits missed per visit due", "visits", "binomial", "high"),
-        Kri("withdrawal_rate", "Withdrawals per subject randomized", "subjects", "binomial", "high"),
+        Kri(
+            "withdrawal_rate", "Withdrawals per subject randomized", "subjects", "binomial", "high"
+        ),
     )
 }
 
@@ -163,12 +166,88 @@ FRAME_COLUMNS: dict[str, list[str]] = {
 }
 
 
+def empty_data(sites: pd.DataFrame | None = None) -> MonitoringData:
+    """A `MonitoringData` of empty frames with their columns (``sites`` if given)."""
+    frames = {name: pd.DataFrame(columns=columns) for name, columns in FRAME_COLUMNS.items()}
+    if sites is not None:
+        frames["sites"] = sites
+    return MonitoringData(**frames)
+
+
+def _per_site(frame: pd.DataFrame, sites: pd.Index, mask: object = None) -> pd.Series:
+    """Rows per site (0 for a site without any), optionally of the rows where `mask`."""
+    rows = frame if mask is None else frame[np.asarray(mask, dtype=bool)]
+    return rows.groupby("site").size().reindex(sites, fill_value=0).astype(float)
+
+
+def _sum_per_site(frame: pd.DataFrame, column: str, sites: pd.Index) -> pd.Series:
+    return frame.groupby("site")[column].sum().reindex(sites, fill_value=0.0).astype(float)
+
+
 def counts_per_site(data: MonitoringData) -> pd.DataFrame:
     """Numerator and denominator of every KRI per site (columns: site, kri, numerator,
     denominator, detail); every site of ``data.sites`` has a row for every KRI."""
-    raise NotImplementedError
+    sites = pd.Index(data.sites["site"].astype(str).tolist(), name="site")
+    subjects = data.subjects
+    randomized = subjects[subjects["randomized"].astype(bool)]
+    patient_years = _sum_per_site(randomized, "patient_years", sites)
+    screened = _per_site(subjects, sites)
+    forms = _per_site(data.entries, sites)
+    lag = pd.to_numeric(data.entries["lag_days"], errors="coerce")
+    due = data.visits[data.visits["due"].astype(bool)]
+    serious = data.adverse_events["serious"].astype(bool)
+    median_lag = data.entries.assign(lag=lag).groupby("site")["lag"].median().reindex(sites)
+    lag_detail = pd.Series(
+        [f"median lag {m:g} days" if pd.notna(m) else "" for m in median_lag], index=sites
+    )
+    counts = {
+        "ae_rate": (_per_site(data.adverse_events, sites), patient_years),
+        "sae_rate": (_per_site(data.adverse_events, sites, serious), patient_years),
+        "deviation_rate": (_per_site(data.deviations, sites), patient_years),
+        "query_rate": (_per_site(data.queries, sites), forms),
+        "screen_failure_rate": (
+            _per_site(subjects, sites, subjects["screen_failed"].astype(bool)),
+            screened,
+        ),
+        "data_entry_lag": (_per_site(data.entries, sites, lag > LATE_ENTRY_DAYS), forms),
+        "missed_visit_rate": (
+            _per_site(due, sites, due["status"] == "missed"),
+            _per_site(due, sites),
+        ),
+        "withdrawal_rate": (
+            _per_site(randomized, sites, randomized["withdrawn"].astype(bool)),
+            _per_site(randomized, sites),
+        ),
+    }
+    rows = []
+    for name, (numerator, denominator) in counts.items():
+        detail = lag_detail if name == "data_entry_lag" else pd.Series("", index=sites)
+        rows.append(
+            pd.DataFrame(
+                {
+                    "site": sites,
+                    "kri": name,
+                    "numerator": numerator.to_numpy(),
+                    "denominator": denominator.to_numpy(),
+                    "detail": detail.to_numpy(),
+                }
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
 
 
 def compute_kris(data: MonitoringData, adjust_overdispersion: bool = False) -> pd.DataFrame:
     """Every KRI per site with its funnel limits and flag (columns `KRI_COLUMNS`)."""
-    raise NotImplementedError
+    counts = counts_per_site(data)
+    tables = []
+    for name, kri in KRIS.items():
+        part = counts[counts["kri"] == name].reset_index(drop=True)
+        table = funnel_table(part, kri.model, kri.sides, adjust_overdispersion)
+        table["kri"] = name
+        table["label"] = kri.label
+        table["unit"] = kri.unit
+        table["detail"] = part["detail"].to_numpy()
+        tables.append(table)
+    if not tables or counts.empty:
+        return pd.DataFrame(columns=KRI_COLUMNS)
+    return pd.concat(tables, ignore_index=True)[KRI_COLUMNS]
