@@ -9,7 +9,8 @@ with its parameters:
                            from one visit to the next
     sae_without_report     a serious adverse event whose report is not recorded by its due time
     item_missing           items of a form (all when `items` is empty) left without a value in
-                           a saved form, at `visits` (all when empty)
+                           a form marked complete, at `visits` (all when empty); a form still
+                           being entered is not queried for the items still to come
     range                  a value outside a plausible range (`min`, `max`) that the
                            instrument's own range allows
     expression             a condition over the items of one form, in the criteria language
