@@ -356,3 +356,77 @@ def test_queries_do_not_grow_with_the_subjects(
         raise_query(code, "answered", AT, visit_id="D0")
         withdraw_subject(study, screen_and_consent(study, site), "moved away", "ines")
     assert queries() == before
+
+
+# ---------------------------------------------------------------- the API
+
+
+def api(username: str) -> Any:
+    from django.test import Client
+
+    from trialdesk.store.services.tokens import create_token
+
+    return Client(headers={"Authorization": f"Bearer {create_token(username, OPERATOR)}"})
+
+
+@pytest.mark.django_db
+def test_api_work_queue(study: Any, eligible_subject: Any, people: None) -> None:
+    code = treated_with_d0(study, eligible_subject)
+    elsewhere = treated_with_d0(study, eligible_subject, "02")
+    raise_query(code, "open", AT, visit_id="D0", form="womac", item="P1")
+    path = f"/api/v1/studies/{study.protocol_id}/work-queue"
+    answer = api("colin").get(path)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert [s["section"] for s in body["sections"]] == [
+        "open_queries",
+        "overdue_visits",
+        "forms_due",
+        "sae_reports_overdue",
+        "sae_reports_due",
+    ]
+    open_queries = body["sections"][0]
+    assert open_queries["count"] == 1
+    assert open_queries["items"] == [
+        {
+            "subject": code,
+            "site": "01",
+            "visit": "D0",
+            "visit_label": "Baseline and treatment cycle 1",
+            "form": "womac",
+            "item": "P1",
+            "query_number": 1,
+            "query_origin": "manual",
+            "query_rule": "",
+            "waiting_since": "2024-04-01T09:00:00Z",
+            "broken_at": None,
+            "signed_at": None,
+            "completed_at": None,
+            "unverified_items": None,
+            "window_start": None,
+            "window_end": None,
+            "adverse_event": None,
+            "report_due_at": None,
+        }
+    ]
+    # The investigator: both D0 visits to sign; ?site=02 only the other site's.
+    ines = api("ines")
+    signing = ines.get(path).json()["sections"][0]
+    assert signing["section"] == "needs_signature"
+    assert {(i["subject"], i["visit"]) for i in signing["items"]} == {
+        (code, "D0"),
+        (elsewhere, "D0"),
+    }
+    signing = ines.get(path + "?site=02").json()["sections"][0]
+    assert [i["subject"] for i in signing["items"]] == [elsewhere]
+    # A site the coordinator does not read: empty, not another site's.
+    assert all(s["count"] == 0 for s in api("colin").get(path + "?site=02").json()["sections"])
+    # The monitor: 24 items of each D0 womac to verify; limit=0 counts only.
+    sdv = next(s for s in api("mona").get(path).json()["sections"] if s["section"] == "needs_sdv")
+    assert sdv["count"] == 2 and {i["unverified_items"] for i in sdv["items"]} == {24}
+    counted = api("mona").get(path + "?limit=0").json()
+    assert all(s["items"] == [] for s in counted["sections"]) and counted["total"] >= 2
+    # The pharmacist: no sections.
+    assert api("pia").get(path).json() == {"site": None, "total": 0, "sections": []}
+    assert api("colin").get(path + "?limit=-1").status_code == 400
+    assert api("colin").get("/api/v1/studies/NOPE/work-queue").status_code == 404
