@@ -319,7 +319,7 @@ def _expression(rule: FormExpression, subject: SubjectData) -> Iterator[Finding]
     tree = _compiled(rule.expression, rule.form)
     items = form_data_items(rule.form)
     for record in _forms_of(subject, rule.form):
-        values = {name: _typed(items[name], _value(record, name)) for name in items}
+        values = {name: _value(record, name) for name in items}
         judgement = judge(tree, values)
         if judgement.value is False:
             yield Finding(
@@ -330,10 +330,3 @@ def _expression(rule: FormExpression, subject: SubjectData) -> Iterator[Finding]
                 f"{record.visit_id} {rule.form}: {rule.expression} does not hold "
                 f"({judgement.reason})",
             )
-
-
-def _typed(item: DataItem, value: Any) -> Any:
-    """A saved value as the language compares it: a code item's integer code as text."""
-    if value is None or item.codelist is None:
-        return value
-    return str(value)
