@@ -49,11 +49,26 @@ def run_demo(
     lock: bool = typer.Option(
         True, "--lock/--no-lock", help="Lock the database at the end (default) or leave it open."
     ),
+    misbehaving_sites: bool = typer.Option(
+        False,
+        "--misbehaving-sites",
+        help="Seed three misbehaving sites, the largest: one fabricates vitals and knee "
+        "examinations (low variance, digit preference), one enters its data late, one "
+        "under-reports adverse events. The trial then runs on a simulated clock and needs a "
+        "store whose audit trail ends before the trial begins (an empty store).",
+    ),
+    misbehave: list[str] = typer.Option(
+        [],
+        "--misbehave",
+        help="SITE=HOW: this site misbehaves so (fabricates, enters-late, under-reports-aes); "
+        "repeat per site; wins over --misbehaving-sites for the sites it names.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Run a whole virtual trial in the store: screening, randomization, visits, adverse
     events, withdrawals, database lock; then verify the audit trail."""
     effects = parse_effects(effect)
+    misbehaviour = parse_misbehaviour(misbehave)
     from trialdesk.store.database import open_store
 
     open_store(create=True)
@@ -61,7 +76,13 @@ def run_demo(
 
     if json_output:
         summary = run_virtual_trial(
-            protocol, patients=patients, seed=seed, effects=effects, lock=lock
+            protocol,
+            patients=patients,
+            seed=seed,
+            effects=effects,
+            lock=lock,
+            misbehaving_sites=misbehaving_sites,
+            misbehaviour=misbehaviour,
         )
         print_json(summary.to_json())
     else:
@@ -77,6 +98,8 @@ def run_demo(
                 seed=seed,
                 effects=effects,
                 lock=lock,
+                misbehaving_sites=misbehaving_sites,
+                misbehaviour=misbehaviour,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         Console().print(summary_table(summary))
@@ -127,6 +150,19 @@ def parse_effects(pairs: list[str]) -> dict[str, float]:
             raise BadInput(f"--effect: arm {arm} is given twice")
         effects[arm] = value
     return effects
+
+
+def parse_misbehaviour(pairs: list[str]) -> dict[str, str]:
+    """`["05=fabricates"]` -> {"05": "fabricates"}; sites and kinds are checked later."""
+    chosen: dict[str, str] = {}
+    for pair in pairs:
+        site, equals, kind = (part.strip() for part in pair.partition("="))
+        if not equals or not site or not kind:
+            raise BadInput(f"--misbehave {pair!r}: expected SITE=HOW, e.g. 03=enters-late")
+        if site in chosen:
+            raise BadInput(f"--misbehave: site {site} is given twice")
+        chosen[site] = kind
+    return chosen
 
 
 def summary_table(summary: TrialSummary) -> Table:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,30 @@ from trialdesk.errors import BadInput
 from trialdesk.schedule import screening_visit
 from trialdesk.store.demo.answers import (
     DemoInconsistency,
+    Occasion,
     Patient,
     Trajectory,
     answers_for,
     occasion_maker,
 )
-from trialdesk.store.demo.plan import Course, ScreeningEntry, TrialPlan, plan_trial
+from trialdesk.store.demo.clock import SimulatedClock
+from trialdesk.store.demo.misbehaviour import (
+    FABRICATED_FORMS,
+    FABRICATES,
+    check_conduct,
+    entry_lag,
+    fabricated,
+    largest_sites_misbehaving,
+    with_conduct,
+)
+from trialdesk.store.demo.plan import (
+    AdverseEventPlan,
+    Course,
+    ScreeningEntry,
+    TrialPlan,
+    VisitStep,
+    plan_trial,
+)
 from trialdesk.store.demo.summary import TrialSummary, trial_summary
 
 if TYPE_CHECKING:
@@ -37,6 +56,15 @@ MAX_EFFECT = 100.0
 DEFAULT_ACTIVE_EFFECT = 8.0
 #: The kind of the deviation a prohibited medication is recorded as.
 PROHIBITED_MEDICATION = "prohibited_medication"
+#: On the simulated clock (UTC): the study is set up a month before the first screening; a
+#: site screens, consents and randomizes at 09:00 and enters data from 10:00; eligibility is
+#: decided at least an hour before randomization; the database is locked a day after the
+#: last entry.
+SET_UP_BEFORE = dt.timedelta(days=30)
+SCREENING_HOUR = 9
+ENTRY_HOUR = 10
+ELIGIBILITY_BEFORE = dt.timedelta(hours=1)
+LOCK_AFTER = dt.timedelta(days=1)
 
 
 def run_virtual_trial(
@@ -48,6 +76,8 @@ def run_virtual_trial(
     today: dt.date | None = None,
     progress: Callable[[int, int], None] | None = None,
     lock: bool = True,
+    misbehaving_sites: bool = False,
+    misbehaviour: Mapping[str, str] | None = None,
 ) -> TrialSummary:
     """Run a whole virtual trial of `protocol_ref` (a shipped id or a file) in the store.
 
@@ -55,9 +85,16 @@ def run_virtual_trial(
     arm's improvement beyond the common response, in WOMAC 0-100 points at the last visit
     (default 0 for the control arm, `Protocol.control_arm`, and DEFAULT_ACTIVE_EFFECT for the
     others); the trial ends before `today` (default: today, UTC). `progress(done, total)` is
-    called after each screened patient. The store must not hold the study yet, or hold it
-    without subjects. `lock=False` leaves the database open at the end (e.g. for a blinded
-    interim report).
+    called after each patient of the screening log. The store must not hold the study yet, or
+    hold it without subjects. `lock=False` leaves the database open at the end (e.g. for a
+    blinded interim report).
+
+    Misbehaving sites (`trialdesk.store.demo.misbehaviour`): `misbehaving_sites` seeds one
+    site of each misbehaviour at the plan's largest sites, `misbehaviour` maps chosen site
+    ids to misbehaviours (it wins for the sites it names). With either, the trial runs on
+    the simulated clock (`trialdesk.store.demo.clock`), so that every site's entry lag is
+    in the store; the store's audit trail must then end before the trial begins (an empty
+    store, or one whose earlier demos ran before it).
     """
     from django.utils import timezone
 
@@ -76,14 +113,48 @@ def run_virtual_trial(
     plan = plan_trial(
         protocol, _patients(protocol, patients), seed, _effects(protocol, effects), today
     )
-    study = _set_up_study(protocol, protocol_ref, text)
-    for done, entry in enumerate(plan.log, 1):
-        _run_entry(study, plan, entry)
-        if progress is not None:
-            progress(done, len(plan.log))
-    if lock:
-        lock_study(study, "data_manager")
+    conduct = largest_sites_misbehaving(plan) if misbehaving_sites else {}
+    conduct |= check_conduct(plan, misbehaviour or {})
+    plan = with_conduct(plan, conduct)
+    if not conduct:
+        study = _set_up_study(protocol, protocol_ref, text)
+        for done, entry in enumerate(plan.log, 1):
+            for _moment_due in _patient_steps(study, plan, entry, conduct):
+                pass
+            if progress is not None:
+                progress(done, len(plan.log))
+        if lock:
+            lock_study(study, "data_manager", override_reason="demo casebooks are not signed")
+        return trial_summary(study, seed, started)
+    clock = SimulatedClock(_start_of(plan))
+    with clock.running():
+        study = _set_up_study(protocol, protocol_ref, text)
+        clock.run(
+            [_patient_steps(study, plan, entry, conduct) for entry in plan.log],
+            None if progress is None else lambda done: progress(done, len(plan.log)),
+        )
+        if lock:
+            clock.move_to(clock.now + LOCK_AFTER)
+            lock_study(study, "data_manager", override_reason="demo casebooks are not signed")
     return trial_summary(study, seed, started)
+
+
+def _start_of(plan: TrialPlan) -> dt.datetime:
+    """When the simulated clock starts: before the first screening, and after the store's
+    last audit event, so that the trail's times rise with its sequence."""
+    from trialdesk.store.models import AuditEvent
+
+    first = min(entry.patient.screened_on for entry in plan.log)
+    start = _moment(first, SCREENING_HOUR) - SET_UP_BEFORE
+    last = AuditEvent.objects.order_by("-seq").values_list("at", flat=True).first()
+    if last is not None and last >= start:
+        raise BadInput(
+            f"{plan.protocol.id}: with misbehaving sites the virtual trial runs on a simulated "
+            f"clock from {start:%Y-%m-%d}, but the store's audit trail already reaches "
+            f"{last:%Y-%m-%d}; use an empty store (e.g. another TRIALDESK_HOME) or run this "
+            "demo first"
+        )
+    return start
 
 
 def _patients(protocol: Protocol, patients: int | None) -> int:
@@ -157,8 +228,18 @@ def _set_up_study(protocol: Protocol, protocol_ref: str | Path, text: str) -> St
     return study
 
 
-def _run_entry(study: Study, plan: TrialPlan, entry: ScreeningEntry) -> None:
-    """One patient of the screening log, from screening to the end of follow-up."""
+def _patient_steps(
+    study: Study, plan: TrialPlan, entry: ScreeningEntry, conduct: Mapping[str, str]
+) -> Iterator[dt.datetime]:
+    """One patient of the screening log, from screening to the end of follow-up: a generator
+    that yields the moment of each step and takes it when resumed (`SimulatedClock.run`).
+
+    The site screens, takes consent and randomizes on the day; it enters a visit and its
+    forms (and the pharmacist the administrations) at `entry_lag` after the visit, and not
+    before the visit before it (a missed visit once its window has closed), an adverse
+    event that long after it ended (the report gives its end and outcome), its expedited
+    report once sent. Screening forms are entered before day 0, since eligibility needs them.
+    """
     from trialdesk.store.services import (
         evaluate_eligibility,
         record_consent,
@@ -169,7 +250,9 @@ def _run_entry(study: Study, plan: TrialPlan, entry: ScreeningEntry) -> None:
     )
 
     patient = entry.patient
+    kind = conduct.get(patient.site)
     coordinator = f"coordinator-{patient.site}"
+    yield _moment(patient.screened_on, SCREENING_HOUR)
     code = screen_subject(
         study,
         patient.site,
@@ -190,6 +273,12 @@ def _run_entry(study: Study, plan: TrialPlan, entry: ScreeningEntry) -> None:
         by=coordinator,
     )
     screening = screening_visit(plan.protocol).id
+    entered = _moment(patient.screened_on, ENTRY_HOUR) + entry_lag(
+        plan.seed, patient.key, screening, kind
+    )
+    if entry.course is not None:
+        entered = min(entered, _moment(entry.course.day0, SCREENING_HOUR) - ELIGIBILITY_BEFORE)
+    yield entered
     record_visit(study, code, screening, patient.screened_on, coordinator)
     for form, values in entry.screening_forms.items():
         save_form(study, code, screening, form, values, coordinator)
@@ -200,40 +289,48 @@ def _run_entry(study: Study, plan: TrialPlan, entry: ScreeningEntry) -> None:
             f"{entry.verdict}"
         )
     if entry.course is not None:
-        _follow(study, plan, code, patient, entry.course)
+        yield from _follow(study, plan, code, patient, entry.course, kind)
 
 
-def _follow(study: Study, plan: TrialPlan, code: str, patient: Patient, course: Course) -> None:
+def _follow(
+    study: Study, plan: TrialPlan, code: str, patient: Patient, course: Course, kind: str | None
+) -> Iterator[dt.datetime]:
     """A randomized subject: treatment, visits and forms, adverse events, end of the study."""
     from trialdesk.store.services import (
         complete_subject,
         randomize_subject,
-        record_administration,
         record_deviation,
         record_lost_to_follow_up,
-        record_missed_visit,
-        record_visit,
-        save_form,
         withdraw_subject,
     )
 
     coordinator = f"coordinator-{patient.site}"
+    yield _moment(course.day0, SCREENING_HOUR)
     randomize_subject(study, code, coordinator)
     last_day = max(visit.day for visit in plan.protocol.visits)
     effect = plan.effects[_arm_as_pharmacist(study, code)] + course.response
     occasion = occasion_maker(patient, plan.seed, Trajectory(patient.symptoms, effect, last_day))
+    steps: list[tuple[dt.datetime, Callable[[], None]]] = []
+    entered = _moment(course.day0, SCREENING_HOUR)
     for step in course.visits[1:]:
         if step.date is None:
-            record_missed_visit(study, code, step.visit_id, step.reason, coordinator)
-            continue
-        record_visit(study, code, step.visit_id, step.date, coordinator, reason=step.reason)
-        day = (step.date - course.day0).days
-        for form in plan.protocol.visit(step.visit_id).forms:
-            by = coordinator if form in COORDINATOR_FORMS else "assessor"
-            values = answers_for(form, occasion(step.visit_id, day, form))
-            save_form(study, code, step.visit_id, form, values, by)
-        for administration in step.administrations:
-            record_administration(study, code, administration, step.date, "pharmacist")
+            closed = plan.protocol.visit(step.visit_id).last_day + 1
+            happened = _moment(course.day0 + dt.timedelta(days=closed), ENTRY_HOUR)
+        else:
+            happened = _moment(step.date, ENTRY_HOUR)
+        # Visits are entered in their order: the one after day 0 needs the first
+        # administration, entered with the day-0 visit.
+        when = max(happened + entry_lag(plan.seed, patient.key, step.visit_id, kind), entered)
+        entered = when
+        enter = partial(_enter_visit, study, plan, code, patient, course, step, occasion, kind)
+        steps.append((when, enter))
+    for number, event in enumerate(course.adverse_events):
+        ended = course.day0 + dt.timedelta(days=event.onset_day + event.days + 1)
+        when = _moment(ended, ENTRY_HOUR) + entry_lag(plan.seed, patient.key, f"ae {number}", kind)
+        steps.append((when, partial(_report_adverse_event, study, code, patient, course, event)))
+    for when, take in sorted(steps, key=lambda timed: timed[0]):
+        yield when
+        take()
     last_visit = course.done[-1]
     if course.prohibited_medication:
         record_deviation(
@@ -245,13 +342,46 @@ def _follow(study: Study, plan: TrialPlan, code: str, patient: Patient, course: 
             by=coordinator,
             visit_id=last_visit.visit_id,
         )
-    _report_adverse_events(study, code, patient, course)
     if course.ending == "completed":
         complete_subject(study, code, coordinator)
     elif course.ending == "withdrawn":
         withdraw_subject(study, code, course.ending_reason, coordinator)
     else:
         record_lost_to_follow_up(study, code, course.ending_reason, coordinator)
+
+
+def _enter_visit(
+    study: Study,
+    plan: TrialPlan,
+    code: str,
+    patient: Patient,
+    course: Course,
+    step: VisitStep,
+    occasion: Callable[[str, int, str], Occasion],
+    kind: str | None,
+) -> None:
+    """A visit recorded done (its forms and the administrations with it) or missed."""
+    from trialdesk.store.services import (
+        record_administration,
+        record_missed_visit,
+        record_visit,
+        save_form,
+    )
+
+    coordinator = f"coordinator-{patient.site}"
+    if step.date is None:
+        record_missed_visit(study, code, step.visit_id, step.reason, coordinator)
+        return
+    record_visit(study, code, step.visit_id, step.date, coordinator, reason=step.reason)
+    day = (step.date - course.day0).days
+    for form in plan.protocol.visit(step.visit_id).forms:
+        by = coordinator if form in COORDINATOR_FORMS else "assessor"
+        values = answers_for(form, occasion(step.visit_id, day, form))
+        if kind == FABRICATES and form in FABRICATED_FORMS:
+            values = fabricated(form, values, plan.seed, patient.key, step.visit_id)
+        save_form(study, code, step.visit_id, form, values, by)
+    for administration in step.administrations:
+        record_administration(study, code, administration, step.date, "pharmacist")
 
 
 def _arm_as_pharmacist(study: Study, code: str) -> str:
@@ -265,33 +395,38 @@ def _arm_as_pharmacist(study: Study, code: str) -> str:
     return allocation.slot.arm
 
 
-def _report_adverse_events(study: Study, code: str, patient: Patient, course: Course) -> None:
-    """The investigator reports each event; serious ones get their expedited report."""
+def _report_adverse_event(
+    study: Study, code: str, patient: Patient, course: Course, event: AdverseEventPlan
+) -> None:
+    """The investigator reports the event; a serious one gets its expedited report."""
     from trialdesk.store.services import record_sae_report, report_adverse_event
 
     investigator = f"investigator-{patient.site}"
     doses = [(step.date - course.day0).days for step in course.done if step.administrations]
-    for event in course.adverse_events:
-        onset = course.day0 + dt.timedelta(days=event.onset_day)
-        awareness = dt.datetime.combine(onset, dt.time(), dt.UTC) + dt.timedelta(
-            hours=event.awareness_hours
-        )
-        after_treatment = event.onset_day > max(doses)
-        reported = report_adverse_event(
-            study,
-            code,
-            term=event.term,
-            onset_date=onset,
-            ctcae_grade=event.ctcae_grade,
-            seriousness=list(event.seriousness),
-            relatedness=event.relatedness,
-            expected=event.expected,
-            action_taken="not_applicable" if after_treatment else "dose_not_changed",
-            outcome=event.outcome,
-            awareness_at=awareness,
-            by=investigator,
-            end_date=onset + dt.timedelta(days=event.days),
-        )
-        if event.seriousness:
-            sent = awareness + dt.timedelta(hours=event.report_hours)
-            record_sae_report(study, code, reported.number, sent, investigator)
+    onset = course.day0 + dt.timedelta(days=event.onset_day)
+    awareness = dt.datetime.combine(onset, dt.time(), dt.UTC) + dt.timedelta(
+        hours=event.awareness_hours
+    )
+    after_treatment = event.onset_day > max(doses)
+    reported = report_adverse_event(
+        study,
+        code,
+        term=event.term,
+        onset_date=onset,
+        ctcae_grade=event.ctcae_grade,
+        seriousness=list(event.seriousness),
+        relatedness=event.relatedness,
+        expected=event.expected,
+        action_taken="not_applicable" if after_treatment else "dose_not_changed",
+        outcome=event.outcome,
+        awareness_at=awareness,
+        by=investigator,
+        end_date=onset + dt.timedelta(days=event.days),
+    )
+    if event.seriousness:
+        sent = awareness + dt.timedelta(hours=event.report_hours)
+        record_sae_report(study, code, reported.number, sent, investigator)
+
+
+def _moment(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), dt.UTC)
