@@ -310,7 +310,7 @@ def test_roles_and_lock(study: Any, eligible_subject: Any) -> None:
         record_visit(study, code, "W3", dt.date(2024, 3, 31), "mona")
     with pytest.raises(NotPermitted, match="pia may not record visits"):
         record_missed_visit(study, code, "W3", "no show", "pia")
-    lock_study(study, OPERATOR)
+    lock_study(study, OPERATOR, override_reason="lock test: casebook not signed")
     with pytest.raises(StudyLocked):
         record_visit(study, code, "W3", dt.date(2024, 3, 31), "ada")
     assert visit(code, "W3").actual_date is None

@@ -52,6 +52,7 @@ def register(app: typer.Typer) -> None:
     user_app.command("list")(list_users)
     user_app.command("deactivate")(deactivate_user)
     user_app.command("password")(set_user_password)
+    user_app.command("name")(set_user_name)
     app.add_typer(user_app, name="user")
     role_app = typer.Typer(help="Roles of users in a study: revoke.", no_args_is_help=True)
     role_app.command("revoke")(revoke_role)
@@ -144,8 +145,18 @@ def create_study(
 
 
 @reports_errors
-def lock_study(study: str | None = STUDY_OPTION) -> None:
-    """Lock the database: every further write is refused."""
+def lock_study(
+    study: str | None = STUDY_OPTION,
+    reason: str = typer.Option("", "--reason", help="Why the database is locked now (audited)."),
+    override_reason: str = typer.Option(
+        "",
+        "--override-reason",
+        help="Lock although queries are open or answered or casebooks of randomized subjects "
+        "are unsigned, and why (audited with what was overridden).",
+    ),
+) -> None:
+    """Lock the database: every further write is refused. Refused while queries are open or
+    casebooks unsigned, unless overridden with a reason."""
     chosen = _study(study)
     from trialdesk.store.audit import study_label
     from trialdesk.store.errors import StudyLocked
@@ -153,7 +164,7 @@ def lock_study(study: str | None = STUDY_OPTION) -> None:
     from trialdesk.store.services import lock_study as lock
 
     try:
-        locked = lock(chosen, _operator())
+        locked = lock(chosen, _operator(), reason, override_reason=override_reason)
     except StudyLocked:
         # Nothing to do, and nothing written: the database is locked as asked.
         event = (
@@ -164,7 +175,7 @@ def lock_study(study: str | None = STUDY_OPTION) -> None:
         since = f" (since {_short(event.at)} UTC, by {event.by})" if event else ""
         typer.echo(f"{chosen} is already locked{since}")
         return
-    typer.echo(f"locked {locked}")
+    typer.echo(f"locked {locked}" + (" (override recorded)" if override_reason.strip() else ""))
 
 
 @reports_errors
@@ -207,6 +218,9 @@ def add_user(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Also set the web app password, read from stdin."
     ),
+    full_name: str = typer.Option(
+        "", "--name", help="The printed name the user's electronic signatures show."
+    ),
 ) -> None:
     """Give a user a role in the study, study-wide or at one site."""
     chosen = _study(study)
@@ -216,7 +230,7 @@ def add_user(
     password = _password_from_stdin() if password_stdin else None
     if password is not None:
         check_password_rules(name, password)  # before the role: a refused password adds nothing
-    assignment = add(chosen, name, role, _operator(), site)
+    assignment = add(chosen, name, role, _operator(), site, full_name)
     where = f"at site {site}" if site else "study-wide"
     typer.echo(f"{name} is {assignment.role} {where}")
     if password is not None:
@@ -242,6 +256,22 @@ def set_user_password(
 
     set_password(name, password, _operator())
     typer.echo(f"{name} signs in to the web app with the new password")
+
+
+@reports_errors
+def set_user_name(
+    name: str = typer.Argument(..., help="User name."),
+    full_name: str = typer.Argument(..., help='The printed name, e.g. "Ines Holm, MD".'),
+) -> None:
+    """Set the printed name a user's electronic signatures show (audited); an investigator
+    without one cannot sign."""
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.services.setup import set_full_name
+
+    user = set_full_name(name, full_name, _operator())
+    typer.echo(f"{user.username} signs as {user.full_name}")
 
 
 def _password_from_stdin() -> str:

@@ -15,24 +15,30 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 
 from trialdesk.errors import BadInput, RandomizationError
 from trialdesk.store.audit import audited_state, audited_write, sha256_hex, study_label
-from trialdesk.store.errors import AlreadyExists, NotFound
+from trialdesk.store.errors import AlreadyExists, DatabaseLockRefused, NotFound
+from trialdesk.store.lifecycle import RANDOMIZED_STATUSES
 from trialdesk.store.models import (
     AllocationList,
     AllocationSlot,
     Kit,
+    Query,
+    QueryStatus,
     Role,
     RoleAssignment,
     Site,
     Stratum,
     Study,
     StudyUser,
+    Subject,
 )
 from trialdesk.store.services.common import current_study, require_reason, writable_study
+from trialdesk.store.services.signatures import unsigned_casebooks
 
 #: Slots generated per stratum when the protocol states no enrollment.
 DEFAULT_SLOTS_PER_STRATUM = 100
 SITE_NAME_LENGTH = Site._meta.get_field("name").max_length
 USERNAME_LENGTH = StudyUser._meta.get_field("username").max_length
+FULL_NAME_LENGTH = StudyUser._meta.get_field("full_name").max_length
 
 
 def stratum_key(stratum: tuple[tuple[str, str], ...]) -> str:
@@ -167,9 +173,18 @@ def add_site(study: Study, code: str, by: str, name: str | None = None) -> Site:
 
 
 def add_user(
-    study: Study, username: str, role: str, by: str, site_code: str | None = None
+    study: Study,
+    username: str,
+    role: str,
+    by: str,
+    site_code: str | None = None,
+    full_name: str = "",
 ) -> RoleAssignment:
-    """Give `username` (created on first use) a role in the study, study-wide or at a site."""
+    """Give `username` (created on first use) a role in the study, study-wide or at a site.
+
+    `full_name`, if given, becomes the user's printed name (`set_full_name`): the name their
+    electronic signatures show."""
+    full_name = _checked_full_name(username, full_name, required=False)
     if role not in Role.values:
         raise BadInput(f"role {role!r}; expected one of {', '.join(Role.values)}")
     if (
@@ -191,13 +206,20 @@ def add_user(
                 raise NotFound(f"{study}: no open site {site_code!r}")
         user = StudyUser.objects.filter(username=username).first()
         if user is None:
-            user = StudyUser.objects.create(username=username, created_at=trail.at)
+            user = StudyUser.objects.create(
+                username=username, created_at=trail.at, full_name=full_name
+            )
             trail.created(user, "user.added")
         elif user.deactivated_at is not None:
             raise BadInput(
                 f"user {username} was deactivated at {user.deactivated_at.isoformat()}: "
                 "a deactivated user is given no roles"
             )
+        elif full_name and full_name != user.full_name:
+            before = audited_state(user)
+            user.full_name = full_name
+            user.save(update_fields=["full_name"])
+            trail.changed(user, before, "user.named")
         # A revoked assignment is kept; the same role can be given again as a new one.
         if RoleAssignment.objects.filter(
             user=user, study=study, role=role, site=site, revoked_at__isnull=True
@@ -207,6 +229,43 @@ def add_user(
         assignment = RoleAssignment.objects.create(user=user, study=study, role=role, site=site)
         trail.created(assignment, "role.assigned")
     return assignment
+
+
+def _checked_full_name(username: str, full_name: str, *, required: bool) -> str:
+    if not isinstance(full_name, str) or (full_name and full_name != full_name.strip()):
+        raise BadInput(
+            f"printed name of {username}: {full_name!r}; expected a name without surrounding spaces"
+        )
+    if (required and not full_name) or len(full_name) > FULL_NAME_LENGTH:
+        raise BadInput(
+            f"printed name of {username}: {full_name!r}; expected 1 to {FULL_NAME_LENGTH} "
+            "characters (the name their electronic signatures show)"
+        )
+    return full_name
+
+
+def set_full_name(username: str, full_name: str, by: str) -> StudyUser:
+    """Set the user's printed name, which their electronic signatures show (21 CFR 11.50).
+
+    A store-wide write, audited outside any study's trail (`user.named`). Signatures already
+    made keep the name they were made with.
+    """
+    full_name = _checked_full_name(username, full_name, required=True)
+    with audited_write(by) as trail:
+        user = StudyUser.objects.select_for_update().filter(username=username).first()
+        if user is None:
+            raise NotFound(f"user {username!r} is not in the store")
+        if user.deactivated_at is not None:
+            raise BadInput(
+                f"user {username} was deactivated at {user.deactivated_at.isoformat()}: "
+                "a deactivated user's name is kept as it was"
+            )
+        if user.full_name != full_name:
+            before = audited_state(user)
+            user.full_name = full_name
+            user.save(update_fields=["full_name"])
+            trail.changed(user, before, "user.named")
+    return user
 
 
 def held_roles(assignments: list[RoleAssignment]) -> str:
@@ -293,15 +352,51 @@ def revoke_role(
     return assignment
 
 
-def lock_study(study: Study, by: str, reason: str = "") -> Study:
+def lock_study(study: Study, by: str, reason: str = "", *, override_reason: str = "") -> Study:
     """Lock the database: every later write to the study is refused. The reason (why now:
-    "final database lock", "interim analysis") is optional and kept in the audit event."""
+    "final database lock", "interim analysis") is optional and kept in the audit event.
+
+    Refused (`DatabaseLockRefused`, with the counts) while queries are open or answered but not
+    closed, or casebooks of randomized subjects have no valid signature, unless
+    `override_reason` says why the study is locked anyway (an interim lock, say): it is kept
+    in the audit event with what was overridden.
+    """
+    if not isinstance(reason, str) or not isinstance(override_reason, str):
+        raise BadInput(f"lock {study}: the reason and the override reason are text")
     with audited_write(by, study) as trail:
         study = writable_study(study)
+        queries = Query.objects.filter(subject__study=study)
+        open_queries = queries.filter(status=QueryStatus.OPEN).count()
+        answered = queries.filter(status=QueryStatus.ANSWERED).count()
+        randomized = Subject.objects.filter(study=study, status__in=RANDOMIZED_STATUSES)
+        unsigned = unsigned_casebooks(randomized).count()
+        blocking = [
+            f"{count} {what}"
+            for count, what in (
+                (open_queries, "open quer" + ("y" if open_queries == 1 else "ies")),
+                (answered, "answered quer" + ("y" if answered == 1 else "ies") + " not closed"),
+                (
+                    unsigned,
+                    "casebook"
+                    + ("" if unsigned == 1 else "s")
+                    + " of randomized subjects without a valid investigator's signature",
+                ),
+            )
+            if count
+        ]
+        kept = reason.strip()
+        if blocking:
+            if not override_reason.strip():
+                raise DatabaseLockRefused(
+                    f"{study} cannot be locked: {', '.join(blocking)}; close the queries and "
+                    "have the casebooks signed, or lock with an override reason"
+                )
+            overridden = f"override of {', '.join(blocking)}: {override_reason.strip()}"
+            kept = f"{kept}; {overridden}" if kept else overridden
         before = audited_state(study)
         study.locked = True
         study.save(update_fields=["locked"])
-        trail.changed(study, before, "study.locked", reason.strip())
+        trail.changed(study, before, "study.locked", kept)
     return study
 
 
