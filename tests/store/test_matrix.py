@@ -121,6 +121,32 @@ def test_cells(study: Any, trial: dict[str, str]) -> None:
 
 
 @pytest.mark.django_db
+def test_cells_show_where_source_data_verification_stands(
+    study: Any, trial: dict[str, str]
+) -> None:
+    from trialdesk.store.sdv_status import SdvState as V
+    from trialdesk.store.services.sdv import verify_form, verify_items
+
+    busy = trial["busy"]
+    # Busy's screening forms (3, saved) and W3's womac: KNEE-TEST has no plan, all to verify.
+    verify_form(study, busy, "D0", "womac", by="mona")
+    verify_items(study, busy, "W3", "womac", ["P1"], by="mona")
+    verify_form(study, trial["idle"], "SCR", "vitals", by="mona")
+    page = subject_matrix(access(study, "ines"), MatrixQuery(), TODAY)
+    sdv = {row.code: [cell.sdv for cell in row.cells] for row in page.rows}
+    nothing = V.NOT_REQUIRED
+    assert sdv[busy] == [V.TO_VERIFY, V.VERIFIED, V.PARTLY_VERIFIED, nothing]
+    # Idle: vitals verified, screening history and KL grade not: partly, over the visit.
+    assert sdv[trial["idle"]] == [V.PARTLY_VERIFIED, nothing, nothing, nothing]
+    assert sdv[trial["consented"]] == [nothing] * 4
+    # A changed value resets the cell.
+    save_form(study, busy, "D0", "womac", {**WOMAC_ALL_ONES, "P1": 2}, "ada", "misread")
+    page = subject_matrix(access(study, "ines"), MatrixQuery(), TODAY)
+    row = next(row for row in page.rows if row.code == busy)
+    assert row.cells[1].sdv is V.PARTLY_VERIFIED
+
+
+@pytest.mark.django_db
 def test_a_site_bound_coordinator_sees_only_their_site(study: Any, trial: dict[str, str]) -> None:
     page = subject_matrix(access(study, "colin"), MatrixQuery(), TODAY)
     assert trial["elsewhere"] not in cells(page)
@@ -228,9 +254,10 @@ def test_queries_do_not_grow_with_the_subjects(
         screen_and_consent(study, "02")
     after = queries()
     assert before == after
-    # The matrix: counts, the page's subjects, their visits, their form counts, the user's
-    # drafts.
-    assert before[0] == 5
+    # The matrix: counts, the page's subjects, their visits, their form records, the records'
+    # item verifications, the user's drafts (KNEE-TEST's SDV plan, none, counts no first
+    # subjects).
+    assert before[0] == 6
 
 
 @pytest.mark.django_db
