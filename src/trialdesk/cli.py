@@ -30,6 +30,7 @@ AREAS = [
     "trialdesk.store.cli",
     "trialdesk.store.audit_cli",
     "trialdesk.store.demo_cli",
+    "trialdesk.store.monitor_cli",
     "trialdesk.store.checks_cli",
 ]
 
