@@ -35,6 +35,7 @@ from trialdesk.store.services import (
     add_user,
     randomize_subject,
     record_administration,
+    record_visit,
     report_adverse_event,
     save_form,
     withdraw_subject,
@@ -65,10 +66,11 @@ def access(study: Any, username: str) -> Any:
 
 
 def treated_with_d0(study: Any, eligible_subject: Any, site: str = "01") -> str:
-    """Randomized and treated on DAY0 with D0's womac complete."""
+    """Randomized, treated and seen on DAY0 (D0 done) with D0's womac complete."""
     code = eligible_subject(site)
     randomize_subject(study, code, "ines")
     record_administration(study, code, "C1", DAY0, "pia")
+    record_visit(study, code, "D0", DAY0, "ada")
     save_form(study, code, "D0", "womac", WOMAC_ALL_ONES, "ada", complete=True)
     return code
 
@@ -193,8 +195,11 @@ def trial(study: Any, eligible_subject: Any, people: None) -> dict[str, str]:
     sign(unverified, "D0")
     elsewhere = treated_with_d0(study, eligible_subject, "02")  # site 02, nothing signed
     raise_query(elsewhere, "answered", AT - dt.timedelta(days=3), visit_id="D0", form="womac")
-    gone = screen_and_consent(study, "01")
+    gone = eligible_subject()  # randomized, then withdrawn: the casebook to sign
+    randomize_subject(study, gone, "ines")
     withdraw_subject(study, gone, "moved away", "colin")
+    # Withdrawn before randomization: the database lock needs no casebook signature.
+    withdraw_subject(study, screen_and_consent(study, "01"), "changed her mind", "colin")
     closed_book = treated_with_d0(study, eligible_subject)  # casebook signed and verified
     verify_all(closed_book, "D0", "womac")
     sign(closed_book, "", AT + dt.timedelta(hours=1))
@@ -240,6 +245,10 @@ def test_needs_signature(study: Any, trial: dict[str, str]) -> None:
 def test_open_and_answered_queries(study: Any, trial: dict[str, str]) -> None:
     colin = work_queue(access(study, "colin"), TODAY, NOW)
     assert entries(colin, S.OPEN_QUERIES) == [(trial["queried"], "D0")]
+    # An open query on a visit holds its signature back: the site answers first.
+    Signature.objects.filter(subject__code=trial["queried"]).delete()
+    signing = entries(work_queue(access(study, "ines"), TODAY, NOW), S.NEEDS_SIGNATURE)
+    assert (trial["queried"], "D0") not in signing
     item = colin.sections[S.OPEN_QUERIES].items[0]
     assert (item.number, item.form, item.item, item.waiting_since) == (1, "womac", "P1", AT)
     mona = work_queue(access(study, "mona"), TODAY, NOW)
@@ -373,7 +382,7 @@ def api(username: str) -> Any:
 def test_api_work_queue(study: Any, eligible_subject: Any, people: None) -> None:
     code = treated_with_d0(study, eligible_subject)
     elsewhere = treated_with_d0(study, eligible_subject, "02")
-    raise_query(code, "open", AT, visit_id="D0", form="womac", item="P1")
+    raise_query(code, "open", AT, visit_id="W3", form="womac", item="P1")
     path = f"/api/v1/studies/{study.protocol_id}/work-queue"
     answer = api("colin").get(path)
     assert answer.status_code == 200
@@ -391,8 +400,8 @@ def test_api_work_queue(study: Any, eligible_subject: Any, people: None) -> None
         {
             "subject": code,
             "site": "01",
-            "visit": "D0",
-            "visit_label": "Baseline and treatment cycle 1",
+            "visit": "W3",
+            "visit_label": "Week 3, treatment cycle 2",
             "form": "womac",
             "item": "P1",
             "query_number": 1,

@@ -1,12 +1,14 @@
 """A user's work queues (Medidata Rave's task summary): what waits on them, per role and site,
 as counts with the most urgent items first, read through their `Access` only.
 
-    needs signature   investigators: a visit whose forms are all complete (not missed) with
-                      no valid signature of it or of the casebook; the casebook of a subject
-                      whose participation ended after consent (completed, withdrawn, lost to
-                      follow-up; a screen failure's screening data are not signed) without a
-                      valid casebook signature. A broken signature (the data changed after
-                      signing) needs signing again: those come first.
+    needs signature   investigators: a visit done whose forms are all complete, with no
+                      valid signature of it or of the casebook; the casebook of a randomized
+                      subject whose participation has ended (completed, withdrawn, lost to
+                      follow-up: the casebooks the database lock needs signed) without a valid
+                      casebook signature. A broken signature (the data changed after signing)
+                      needs signing again: those come first. What has an open query waits for
+                      the site's answer first (the signature service refuses it), so it is
+                      not listed.
     open queries      the site's staff who answer them (coordinator, investigator, assessor),
                       oldest first
     answered queries  monitors and data managers, who close or re-open them, longest
@@ -57,6 +59,7 @@ from trialdesk.store.matrix import (
     work_list,
 )
 from trialdesk.store.models import (
+    Allocation,
     FormRecord,
     LockLevel,
     Query,
@@ -253,11 +256,9 @@ def _subjects(access: Access, site: str) -> QuerySet[Subject]:
 
 
 def _complete_visits(subjects: QuerySet[Subject], plans: list[ProtocolVisit]) -> QuerySet[Visit]:
-    """Visits not missed whose planned forms are all complete (save_form takes only the
+    """Visits done whose planned forms are all complete (save_form takes only the
     protocol's forms of a visit, so a count of complete records is one of planned forms)."""
-    rows = Visit.objects.filter(subject__in=subjects.values("pk")).exclude(
-        status=VisitStatus.MISSED
-    )
+    rows = Visit.objects.filter(subject__in=subjects.values("pk"), status=VisitStatus.DONE)
     return _with_form_counts(rows, plans).filter(planned__gt=0, completed__gte=F("planned"))
 
 
@@ -282,9 +283,11 @@ def _needs_signature(
         .order_by("-broken_at")
         .values("broken_at")[:1]
     )
+    open_query = Query.objects.filter(subject=OuterRef("subject"), status=QueryStatus.OPEN)
     visits = (
         _complete_visits(subjects, plans)
         .filter(~_valid_signature(visit=True))
+        .exclude(Exists(open_query.filter(visit_id=OuterRef("visit_id"))))
         .annotate(broken=_subquery(broken_visit), since=Coalesce("actual_date", "window_end"))
         .values_list("subject__code", "subject__site__code", "visit_id", "since", "broken")
     )
@@ -293,10 +296,14 @@ def _needs_signature(
         .order_by("-broken_at")
         .values("broken_at")[:1]
     )
+    ended = Q(status__in=[s.value for s in CASEBOOK_TO_SIGN]) & Exists(
+        Allocation.objects.filter(subject=OuterRef("pk"))
+    )
     casebooks = (
         subjects.filter(~_valid_signature(visit=False))
+        .exclude(Exists(Query.objects.filter(subject=OuterRef("pk"), status=QueryStatus.OPEN)))
         .annotate(broken=_subquery(broken_casebook))
-        .filter(Q(status__in=[s.value for s in CASEBOOK_TO_SIGN]) | Q(broken__isnull=False))
+        .filter(ended | Q(broken__isnull=False))
         .values_list("code", "site__code", "broken")
     )
     items = [
