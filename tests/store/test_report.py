@@ -83,7 +83,14 @@ UNBLINDED_TABLES = (
     "dataset-files",
 )
 #: The datasets written beside the report, in the order their SHA-256 covers them.
-DATASET_FILES = ("subjects", "outcomes", "adverse_events", "deviations", "unblindings")
+DATASET_FILES = (
+    "subjects",
+    "outcomes",
+    "adverse_events",
+    "deviations",
+    "unblindings",
+    "signatures",
+)
 
 
 class Tables(HTMLParser):
@@ -400,7 +407,7 @@ def check_other_readers_before_lock(cli: Any, study: Study, tmp_path: Path) -> N
     assert of_site and of_site < all_codes  # the demo recruits at more than one site
     written = set(pd.read_csv(site_dir / "subjects.csv")["subject"])
     assert written == of_site
-    for name in ("outcomes", "adverse_events", "deviations", "unblindings"):
+    for name in ("outcomes", "adverse_events", "deviations", "unblindings", "signatures"):
         assert set(pd.read_csv(site_dir / f"{name}.csv")["subject"]) <= of_site, name
     meta = {
         c[0]: c[1] for c in Tables((site_dir / "report.html").read_text()).tables["report-meta"]

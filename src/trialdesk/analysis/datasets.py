@@ -20,6 +20,8 @@ Rows of the extract (dates are `datetime.date`, instants timezone-aware `datetim
   reported_at
 - deviations: id, subject, visit_id, kind, description, detected_on, automatic
 - unblindings: id, subject, user, reason, unblinded_at
+- signatures: id, subject, visit_id ("" for the casebook), signer, printed_name, meaning,
+  signed_at, broken_at, broken_by (investigators' electronic signatures, broken ones too)
 
 Derivation rules the frames follow:
 
@@ -84,6 +86,17 @@ EXTRACT_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "deviations": ("id", "subject", "visit_id", "kind", "description", "detected_on", "automatic"),
     "unblindings": ("id", "subject", "user", "reason", "unblinded_at"),
+    "signatures": (
+        "id",
+        "subject",
+        "visit_id",
+        "signer",
+        "printed_name",
+        "meaning",
+        "signed_at",
+        "broken_at",
+        "broken_by",
+    ),
 }
 STUDY_KEYS = ("protocol_id", "version", "protocol_sha256", "locked", "reopened_after_lock")
 DISCONTINUED = ("withdrawn", "lost_to_follow_up")
@@ -156,6 +169,19 @@ DEVIATION_COLUMNS = [
     "source_id",
 ]
 UNBLINDING_COLUMNS = ["subject", "user", "reason", "unblinded_at", "source_id"]
+#: An investigator's signature of a visit ("" for the casebook) with its manifestation and,
+#: once a later change broke it, when and by what.
+SIGNATURE_COLUMNS = [
+    "subject",
+    "visit",
+    "signer",
+    "printed_name",
+    "meaning",
+    "signed_at",
+    "broken_at",
+    "broken_by",
+    "source_id",
+]
 
 
 @dataclass(frozen=True)
@@ -173,6 +199,7 @@ class StudyExtract:
     adverse_events: tuple[Row, ...] = ()
     deviations: tuple[Row, ...] = ()
     unblindings: tuple[Row, ...] = ()
+    signatures: tuple[Row, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +223,7 @@ class AnalysisDatasets:
     adverse_events: pd.DataFrame
     deviations: pd.DataFrame
     unblindings: pd.DataFrame
+    signatures: pd.DataFrame
     blinded: bool = False
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -276,7 +304,8 @@ def primary_endpoint(protocol: Protocol) -> PrimaryEndpoint | None:
 
 
 def build_datasets(extract: StudyExtract, protocol: Protocol) -> AnalysisDatasets:
-    """The subjects, outcomes, adverse-event, deviation and unblinding frames, with arms."""
+    """The subjects, outcomes, adverse-event, deviation, unblinding and signature frames,
+    with arms (the signatures have none)."""
     check_extract(extract)
     _check_visits(extract, protocol)
     allocations = {row["subject"]: row for row in extract.allocations}
@@ -300,6 +329,23 @@ def build_datasets(extract: StudyExtract, protocol: Protocol) -> AnalysisDataset
                 for row in extract.unblindings
             ],
             UNBLINDING_COLUMNS,
+        ),
+        signatures=_frame(
+            [
+                {
+                    "subject": row["subject"],
+                    "visit": row["visit_id"],
+                    "signer": row["signer"],
+                    "printed_name": row["printed_name"],
+                    "meaning": row["meaning"],
+                    "signed_at": row["signed_at"],
+                    "broken_at": row["broken_at"],
+                    "broken_by": row["broken_by"],
+                    "source_id": source("Signature", row["id"]),
+                }
+                for row in extract.signatures
+            ],
+            SIGNATURE_COLUMNS,
         ),
     )
 

@@ -28,6 +28,7 @@ from trialdesk.store.models import (
     EligibilityRecord,
     FormRecord,
     Kit,
+    Signature,
     Study,
     Subject,
     UnblindingEvent,
@@ -154,6 +155,18 @@ def extract_study(access: Access) -> StudyExtract:
             user="user__username",
             reason="reason",
             unblinded_at="unblinded_at",
+        ),
+        signatures=_rows(
+            Signature.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            visit_id="visit_id",
+            signer="signer__username",
+            printed_name="printed_name",
+            meaning="meaning",
+            signed_at="signed_at",
+            broken_at="broken_at",
+            broken_by="broken_by",
         ),
     )
 
