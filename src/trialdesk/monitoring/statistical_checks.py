@@ -282,7 +282,7 @@ def weekend_visits(visits: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
         zip(sites["site"].astype(str), sites["country"].fillna("").astype(str), strict=True)
     )
     dates = pd.to_datetime(done["actual_date"])
-    weekend = dates.dt.dayofweek >= 5
+    weekend = dates.dt.day_of_week >= 5
     hit = weekend.to_numpy().copy()
     for site, rows in done.groupby("site").groups.items():
         place = country.get(str(site), "")
