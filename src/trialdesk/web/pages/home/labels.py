@@ -1,11 +1,13 @@
 """The home pages' words for roles, subject statuses and matrix cells, and the icon each
-cell shows beside its colour (a state is never told by colour alone)."""
+cell shows beside its colour (a state is never told by colour alone), with the small mark of
+where its source data verification (SDV) stands."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
 from trialdesk.store.matrix import CellState
+from trialdesk.store.sdv_status import SdvState
 
 ROLE_LABELS = {
     "admin": _("Administrator"),
@@ -67,5 +69,27 @@ CELL_LOOKS = {
         CellLook(CellState.MISSED, _("Missed"), "✕"),
         CellLook(CellState.NOT_DUE, _("Not yet due"), "·"),
         CellLook(CellState.NOT_EXPECTED, _("Not expected: participation ended"), "–"),
+    )
+}
+
+
+class SdvLook:
+    """How a cell's SDV state is shown: its text, a one-character mark and a CSS class."""
+
+    def __init__(self, state: SdvState, label: object, icon: str) -> None:
+        self.state, self.label, self.icon = state, label, icon
+
+    @property
+    def css(self) -> str:
+        return f"sdv-{self.state.value.replace('_', '-')}"
+
+
+#: The marks of the visits whose forms the SDV plan asks to verify (none when it asks none).
+SDV_LOOKS = {
+    look.state: look
+    for look in (
+        SdvLook(SdvState.TO_VERIFY, _("SDV: to verify"), "☐"),
+        SdvLook(SdvState.PARTLY_VERIFIED, _("SDV: partly verified"), "◧"),
+        SdvLook(SdvState.VERIFIED, _("SDV: verified"), "☑"),
     )
 }

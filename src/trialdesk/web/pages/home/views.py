@@ -25,6 +25,7 @@ from trialdesk.web.pages.context import staff_page, study_access, study_key, stu
 from trialdesk.web.pages.home.labels import (
     CELL_LOOKS,
     ROLE_LABELS,
+    SDV_LOOKS,
     SORT_LABELS,
     STATUS_LABELS,
     VERDICT_LABELS,
@@ -176,6 +177,7 @@ def _matrix_context(request: HttpRequest, access: Access) -> dict[str, Any]:
         "previous_link": link(page=matrix.page - 1) if matrix.page > 1 else None,
         "next_link": link(page=matrix.page + 1) if matrix.page < matrix.pages else None,
         "legend": list(CELL_LOOKS.values()),
+        "sdv_legend": list(SDV_LOOKS.values()),
         "page_url": link(page=matrix.page)["href"],
         "matrix_url": partial,
         "home_url": home,
@@ -201,39 +203,49 @@ def _sort_links(query: MatrixQuery, link: Any) -> dict[str, dict[str, Any]]:
 #: Stands for the subject code in a visit URL reversed once per visit column.
 CODE_SLOT = "__subject_code__"
 CELL_HTML = (
-    '<td class="cell {css}" data-state="{state}"><a href="{{url}}" title="{text}">'
-    '<span aria-hidden="true">{icon}</span><span class="visually-hidden">{text}</span></a></td>'
+    '<td class="cell {css}" data-state="{state}"{sdv_state}><a href="{{url}}" title="{text}">'
+    '<span aria-hidden="true">{icon}</span>{sdv_mark}'
+    '<span class="visually-hidden">{text}</span></a></td>'
 )
+#: A cell's SDV mark, in its corner; its words are in the cell's text.
+SDV_HTML = '<span class="sdv-mark {css}" aria-hidden="true">{icon}</span>'
 
 
 def _rows(matrix: SubjectMatrix, key: str) -> list[dict[str, Any]]:
     """The matrix's rows for the template, each row's cells as one piece of HTML: the text of
-    each (visit, state) is made and escaped once per page, not once per cell (400 cells on a
-    page of 50 subjects x 8 visits)."""
+    each (visit, state, SDV state) is made and escaped once per page, not once per cell (400
+    cells on a page of 50 subjects x 8 visits)."""
     visit_urls = {
         visit.visit_id: reverse("pages:visit", args=[key, CODE_SLOT, visit.visit_id])
         for visit in matrix.visits
     }
-    fragments: dict[tuple[str, str], str] = {}
+    fragments: dict[tuple[str, Any, Any], str] = {}
 
-    def fragment(label: str, state: Any) -> str:
-        found = fragments.get((label, state))
+    def fragment(label: str, state: Any, sdv: Any) -> str:
+        found = fragments.get((label, state, sdv))
         if found is None:
-            look = CELL_LOOKS[state]
+            look, sdv_look = CELL_LOOKS[state], SDV_LOOKS.get(sdv)
+            text, sdv_state, sdv_mark = f"{label}: {look.label}", "", ""
+            if sdv_look is not None:
+                text = f"{text}; {sdv_look.label}"
+                sdv_state = f' data-sdv="{escape(sdv.value)}"'
+                sdv_mark = SDV_HTML.format(css=sdv_look.css, icon=escape(sdv_look.icon))
             found = CELL_HTML.format(
                 css=look.css,
                 state=escape(state.value),
-                text=escape(f"{label}: {look.label}"),
+                sdv_state=sdv_state,
+                sdv_mark=sdv_mark,
+                text=escape(text),
                 icon=escape(look.icon),
             )
-            fragments[(label, state)] = found
+            fragments[(label, state, sdv)] = found
         return found
 
     rows = []
     for row in matrix.rows:
         code = quote(row.code, safe="")
         cells = "".join(
-            fragment(cell.label, cell.state).replace(
+            fragment(cell.label, cell.state, cell.sdv).replace(
                 "{url}", escape(visit_urls[cell.visit_id].replace(CODE_SLOT, code))
             )
             for cell in row.cells
