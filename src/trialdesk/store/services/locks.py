@@ -126,14 +126,14 @@ def lock_record(
             level == LockLevel.VISIT
             and not Visit.objects.filter(subject=subject, visit_id=visit_id).exists()
         ):
-            raise NotFound(f"{place}: the visit is not in the store yet; nothing to lock")
+            raise NotFound(f"{place} is not in the store yet; nothing to lock")
         if (
             level == LockLevel.FORM
             and not FormRecord.objects.filter(
                 subject=subject, visit__visit_id=visit_id, form=form
             ).exists()
         ):
-            raise NotFound(f"{place}: the form is not entered; nothing to lock")
+            raise NotFound(f"{place} is not entered; nothing to lock")
         held = (
             RecordLock.objects.filter(
                 _covering(visit_id, form), subject=subject, unlocked_at__isnull=True

@@ -16,7 +16,6 @@ from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from trialdesk.errors import BadInput, RandomizationError
 from trialdesk.store.audit import audited_state, audited_write, sha256_hex, study_label
 from trialdesk.store.errors import AlreadyExists, DatabaseLockRefused, NotFound
-from trialdesk.store.lifecycle import RANDOMIZED_STATUSES
 from trialdesk.store.models import (
     AllocationList,
     AllocationSlot,
@@ -368,7 +367,7 @@ def lock_study(study: Study, by: str, reason: str = "", *, override_reason: str 
         queries = Query.objects.filter(subject__study=study)
         open_queries = queries.filter(status=QueryStatus.OPEN).count()
         answered = queries.filter(status=QueryStatus.ANSWERED).count()
-        randomized = Subject.objects.filter(study=study, status__in=RANDOMIZED_STATUSES)
+        randomized = Subject.objects.filter(study=study, allocation__isnull=False)
         unsigned = unsigned_casebooks(randomized).count()
         blocking = [
             f"{count} {what}"
