@@ -68,6 +68,11 @@ VITALS = {"height_cm": 170, "weight_kg": 70}
 
 @pytest.fixture
 def study(django_db_setup: str) -> Any:
+    return study_with_edit_checks()
+
+
+def study_with_edit_checks() -> Any:
+    """KNEE-TEST with vitals at W12 and EDIT_CHECKS, sites 01 and 02, and its users."""
     text = PROTOCOL.read_text(encoding="utf-8").replace(
         "forms: [womac, kl_grade]", "forms: [womac, kl_grade, vitals]"
     )

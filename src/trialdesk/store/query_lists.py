@@ -17,6 +17,7 @@ from trialdesk.errors import BadInput
 from trialdesk.store.access import Access
 from trialdesk.store.errors import NotFound
 from trialdesk.store.models import Query, QueryMessage, QueryStatus
+from trialdesk.store.services.queries import QUERY_NUMBERS
 
 STATUSES = tuple(status.value for status in QueryStatus)
 
@@ -110,7 +111,9 @@ def form_queries(access: Access, code: str, visit_id: str, form: str) -> dict[st
 def query_thread(access: Access, code: str, number: int) -> QueryRow:
     """One query with its whole thread; NotFound if the user may not read it."""
     subject = access.subject(code)
-    query = _annotated(Query.objects.filter(subject=subject, number=number)).first()
+    query = None
+    if number in QUERY_NUMBERS:
+        query = _annotated(Query.objects.filter(subject=subject, number=number)).first()
     if query is None:
         raise NotFound(f"{access.study}, subject {code}: no query Q{number}")
     return _with_threads([query])[0]

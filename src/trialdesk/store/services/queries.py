@@ -67,6 +67,8 @@ from trialdesk.store.models import (
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, writable_study
 
+#: The numbers a query can have (the column's range); any other is no query.
+QUERY_NUMBERS = range(1, 2**31)
 #: The longest message text a query takes.
 TEXT_LENGTH = 2000
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -168,7 +170,9 @@ def _take_step(
 ) -> Query:
     subject = find_subject(study, code)
     user = _permitted(study, by, action, subject)
-    query = Query.objects.filter(subject=subject, number=number).first()
+    query = None
+    if number in QUERY_NUMBERS:
+        query = Query.objects.filter(subject=subject, number=number).first()
     if query is None:
         raise NotFound(f"{study}, subject {code}: no query Q{number}")
     query.subject = subject
