@@ -12,7 +12,6 @@ queue only reads them, and the services that write them are tested in their own 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 import pytest
@@ -20,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from trialdesk.store.access import access_for
+from trialdesk.store.audit import canonical_json
 from trialdesk.store.models import (
     FormRecord,
     ItemVerification,
@@ -95,7 +95,7 @@ def verify_all(code: str, visit_id: str, form: str) -> None:
             record=record,
             subject=record.subject,
             item=item,
-            value=json.dumps(value),
+            value=canonical_json(value),
             verified_by=StudyUser.objects.get(username="mona"),
             verified_at=AT,
         )
@@ -201,7 +201,8 @@ def trial(study: Any, eligible_subject: Any, people: None) -> dict[str, str]:
     # Withdrawn before randomization: the database lock needs no casebook signature.
     withdraw_subject(study, screen_and_consent(study, "01"), "changed her mind", "colin")
     closed_book = treated_with_d0(study, eligible_subject)  # casebook signed and verified
-    verify_all(closed_book, "D0", "womac")
+    for form in ("screening_history", "vitals", "kl_grade", "womac"):
+        verify_all(closed_book, "D0" if form == "womac" else "SCR", form)
     sign(closed_book, "", AT + dt.timedelta(hours=1))
     aware = dt.datetime(2024, 4, 8, 8, 0, tzinfo=dt.UTC)  # report due 04-09 08:00: overdue
     report_adverse_event(study, signed, by="colin", awareness_at=aware, **SAE)
@@ -265,19 +266,19 @@ def test_open_and_answered_queries(study: Any, trial: dict[str, str]) -> None:
 @pytest.mark.django_db
 def test_needs_sdv(study: Any, trial: dict[str, str]) -> None:
     queue = work_queue(access(study, "mona"), TODAY, NOW)
-    # Complete forms not verified: broken's D0 (never verified), unverified's, elsewhere's
-    # (all 24 items); signed's, queried's and closed_book's are verified in full. Their
-    # screening forms were saved, not completed: not for SDV yet.
-    unverified = {
-        (item.code, item.visit_id, item.form, item.unverified)
-        for item in queue.sections[S.NEEDS_SDV].items
+    found = queue.sections[S.NEEDS_SDV]
+    # Every saved form is verified in full (no sdv_plan). Not verified: the D0 womac of
+    # broken, unverified and elsewhere (24 items each), and the 3 screening forms of the 7
+    # eligible subjects but closed_book, whose screening is verified: 18 + 3.
+    assert found.count == 21
+    d0 = {(i.code, i.form, i.unverified, i.reset) for i in found.items if i.visit_id == "D0"}
+    assert d0 == {
+        (trial["broken"], "womac", 24, 0),
+        (trial["unverified"], "womac", 24, 0),
+        (trial["elsewhere"], "womac", 24, 0),
     }
-    assert unverified == {
-        (trial["broken"], "D0", "womac", 24),
-        (trial["unverified"], "D0", "womac", 24),
-        (trial["elsewhere"], "D0", "womac", 24),
-    }
-    # A change to a verified value resets that item's verification: one item to verify.
+    # A change to a verified value resets that item's verification: one item to verify
+    # again, listed first.
     save_form(
         study,
         trial["signed"],
@@ -287,12 +288,16 @@ def test_needs_sdv(study: Any, trial: dict[str, str]) -> None:
         "ada",
         reason="Transcription error",
     )
-    queue = work_queue(access(study, "mona"), TODAY, NOW)
-    again = [i for i in queue.sections[S.NEEDS_SDV].items if i.code == trial["signed"]]
-    assert [item.unverified for item in again] == [1]
-    # The monitor of site 02 only.
-    moss = work_queue(access(study, "moss"), TODAY, NOW)
-    assert entries(moss, S.NEEDS_SDV) == [(trial["elsewhere"], "D0")]
+    first = work_queue(access(study, "mona"), TODAY, NOW).sections[S.NEEDS_SDV].items[0]
+    assert (first.code, first.visit_id, first.unverified, first.reset) == (
+        trial["signed"],
+        "D0",
+        1,
+        1,
+    )
+    # The monitor of site 02 only: elsewhere's screening forms and D0.
+    moss = work_queue(access(study, "moss"), TODAY, NOW).sections[S.NEEDS_SDV]
+    assert {item.code for item in moss.items} == {trial["elsewhere"]} and moss.count == 4
 
 
 @pytest.mark.django_db
@@ -410,8 +415,8 @@ def test_api_work_queue(study: Any, eligible_subject: Any, people: None) -> None
             "waiting_since": "2024-04-01T09:00:00Z",
             "broken_at": None,
             "signed_at": None,
-            "completed_at": None,
             "unverified_items": None,
+            "reset_items": None,
             "window_start": None,
             "window_end": None,
             "adverse_event": None,
@@ -430,9 +435,14 @@ def test_api_work_queue(study: Any, eligible_subject: Any, people: None) -> None
     assert [i["subject"] for i in signing["items"]] == [elsewhere]
     # A site the coordinator does not read: empty, not another site's.
     assert all(s["count"] == 0 for s in api("colin").get(path + "?site=02").json()["sections"])
-    # The monitor: 24 items of each D0 womac to verify; limit=0 counts only.
+    # The monitor: 24 items of each D0 womac to verify (and the screening forms); limit=0
+    # counts only.
     sdv = next(s for s in api("mona").get(path).json()["sections"] if s["section"] == "needs_sdv")
-    assert sdv["count"] == 2 and {i["unverified_items"] for i in sdv["items"]} == {24}
+    womac = [i for i in sdv["items"] if i["visit"] == "D0"]
+    assert [(i["form"], i["unverified_items"], i["reset_items"]) for i in womac] == [
+        ("womac", 24, 0),
+        ("womac", 24, 0),
+    ]
     counted = api("mona").get(path + "?limit=0").json()
     assert all(s["items"] == [] for s in counted["sections"]) and counted["total"] >= 2
     # The pharmacist: no sections.

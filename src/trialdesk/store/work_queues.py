@@ -13,9 +13,9 @@ as counts with the most urgent items first, read through their `Access` only.
                       oldest first
     answered queries  monitors and data managers, who close or re-open them, longest
                       answered first
-    needs SDV         monitors: complete forms with items the SDV plan asks for and nobody
-                      has verified as they now stand (a verification reset by a change
-                      counts as not verified), oldest complete first
+    needs SDV         monitors: saved forms with items the SDV plan requires not verified as
+                      they now stand (`sdv_status.needs_sdv`); those whose verification a
+                      change reset first
     overdue visits,   the site's staff, monitors and data managers (`matrix.work_list`)
     forms due
     ready to lock     data managers: a visit whose forms are all complete, with no open or
@@ -39,7 +39,6 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from django.db.models import (
-    Count,
     DateTimeField,
     Exists,
     F,
@@ -60,7 +59,6 @@ from trialdesk.store.matrix import (
 )
 from trialdesk.store.models import (
     Allocation,
-    FormRecord,
     LockLevel,
     Query,
     QueryMessage,
@@ -73,6 +71,8 @@ from trialdesk.store.models import (
     VisitStatus,
 )
 from trialdesk.store.permissions import STEP_ROLES, Step
+from trialdesk.store.query_lists import readable_queries
+from trialdesk.store.sdv_status import needs_sdv
 
 if TYPE_CHECKING:
     from trialdesk.protocol.model import Visit as ProtocolVisit
@@ -157,7 +157,8 @@ class QueryItem:
 
 @dataclass(frozen=True)
 class SdvItem:
-    """A complete form with `unverified` items of the plan's not verified as they stand."""
+    """A saved form with `unverified` items the SDV plan requires not verified as they stand,
+    `reset` of them verified once and changed since."""
 
     code: str
     site: str
@@ -165,7 +166,7 @@ class SdvItem:
     label: str
     form: str
     unverified: int
-    completed_at: dt.datetime
+    reset: int
 
 
 @dataclass(frozen=True)
@@ -213,9 +214,9 @@ def work_queue(
     lists: dict[frozenset[Role], WorkList] = {}
     sdv_needed: dict[frozenset[Role], list[SdvItem]] = {}
 
-    def unverified(roles: frozenset[Role], subjects: QuerySet[Subject]) -> list[SdvItem]:
+    def unverified(roles: frozenset[Role], scoped: Access) -> list[SdvItem]:
         if roles not in sdv_needed:
-            sdv_needed[roles] = _needs_sdv(subjects, labels)
+            sdv_needed[roles] = _needs_sdv(scoped, site, labels)
         return sdv_needed[roles]
 
     for section in shown:
@@ -225,14 +226,14 @@ def work_queue(
         if section is Section.NEEDS_SIGNATURE:
             sections[section] = _needs_signature(subjects, plans, labels, limit)
         elif section is Section.OPEN_QUERIES:
-            sections[section] = _queries(subjects, QueryStatus.OPEN, labels, limit)
+            sections[section] = _queries(scoped, site, QueryStatus.OPEN, labels, limit)
         elif section is Section.ANSWERED_QUERIES:
-            sections[section] = _queries(subjects, QueryStatus.ANSWERED, labels, limit)
+            sections[section] = _queries(scoped, site, QueryStatus.ANSWERED, labels, limit)
         elif section is Section.NEEDS_SDV:
-            found = unverified(roles, subjects)
+            found = unverified(roles, scoped)
             sections[section] = WorkSection(len(found), found[:limit] if limit else [])
         elif section is Section.READY_TO_LOCK:
-            pending = {(item.code, item.visit_id) for item in unverified(roles, subjects)}
+            pending = {(item.code, item.visit_id) for item in unverified(roles, scoped)}
             sections[section] = _ready_to_lock(subjects, plans, labels, pending, limit)
         else:
             if roles not in lists:
@@ -327,10 +328,13 @@ def _subquery(rows: QuerySet) -> Subquery:
 
 
 def _queries(
-    subjects: QuerySet[Subject], status: QueryStatus, labels: dict[str, str], limit: int
+    access: Access, site: str, status: QueryStatus, labels: dict[str, str], limit: int
 ) -> WorkSection:
-    """The queries of these subjects in `status`, longest waiting first."""
-    rows = Query.objects.filter(subject__in=subjects.values("pk"), status=status)
+    """The queries the user reads (`query_lists.readable_queries`) in `status`, of `site`
+    when given, longest waiting first."""
+    rows = readable_queries(access).filter(status=status)
+    if site:
+        rows = rows.filter(subject__site__code=site)
     if status is QueryStatus.ANSWERED:
         answered = QueryMessage.objects.filter(query=OuterRef("pk"), action="answered")
         rows = rows.annotate(
@@ -362,40 +366,22 @@ def _queries(
     )
 
 
-def _needs_sdv(subjects: QuerySet[Subject], labels: dict[str, str]) -> list[SdvItem]:
-    """Complete forms with items not verified as they stand, oldest complete first: with no
-    `sdv_plan` in the protocol every item of every form is verified (100% SDV)."""
-    verified = Count("verifications", filter=Q(verifications__reset_at__isnull=True))
-    rows = (
-        FormRecord.objects.filter(subject__in=subjects.values("pk"), completed_at__isnull=False)
-        .annotate(verified=verified)
-        .order_by("completed_at", "subject__code", "visit__visit_id", "form")
-        .values_list(
-            "subject__code",
-            "subject__site__code",
-            "visit__visit_id",
-            "form",
-            "values",
-            "verified",
-            "completed_at",
+def _needs_sdv(access: Access, site: str, labels: dict[str, str]) -> list[SdvItem]:
+    """The forms `sdv_status.needs_sdv` finds, those changed since their verification first
+    (their SDV no longer holds), then by site, subject and visit."""
+    items = [
+        SdvItem(
+            form.code,
+            form.site,
+            form.visit_id,
+            labels.get(form.visit_id, form.visit_id),
+            form.form,
+            len(form.required) - len(form.verified),
+            len(form.reset),
         )
-    )
-    found = []
-    for code, site, visit_id, form, values, verified_count, completed_at in rows:
-        items = sum(1 for value in values.values() if value is not None)
-        if verified_count < items:
-            found.append(
-                SdvItem(
-                    code,
-                    site,
-                    visit_id,
-                    labels.get(visit_id, visit_id),
-                    form,
-                    items - verified_count,
-                    completed_at,
-                )
-            )
-    return found
+        for form in needs_sdv(access, site)
+    ]
+    return sorted(items, key=lambda item: not item.reset)
 
 
 def _ready_to_lock(

@@ -58,8 +58,12 @@ class WorkItemOut(Schema):
     )
     broken_at: dt.datetime | None = Field(None, description="when the last signature was broken")
     signed_at: dt.datetime | None = None
-    completed_at: dt.datetime | None = None
-    unverified_items: int | None = None
+    unverified_items: int | None = Field(
+        None, description="SDV: the items the plan requires not verified as they now stand"
+    )
+    reset_items: int | None = Field(
+        None, description="SDV: of those, the items verified once and changed since"
+    )
     window_start: dt.date | None = None
     window_end: dt.date | None = None
     adverse_event: int | None = None
@@ -103,9 +107,7 @@ def _item(found: Any) -> dict[str, Any]:
             waiting_since=found.waiting_since,
         )
     elif isinstance(found, SdvItem):
-        row.update(
-            form=found.form, unverified_items=found.unverified, completed_at=found.completed_at
-        )
+        row.update(form=found.form, unverified_items=found.unverified, reset_items=found.reset)
     elif isinstance(found, LockItem):
         row["signed_at"] = found.signed_at
     elif isinstance(found, VisitItem):
