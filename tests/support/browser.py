@@ -58,6 +58,9 @@ USERS: dict[str, dict[str, Any]] = {
 }
 for _name, _entry in USERS.items():
     _entry["password"] = _password(_name)
+#: The printed names investigators' electronic signatures show (21 CFR 11.50).
+USERS["sj-investigator"]["full_name"] = "Ines Holm, MD"
+USERS["cb-investigator-01"]["full_name"] = "王丽 (Wang Li), MD"
 
 
 def choose_language(page: Any, language: str) -> None:

@@ -14,6 +14,7 @@ def seed(users: dict[str, dict]) -> None:
     open_store(create=True)
     from trialdesk.store.services import add_site, add_user, create_study
     from trialdesk.store.services.accounts import set_password
+    from trialdesk.store.services.setup import set_full_name
 
     operator = "operator:web-tests"
     studies = {}
@@ -26,6 +27,8 @@ def seed(users: dict[str, dict]) -> None:
         for protocol_id, role, site in user["roles"]:
             add_user(studies[protocol_id], username, role, operator, site)
         set_password(username, user["password"], operator)
+        if user.get("full_name"):
+            set_full_name(username, user["full_name"], operator)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from trialdesk.errors import ProtocolError, TrialdeskError
 from trialdesk.store.access import Access
 from trialdesk.store.audit_log import CSV_COLUMNS, AuditFilter, csv_row
+from trialdesk.store.errors import DatabaseLockRefused
 from trialdesk.store.models import Role, Site, StudyUser
 from trialdesk.store.services import add_site, add_user, create_study, lock_study, unlock_study
 from trialdesk.store.services.accounts import set_password
@@ -459,21 +460,38 @@ def token_revoke(request: HttpRequest, study: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def lock(request: HttpRequest, study: str) -> HttpResponse:
     """Lock or unlock the study's database, in two steps: the reason, then a confirmation.
-    Unlocking needs a reason; a lock's reason is optional (the service keeps it)."""
+    Unlocking needs a reason; a lock's reason is optional (the service keeps it). A lock the
+    service refuses (open or answered queries, unsigned casebooks: its message gives the
+    counts) is offered once more with an override, which needs its own reason."""
     access = _managed(request, study)
     study_row = access.study
     errors: dict[str, str] = {}
-    context: dict[str, Any] = {"typed_reason": "", "confirming": False}
+    context: dict[str, Any] = {"typed_reason": "", "typed_override": "", "confirming": False}
     if request.method == "POST":
         unlocking = study_row.locked
+        step = request.POST.get("step")
         reason = _reason(request, errors, required=unlocking)
-        context["typed_reason"] = reason
-        if not errors and request.POST.get("step") == "confirm":
+        override = "" if unlocking else request.POST.get("override_reason", "").strip()
+        if step == "override" and not override:
+            errors["override_reason"] = _(
+                "Reason for the override: write why the database is locked anyway."
+            )
+        elif len(override) > REASON_LIMIT:
+            errors["override_reason"] = _("Reason: at most %(limit)s characters expected.") % {
+                "limit": REASON_LIMIT
+            }
+        context.update(typed_reason=reason, typed_override=override)
+        if errors and step == "override":
+            context["override_offered"] = True
+        if not errors and step in ("confirm", "override"):
             try:
                 if unlocking:
                     unlock_study(study_row, reason, access.user.username)
                 else:
-                    lock_study(study_row, access.user.username, reason)
+                    lock_study(study_row, access.user.username, reason, override_reason=override)
+            except DatabaseLockRefused as error:
+                context["refusal"] = refusal(error)
+                context["override_offered"] = True
             except TrialdeskError as error:
                 context["refusal"] = refusal(error)
             else:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from trialdesk.web.pages.visits import views
+from trialdesk.web.pages.visits import sign_off_views, views
 
 SUBJECT = "studies/<str:study>/subjects/<str:code>/"
 
@@ -13,4 +13,8 @@ urlpatterns = [
         views.visit_missed,
         name="visit-missed",
     ),
+    path(SUBJECT + "sign", sign_off_views.sign_casebook, name="subject-sign"),
+    path(SUBJECT + "visits/<str:visit>/sign", sign_off_views.sign_visit, name="visit-sign"),
+    path(SUBJECT + "lock", sign_off_views.lock, name="record-lock"),
+    path(SUBJECT + "unlock", sign_off_views.unlock, name="record-unlock"),
 ]

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from trialdesk.errors import TrialdeskError
 from trialdesk.store.access import Access
 from trialdesk.store.calendar import subject_calendar
-from trialdesk.store.models import Subject, VisitStatus
+from trialdesk.store.models import LockLevel, Subject, VisitStatus
 from trialdesk.store.permissions import Step
 from trialdesk.store.services.visits import record_missed_visit, record_visit
 from trialdesk.web.pages.context import staff_page, study_access, study_key, subject_of
@@ -34,6 +34,12 @@ from trialdesk.web.pages.visits.calendar_rows import (
     deviations,
     subject_summary,
     visit_row,
+)
+from trialdesk.web.pages.visits.sign_off import (
+    active_locks,
+    locked_forms,
+    locked_visits,
+    sign_off,
 )
 from trialdesk.web.pages.visits.steps import may, subject_steps
 
@@ -52,8 +58,15 @@ def _today() -> dt.date:
 @require_GET
 def subject(request: HttpRequest, study: str, code: str) -> HttpResponse:
     access = study_access(request, study)
-    found = subject_of(access, code)
+    return subject_page(request, access, subject_of(access, code))
+
+
+def subject_page(
+    request: HttpRequest, access: Access, found: Subject, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    """The subject page; `extra` adds what a refused sign-off step shows (its errors)."""
     calendar = subject_calendar(found, _today())
+    locks = active_locks(access, found)
     context = {
         "subject": found,
         "summary": subject_summary(access, found),
@@ -63,18 +76,21 @@ def subject(request: HttpRequest, study: str, code: str) -> HttpResponse:
         "deviations": deviations(found),
         "may_report_ae": may(access, Step.REPORT_ADVERSE_EVENT, found),
         "may_record_deviation": may(access, Step.RECORD_DEVIATION, found),
+        "signoff": sign_off(access, found, locks),
+        "locked_visits": locked_visits(locks),
+        **extra,
     }
-    return render_study_page(request, SUBJECT_TEMPLATE, access, "study-home", context)
+    return render_study_page(request, SUBJECT_TEMPLATE, access, "study-home", context, status)
 
 
-def _plan(access: Access, visit: str) -> Any:
+def visit_plan(access: Access, visit: str) -> Any:
     for plan in access.study.protocol().visits:
         if plan.id == visit:
             return plan
     raise Http404(f"no visit {visit} in the protocol")
 
 
-def _visit_page(
+def visit_page(
     request: HttpRequest,
     access: Access,
     found: Subject,
@@ -86,7 +102,12 @@ def _visit_page(
     calendar = subject_calendar(found, _today())
     [row] = [row for row in calendar_rows(access, found, calendar) if row.entry.visit_id == plan.id]
     stored = visit_row(found, plan.id)
-    may_record = may(access, Step.RECORD_VISIT, found)
+    locks = active_locks(access, found)
+    signoff = sign_off(access, found, locks, row)
+    casebook_locked = any(lock.level == LockLevel.CASEBOOK for lock in locks)
+    visit_locked = casebook_locked or plan.id in locked_visits(locks)
+    may_record = may(access, Step.RECORD_VISIT, found) and not visit_locked
+    form_locks = locked_forms(locks, plan.id)
     context = {
         "subject": found,
         "plan": plan,
@@ -99,6 +120,11 @@ def _visit_page(
         "check": check_window(found, plan, None),
         "values": {"visit_date": "", "reason": "", "missed_reason": ""},
         "errors": {},
+        "signoff": signoff,
+        "casebook_locked": casebook_locked,
+        "visit_locked": visit_locked,
+        "form_rows": [(cell, visit_locked or cell.form in form_locks) for cell in row.forms],
+        "lockable_forms": [cell.form for cell in row.forms if cell.form not in form_locks],
         **extra,
     }
     return render_study_page(request, VISIT_TEMPLATE, access, "study-home", context, status)
@@ -123,9 +149,9 @@ def _parse_date(text: str) -> tuple[dt.date | None, str]:
 def visit(request: HttpRequest, study: str, code: str, visit: str) -> HttpResponse:
     access = study_access(request, study)
     found = subject_of(access, code)
-    plan = _plan(access, visit)
+    plan = visit_plan(access, visit)
     if request.method == "GET":
-        return _visit_page(request, access, found, plan)
+        return visit_page(request, access, found, plan)
     typed = request.POST.get("visit_date", "")
     reason = request.POST.get("reason", "").strip()
     values = {"visit_date": typed, "reason": reason, "missed_reason": ""}
@@ -143,19 +169,19 @@ def visit(request: HttpRequest, study: str, code: str, visit: str) -> HttpRespon
     if len(reason) > REASON_LIMIT:
         errors["reason"] = _("Reason for the change: at most 2000 characters.")
     if errors:
-        return _visit_page(request, access, found, plan, status=400, values=values, errors=errors)
+        return visit_page(request, access, found, plan, status=400, values=values, errors=errors)
     check = check_window(found, plan, visit_date)
     confirmed = request.POST.get("confirm_outside", "") == typed.strip()
     if check.verdict == "outside" and not confirmed:
         # Not refused: the user confirms the date outside the window, or corrects it.
-        return _visit_page(request, access, found, plan, values=values, check=check)
+        return visit_page(request, access, found, plan, values=values, check=check)
     try:
         record_visit(
             access.study, found.code, plan.id, visit_date, access.user.username, reason=reason
         )
     except TrialdeskError as error:
         refused = refusal(error)
-        return _visit_page(
+        return visit_page(
             request, access, found, plan, status=refused.status, values=values, refusal=refused
         )
     if check.verdict == "outside":
@@ -171,7 +197,7 @@ def visit_check(request: HttpRequest, study: str, code: str, visit: str) -> Http
     """htmx: where the typed date lies against the window, before anything is saved."""
     access = study_access(request, study)
     found = subject_of(access, code)
-    plan = _plan(access, visit)
+    plan = visit_plan(access, visit)
     typed = request.GET.get("visit_date", "")
     visit_date, problem = _parse_date(typed) if typed.strip() else (None, "")
     context = {"check": check_window(found, plan, visit_date), "date_error": problem}
@@ -183,7 +209,7 @@ def visit_check(request: HttpRequest, study: str, code: str, visit: str) -> Http
 def visit_missed(request: HttpRequest, study: str, code: str, visit: str) -> HttpResponse:
     access = study_access(request, study)
     found = subject_of(access, code)
-    plan = _plan(access, visit)
+    plan = visit_plan(access, visit)
     reason = request.POST.get("missed_reason", "").strip()
     values = {"visit_date": "", "reason": "", "missed_reason": reason}
     error = ""
@@ -192,7 +218,7 @@ def visit_missed(request: HttpRequest, study: str, code: str, visit: str) -> Htt
     elif len(reason) > REASON_LIMIT:
         error = _("Why the visit did not take place: at most 2000 characters.")
     if error:
-        return _visit_page(
+        return visit_page(
             request,
             access,
             found,
@@ -205,7 +231,7 @@ def visit_missed(request: HttpRequest, study: str, code: str, visit: str) -> Htt
         record_missed_visit(access.study, found.code, plan.id, reason, access.user.username)
     except TrialdeskError as refused_error:
         refused = refusal(refused_error)
-        return _visit_page(
+        return visit_page(
             request,
             access,
             found,
