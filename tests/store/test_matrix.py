@@ -138,12 +138,29 @@ def test_cells_show_where_source_data_verification_stands(
     assert sdv[busy] == [V.TO_VERIFY, V.VERIFIED, V.PARTLY_VERIFIED, nothing]
     # Idle: vitals verified, screening history and KL grade not: partly, over the visit.
     assert sdv[trial["idle"]] == [V.PARTLY_VERIFIED, nothing, nothing, nothing]
+    assert sdv[trial["eligible"]] == [V.TO_VERIFY, nothing, nothing, nothing]
     assert sdv[trial["consented"]] == [nothing] * 4
     # A changed value resets the cell.
     save_form(study, busy, "D0", "womac", {**WOMAC_ALL_ONES, "P1": 2}, "ada", "misread")
     page = subject_matrix(access(study, "ines"), MatrixQuery(), TODAY)
     row = next(row for row in page.rows if row.code == busy)
     assert row.cells[1].sdv is V.PARTLY_VERIFIED
+
+    # The page: a mark per cell with its words for screen readers, no mark where nothing is
+    # to verify.
+    from django.test import Client
+
+    from trialdesk.store.services.accounts import set_password
+
+    account = set_password("ines", "Knee-Pages-Query-Count!", "operator:tests").account
+    client = Client(SERVER_NAME="127.0.0.1")
+    client.force_login(account)
+    html = client.get(f"/studies/{study.protocol_id}/matrix", HTTP_HX_REQUEST="true").content
+    html = html.decode()
+    assert html.count('data-sdv="partly_verified"') == 3  # busy's D0 and W3, idle's SCR
+    assert html.count('data-sdv="to_verify"') == 2  # busy's and eligible's SCR
+    assert "Screening: In progress: forms saved or a draft; SDV: to verify" in html
+    assert html.count('class="sdv-mark') == 5
 
 
 @pytest.mark.django_db
