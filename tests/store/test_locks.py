@@ -32,7 +32,7 @@ from trialdesk.store.services import (
     withdraw_subject,
 )
 from trialdesk.store.services.accounts import set_password
-from trialdesk.store.services.locks import lock_record, subject_locks, unlock_record
+from trialdesk.store.services.locks import NotLocked, lock_record, subject_locks, unlock_record
 from trialdesk.store.services.queries import answer_query, close_query, raise_query
 from trialdesk.store.services.setup import set_full_name
 from trialdesk.store.services.signatures import sign
@@ -165,7 +165,7 @@ def test_locks_are_the_data_managers_of_what_exists(
         lock_record(study, code, level="casebook", visit_id="SCR", by="dana")
     with pytest.raises(NotFound, match="no subject '01-999'"):
         lock_record(study, "01-999", level="casebook", by="dana")
-    with pytest.raises(BadInput, match="is not locked .at the casebook level.: nothing to unlock"):
+    with pytest.raises(NotLocked, match="is not locked .at the casebook level.: nothing to unlock"):
         unlock_record(study, code, level="casebook", by="dana", reason="no lock")
     assert AuditEvent.objects.count() == events and not RecordLock.objects.exists()
 

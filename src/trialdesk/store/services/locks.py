@@ -18,7 +18,7 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from trialdesk.errors import BadInput
+from trialdesk.errors import BadInput, TrialdeskError
 from trialdesk.store.access import Access
 from trialdesk.store.audit import audited_state, audited_write
 from trialdesk.store.errors import AlreadyExists, NotFound, RecordLocked
@@ -34,6 +34,11 @@ from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
 
 LEVELS = tuple(level.value for level in LockLevel)
+
+
+class NotLocked(TrialdeskError):
+    """An unlock of a record that holds no live lock at that level (a conflict with the
+    store's state, not bad input: the same request is right once the record is locked)."""
 
 
 def _covering(visit_id: str = "", form: str = "") -> Q:
@@ -192,7 +197,7 @@ def unlock_record(
             .first()
         )
         if lock is None:
-            raise BadInput(f"{place} is not locked (at the {level} level): nothing to unlock")
+            raise NotLocked(f"{place} is not locked (at the {level} level): nothing to unlock")
         lock.subject = subject
         before = audited_state(lock)
         lock.unlocked_by = user

@@ -252,6 +252,8 @@ class SignatureEntry:
     content_sha256: str
     broken_at: datetime | None
     broken_by: str
+    #: Whether the signed data still hash to `content_sha256` (None: not checked).
+    content_matches: bool | None = None
 
     @property
     def valid(self) -> bool:
@@ -262,7 +264,7 @@ class SignatureEntry:
         return "valid" if self.valid else "broken"
 
 
-def _entry(signature: Signature, code: str) -> SignatureEntry:
+def _entry(signature: Signature, code: str, check: bool) -> SignatureEntry:
     return SignatureEntry(
         id=signature.pk,
         subject=code,
@@ -275,19 +277,25 @@ def _entry(signature: Signature, code: str) -> SignatureEntry:
         content_sha256=signature.content_sha256,
         broken_at=signature.broken_at,
         broken_by=signature.broken_by,
+        content_matches=content_matches(signature) if check else None,
     )
 
 
 def signature_status(
-    access: Access, code: str, visit_id: str | None = None
+    access: Access, code: str, visit_id: str | None = None, *, check: bool = False
 ) -> list[SignatureEntry]:
     """Every signature of the subject `code` the reader may read (`Access.subject`), oldest
-    first, broken ones included; with `visit_id`, only that visit's ("" the casebook's)."""
+    first, broken ones included; with `visit_id`, only that visit's ("" the casebook's).
+    `check`: recompute each one's content hash (`content_matches`; a few queries each)."""
     subject = access.subject(code)
     signatures = Signature.objects.filter(subject=subject).select_related("signer")
     if visit_id is not None:
         signatures = signatures.filter(visit_id=visit_id)
-    return [_entry(signature, subject.code) for signature in signatures.order_by("signed_at", "pk")]
+    entries = []
+    for signature in signatures.order_by("signed_at", "pk"):
+        signature.subject = subject
+        entries.append(_entry(signature, subject.code, check))
+    return entries
 
 
 def content_matches(signature: Signature) -> bool:

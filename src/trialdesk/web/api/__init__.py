@@ -12,7 +12,18 @@ from typing import Any
 from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
-from trialdesk.web.api import protocol, queries, safety, sdv, studies, subjects, visits, work_queue
+from trialdesk.web.api import (
+    locks,
+    protocol,
+    queries,
+    safety,
+    sdv,
+    signatures,
+    studies,
+    subjects,
+    visits,
+    work_queue,
+)
 from trialdesk.web.api.auth import ApiTokenAuth
 from trialdesk.web.api.errors import add_error_handlers, declare_error_answers
 
@@ -34,5 +45,16 @@ api = TrialdeskApi(
     urls_namespace="api-v1",
 )
 add_error_handlers(api)
-for area in (studies, protocol, subjects, visits, safety, work_queue, sdv, queries):
+for area in (
+    studies,
+    protocol,
+    subjects,
+    visits,
+    safety,
+    work_queue,
+    sdv,
+    queries,
+    signatures,
+    locks,
+):
     api.add_router("", area.router)
