@@ -30,21 +30,27 @@ import numpy as np
 
 from trialdesk.errors import BadInput
 from trialdesk.store.demo.answers import random_stream
-from trialdesk.store.demo.plan import TrialPlan
+from trialdesk.store.demo.plan import Course, TrialPlan
 
 FABRICATES = "fabricates"
 ENTERS_LATE = "enters-late"
 UNDER_REPORTS_AES = "under-reports-aes"
-MISBEHAVIOURS = (FABRICATES, ENTERS_LATE, UNDER_REPORTS_AES)
+#: In the order `largest_sites_misbehaving` gives them to the largest sites: too few AEs
+#: needs the most patient-time to show, fabrication the least (many values per subject).
+MISBEHAVIOURS = (UNDER_REPORTS_AES, ENTERS_LATE, FABRICATES)
 
 #: Share of its non-serious adverse events an under-reporting site reports.
-UNDER_REPORTED_SHARE = 0.2
+UNDER_REPORTED_SHARE = 0.1
 #: Days from a visit (or an AE's end) to its entry: exponential with this mean at a site that
 #: enters promptly; at a late site the least lag plus an exponential, capped.
 PROMPT_ENTRY_MEAN_DAYS = 1.5
 LATE_ENTRY_LEAST_DAYS = 7.0
 LATE_ENTRY_MEAN_EXTRA_DAYS = 14.0
 LONGEST_ENTRY_DAYS = 56.0
+
+#: The hours (UTC) at which a site screens, consents and randomizes, and enters its data.
+SCREENING_HOUR = 9
+ENTRY_HOUR = 10
 
 #: The fabricating site's forms, after screening.
 FABRICATED_FORMS = frozenset({"vitals", "knee_exam"})
@@ -67,7 +73,7 @@ def check_conduct(plan: TrialPlan, conduct: Mapping[str, str]) -> dict[str, str]
 
 def largest_sites_misbehaving(plan: TrialPlan) -> dict[str, str]:
     """One site of each misbehaviour: the plan's largest sites by subjects randomized (ties
-    by site id), the largest fabricating; the protocol needs at least four sites, so that
+    by site id), in the order of MISBEHAVIOURS; the protocol needs at least four sites, so that
     one behaves well."""
     sites = [site.id for site in plan.protocol.sites]
     if len(sites) <= len(MISBEHAVIOURS):
@@ -108,6 +114,40 @@ def entry_lag(seed: int, patient_key: int, step: str, kind: str | None) -> dt.ti
     else:
         days = stream.exponential(PROMPT_ENTRY_MEAN_DAYS)
     return dt.timedelta(days=float(min(days, LONGEST_ENTRY_DAYS)))
+
+
+def entry_moments(
+    plan: TrialPlan, patient_key: int, course: Course, kind: str | None
+) -> tuple[list[dt.datetime], list[dt.datetime]]:
+    """When the site enters each visit after screening (`course.visits[1:]`) and each
+    adverse event of a randomized subject.
+
+    A visit done is entered `entry_lag` after it, a missed one after its window has closed;
+    visits are entered in their order (the one after day 0 needs the first administration,
+    entered with the day-0 visit) and not before randomization. An adverse event is entered
+    after it ended (the report gives its end and outcome).
+    """
+    protocol = plan.protocol
+    visits = []
+    entered = moment(course.day0, SCREENING_HOUR)
+    for step in course.visits[1:]:
+        if step.date is None:
+            closed = course.day0 + dt.timedelta(days=protocol.visit(step.visit_id).last_day + 1)
+            happened = moment(closed, ENTRY_HOUR)
+        else:
+            happened = moment(step.date, ENTRY_HOUR)
+        entered = max(happened + entry_lag(plan.seed, patient_key, step.visit_id, kind), entered)
+        visits.append(entered)
+    events = []
+    for number, event in enumerate(course.adverse_events):
+        ended = course.day0 + dt.timedelta(days=event.onset_day + event.days + 1)
+        lag = entry_lag(plan.seed, patient_key, f"adverse event {number}", kind)
+        events.append(moment(ended, ENTRY_HOUR) + lag)
+    return visits, events
+
+
+def moment(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), dt.UTC)
 
 
 def fabricated(

@@ -25,12 +25,16 @@ from trialdesk.store.demo.answers import (
 )
 from trialdesk.store.demo.clock import SimulatedClock
 from trialdesk.store.demo.misbehaviour import (
+    ENTRY_HOUR,
     FABRICATED_FORMS,
     FABRICATES,
+    SCREENING_HOUR,
     check_conduct,
     entry_lag,
+    entry_moments,
     fabricated,
     largest_sites_misbehaving,
+    moment,
     with_conduct,
 )
 from trialdesk.store.demo.plan import (
@@ -57,12 +61,10 @@ DEFAULT_ACTIVE_EFFECT = 8.0
 #: The kind of the deviation a prohibited medication is recorded as.
 PROHIBITED_MEDICATION = "prohibited_medication"
 #: On the simulated clock (UTC): the study is set up a month before the first screening; a
-#: site screens, consents and randomizes at 09:00 and enters data from 10:00; eligibility is
-#: decided at least an hour before randomization; the database is locked a day after the
-#: last entry.
+#: site screens, consents and randomizes at SCREENING_HOUR and enters data from ENTRY_HOUR
+#: (`entry_moments`); eligibility is decided at least an hour before randomization; the
+#: database is locked a day after the last entry.
 SET_UP_BEFORE = dt.timedelta(days=30)
-SCREENING_HOUR = 9
-ENTRY_HOUR = 10
 ELIGIBILITY_BEFORE = dt.timedelta(hours=1)
 LOCK_AFTER = dt.timedelta(days=1)
 
@@ -145,7 +147,7 @@ def _start_of(plan: TrialPlan) -> dt.datetime:
     from trialdesk.store.models import AuditEvent
 
     first = min(entry.patient.screened_on for entry in plan.log)
-    start = _moment(first, SCREENING_HOUR) - SET_UP_BEFORE
+    start = moment(first, SCREENING_HOUR) - SET_UP_BEFORE
     last = AuditEvent.objects.order_by("-seq").values_list("at", flat=True).first()
     if last is not None and last >= start:
         raise BadInput(
@@ -252,7 +254,7 @@ def _patient_steps(
     patient = entry.patient
     kind = conduct.get(patient.site)
     coordinator = f"coordinator-{patient.site}"
-    yield _moment(patient.screened_on, SCREENING_HOUR)
+    yield moment(patient.screened_on, SCREENING_HOUR)
     code = screen_subject(
         study,
         patient.site,
@@ -273,11 +275,11 @@ def _patient_steps(
         by=coordinator,
     )
     screening = screening_visit(plan.protocol).id
-    entered = _moment(patient.screened_on, ENTRY_HOUR) + entry_lag(
+    entered = moment(patient.screened_on, ENTRY_HOUR) + entry_lag(
         plan.seed, patient.key, screening, kind
     )
     if entry.course is not None:
-        entered = min(entered, _moment(entry.course.day0, SCREENING_HOUR) - ELIGIBILITY_BEFORE)
+        entered = min(entered, moment(entry.course.day0, SCREENING_HOUR) - ELIGIBILITY_BEFORE)
     yield entered
     record_visit(study, code, screening, patient.screened_on, coordinator)
     for form, values in entry.screening_forms.items():
@@ -305,29 +307,20 @@ def _follow(
     )
 
     coordinator = f"coordinator-{patient.site}"
-    yield _moment(course.day0, SCREENING_HOUR)
+    yield moment(course.day0, SCREENING_HOUR)
     randomize_subject(study, code, coordinator)
     last_day = max(visit.day for visit in plan.protocol.visits)
     effect = plan.effects[_arm_as_pharmacist(study, code)] + course.response
     occasion = occasion_maker(patient, plan.seed, Trajectory(patient.symptoms, effect, last_day))
-    steps: list[tuple[dt.datetime, Callable[[], None]]] = []
-    entered = _moment(course.day0, SCREENING_HOUR)
-    for step in course.visits[1:]:
-        if step.date is None:
-            closed = plan.protocol.visit(step.visit_id).last_day + 1
-            happened = _moment(course.day0 + dt.timedelta(days=closed), ENTRY_HOUR)
-        else:
-            happened = _moment(step.date, ENTRY_HOUR)
-        # Visits are entered in their order: the one after day 0 needs the first
-        # administration, entered with the day-0 visit.
-        when = max(happened + entry_lag(plan.seed, patient.key, step.visit_id, kind), entered)
-        entered = when
-        enter = partial(_enter_visit, study, plan, code, patient, course, step, occasion, kind)
-        steps.append((when, enter))
-    for number, event in enumerate(course.adverse_events):
-        ended = course.day0 + dt.timedelta(days=event.onset_day + event.days + 1)
-        when = _moment(ended, ENTRY_HOUR) + entry_lag(plan.seed, patient.key, f"ae {number}", kind)
-        steps.append((when, partial(_report_adverse_event, study, code, patient, course, event)))
+    visits, events = entry_moments(plan, patient.key, course, kind)
+    steps: list[tuple[dt.datetime, Callable[[], None]]] = [
+        (when, partial(_enter_visit, study, plan, code, patient, course, step, occasion, kind))
+        for when, step in zip(visits, course.visits[1:], strict=True)
+    ]
+    steps += [
+        (when, partial(_report_adverse_event, study, code, patient, course, event))
+        for when, event in zip(events, course.adverse_events, strict=True)
+    ]
     for when, take in sorted(steps, key=lambda timed: timed[0]):
         yield when
         take()
@@ -426,7 +419,3 @@ def _report_adverse_event(
     if event.seriousness:
         sent = awareness + dt.timedelta(hours=event.report_hours)
         record_sae_report(study, code, reported.number, sent, investigator)
-
-
-def _moment(day: dt.date, hour: int) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(hour), dt.UTC)
