@@ -8,7 +8,9 @@ import json
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from trialdesk.cli import app
 from trialdesk.errors import BadInput
 from trialdesk.store.access import access_for
 from trialdesk.store.audit import verify_audit_chain
@@ -241,3 +243,24 @@ def test_signed_casebooks_and_closed_queries_let_the_database_lock(
     )
     with pytest.raises(DatabaseLockRefused, match="1 casebook of randomized subjects"):
         lock_study(study, OPERATOR)
+
+
+@pytest.mark.django_db
+def test_the_study_lock_command_says_why_it_is_refused_and_takes_an_override(
+    study: Study, eligible_subject: Any
+) -> None:
+    randomize_subject(study, eligible_subject(), "ines")
+    refused = CliRunner().invoke(app, ["study", "lock", "--reason", "final database lock"])
+    assert refused.exit_code == 1
+    assert "error: KNEE-TEST v1.0 cannot be locked: 1 casebook of randomized subjects" in (
+        refused.output
+    )
+    assert not Study.objects.get(pk=study.pk).locked
+    locked = CliRunner().invoke(
+        app, ["study", "lock", "--override-reason", "interim analysis", "--reason", "interim"]
+    )
+    assert locked.exit_code == 0 and "locked KNEE-TEST v1.0 (override recorded)" in locked.output
+    [event] = AuditEvent.objects.filter(action="study.locked", field="locked")
+    assert event.reason.startswith("interim; override of 1 casebook") and event.by.startswith(
+        "operator:"
+    )

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
+from typer.testing import CliRunner
 
+from trialdesk.cli import app
 from trialdesk.errors import BadInput
 from trialdesk.store.access import access_for
 from trialdesk.store.audit import verify_audit_chain
@@ -294,3 +296,21 @@ def test_printed_names_are_audited_and_checked(study: Any) -> None:
     for bad in ("", " Ines", "x" * 201):
         with pytest.raises(BadInput, match="printed name of ines"):
             set_full_name("ines", bad, OPERATOR)
+
+
+@pytest.mark.django_db
+def test_printed_names_from_the_command_line(study: Any) -> None:
+    added = CliRunner().invoke(
+        app,
+        ["user", "add", "ivar", "--role", "investigator", "--site", "01", "--name", "Ivar Lund"],
+    )
+    assert added.exit_code == 0, added.output
+    assert StudyUser.objects.get(username="ivar").full_name == "Ivar Lund"
+    renamed = CliRunner().invoke(app, ["user", "name", "ivar", "Ivar Lund, MD, PhD"])
+    assert renamed.exit_code == 0 and "ivar signs as Ivar Lund, MD, PhD" in renamed.output
+    blank = CliRunner().invoke(app, ["user", "name", "ivar", ""])
+    assert blank.exit_code == 2 and "error: printed name of ivar: ''; expected 1 to 200" in (
+        blank.output
+    )
+    nobody = CliRunner().invoke(app, ["user", "name", "nobody", "No Body"])
+    assert nobody.exit_code == 2 and "user 'nobody' is not in the store" in nobody.output
