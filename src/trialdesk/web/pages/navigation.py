@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from trialdesk.store.access import Access
 from trialdesk.store.models import Role
+from trialdesk.store.work_queues import sections_for
 from trialdesk.web.pages.context import study_key
 
 #: Who manages a study (sites, users, lock) and reads its whole audit trail.
@@ -32,6 +33,8 @@ def study_links(access: Access, current: str) -> list[NavLink]:
     the page shown."""
     key = study_key(access.study)
     links: list[tuple[str, Any]] = [("study-home", _("Subjects")), ("work-list", _("Work list"))]
+    if sections_for(access):
+        links.append(("work-queue", _("Work queue")))
     links.append(("sae-list", _("Serious adverse events")))
     if access.unblinded_anywhere and any(g.role == Role.PHARMACIST for g in access.grants):
         links.append(("dispensing", _("Dispensing")))
