@@ -193,9 +193,9 @@ def test_weekend_and_holiday_visits_by_hand() -> None:
 
 
 def test_identical_answer_patterns_by_hand() -> None:
-    # A form of 5 items. A: subjects a0-a2 answer 1 2 3 4 0, a3 answers 4 4 4 4 4: 3 of 4
-    # records repeat another subject's. B: b0 and b1 answer 0 1 2 3 4, b2 and b3 differ:
-    # 2 of 4.
+    # A form of 5 items. A: a0, a1 and a2 answer 1 2 3 4 0; a3 answers 4 throughout (the
+    # ceiling: left out). a1 and a2 repeat a0 (a smaller code): 2 of 3 subjects. B: b0 and b1
+    # answer 0 1 2 3 4, b2 and b3 differ: b1 repeats b0, 1 of 4.
     answers = {
         ("A", "a0"): [1, 2, 3, 4, 0],
         ("A", "a1"): [1, 2, 3, 4, 0],
@@ -212,12 +212,13 @@ def test_identical_answer_patterns_by_hand() -> None:
         for k, value in enumerate(vector)
     ]
     result = identical_patterns(items(rows, form="koos"))
-    # A against B's 2/4: P(X >= 3 | 4, 1/2) = (4 + 1) / 16 = 0.3125
-    assert one(result, "A")["statistic"] == 0.75
-    assert one(result, "A")["p_value"] == pytest.approx(0.3125)
+    # A against B's 1/4: P(X >= 2 | 3, 1/4) = 3 (1/4)^2 (3/4) + (1/4)^3 = 10/64 = 0.15625
+    assert one(result, "A")["statistic"] == pytest.approx(2 / 3)
+    assert one(result, "A")["n"] == 3
+    assert one(result, "A")["p_value"] == pytest.approx(0.15625)
     assert one(result, "A")["item"] == "koos"
-    # B against A's 3/4: P(X >= 2 | 4, 3/4) = 1 - (1/4)^4 - 4 (3/4)(1/4)^3 = 0.94921875
-    assert one(result, "B")["p_value"] == pytest.approx(0.94921875)
+    # B against A's 2/3: P(X >= 1 | 4, 2/3) = 1 - (1/3)^4 = 80/81
+    assert one(result, "B")["p_value"] == pytest.approx(80 / 81)
 
 
 def test_the_same_answers_at_two_sites_are_no_pattern() -> None:

@@ -20,9 +20,10 @@ trials", Clinical Trials 2012):
   holiday of the site's country, against the other sites' share; binomial test (upper tail).
   Holidays: `trialdesk.monitoring.holidays` (Denmark complete; China partial: fixed-date
   holidays only).
-- ``identical_patterns`` (site x form): form records (one subject's whole answer vector of
-  a form with at least 5 numeric items) identical to another subject's at the same site,
-  against the other sites' share; binomial test (upper tail).
+- ``identical_patterns`` (site x form): subjects with a form record (a whole answer vector
+  of a form with at least 5 numeric items, not one value throughout) identical to that of a
+  subject with a smaller code at the same site, against the other sites' share; binomial
+  test (upper tail).
 
 Multiple testing: within each check, the p-values of all its tests (sites x items) are
 adjusted by Benjamini-Hochberg (false discovery rate); the flag is read from the adjusted
@@ -297,33 +298,39 @@ def weekend_visits(visits: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
 
 
 def identical_patterns(items: pd.DataFrame) -> pd.DataFrame:
-    """Share of form records whose whole answer vector another subject at the site has.
+    """Share of subjects whose whole answer vector of a form another subject at the site has.
 
     A record is one subject's form at one visit; its answer vector is the set of (item,
-    value as entered). Forms with at least `PATTERN_MIN_ITEMS` numeric items only. The
-    vectors are compared by a 64-bit hash of the set (collisions: about 1 in 10^19 per pair).
-    Caveat: a large site has more chances of a chance repeat than a small one; forms with
-    many items make a chance repeat rare except at the floor and ceiling of a scale.
+    value as entered). Forms with at least `PATTERN_MIN_ITEMS` numeric items only, and not a
+    vector with one value throughout (all 0 or all 4: the floor and ceiling of a scale, which
+    fair sites see too). The unit is the subject, a hit when one of their records repeats
+    the record of a subject with a smaller code at the site (so a pair of matching subjects
+    counts once, not twice), since one subject's records are not independent and neither are
+    the two of a pair. The vectors are compared by a 64-bit hash of the
+    set (collisions: about 1 in 10^19 per pair). A large site has more chances of a chance
+    repeat than a small one.
     """
     if items.empty:
         return _frame({}, "identical_patterns")
     hashed = pd.util.hash_pandas_object(
         items["item"].astype(str) + "=" + items["text"].astype(str), index=False
     ).to_numpy(np.uint64)
-    frame = items[["site", "subject", "visit", "form"]].assign(h=hashed, one=1)
+    frame = items[["site", "subject", "visit", "form"]].assign(h=hashed, one=1, text=items["text"])
     records = frame.groupby(["site", "subject", "visit", "form"], observed=True).agg(
-        h=("h", "sum"), items=("one", "sum")
+        h=("h", "sum"), items=("one", "sum"), values=("text", "nunique")
     )
-    records = records[records["items"] >= PATTERN_MIN_ITEMS].reset_index()
+    records = records[(records["items"] >= PATTERN_MIN_ITEMS) & (records["values"] > 1)]
+    records = records.reset_index()
     if records.empty:
         return _frame({}, "identical_patterns")
-    holders = records.groupby(["site", "form", "h"])["subject"].transform("nunique")
-    records["hit"] = holders.to_numpy() >= 2
+    first = records.groupby(["site", "form", "h"])["subject"].transform("min")
+    records["hit"] = (records["subject"] != first).to_numpy()
+    subjects = records.groupby(["site", "form", "subject"], observed=True)["hit"].any()
     return _share_against_others(
-        records[["site", "form", "hit"]],
+        subjects.reset_index()[["site", "form", "hit"]],
         ["site", "form"],
         "identical_patterns",
-        "records repeat another subject's answers",
+        "subjects repeat an earlier subject's answers",
     )
 
 
