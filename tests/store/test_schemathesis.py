@@ -32,6 +32,8 @@ by design, with a message naming the field:
   seriousness death go together; a report time not before awareness;
 - a change of a recorded date, form, adverse event or report time needs a reason, which a
   first entry does not: the same field is optional or required by the record's state.
+- raising a query: `visit_id`, `form` and `item` must be the protocol's (a visit, a form of
+  that visit, an item of that form), and a form needs its visit, an item its form.
 Every other check stays on for them, and every check for all other operations.
 """
 
@@ -80,6 +82,7 @@ STATE_AND_RULE_DEPENDENT = [
     ("PATCH", "/api/v1/studies/{study}/subjects/{code}/adverse-events/{number}"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/adverse-events/{number}/report"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/deviations"),
+    ("POST", "/api/v1/studies/{study}/subjects/{code}/queries"),
 ]
 MAX_EXAMPLES = 20
 

@@ -71,7 +71,12 @@ from trialdesk.store.services.common import find_subject, writable_study
 QUERY_NUMBERS = range(1, 2**31)
 #: The longest message text a query takes.
 TEXT_LENGTH = 2000
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: Control characters a message may not hold (line breaks and tabs it may); the API's schema
+#: declares the same (`TEXT_PATTERN`).
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+#: A message text as a JSON Schema pattern: no control character, one that is not a space.
+TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*[^\\s{CONTROL_CHARACTERS}][^{CONTROL_CHARACTERS}]*$"
 
 #: The statuses each step starts from, and where it leads (None: the status stays).
 STEPS: dict[str, tuple[frozenset[str], str | None]] = {
@@ -207,14 +212,13 @@ def _permitted(study: Study, by: str, action: str, subject: Subject) -> StudyUse
 def _text(where: str, text: object) -> str:
     if not isinstance(text, str) or not text.strip():
         raise BadInput(f"{where}: the message text is required")
-    checked = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if len(checked) > TEXT_LENGTH:
+    if len(text) > TEXT_LENGTH:
         raise BadInput(
-            f"{where}: the message text has {len(checked)} characters; at most {TEXT_LENGTH}"
+            f"{where}: the message text has {len(text)} characters; at most {TEXT_LENGTH}"
         )
-    if _CONTROL.search(checked):
+    if _CONTROL.search(text):
         raise BadInput(f"{where}: the message text has control characters; plain text only")
-    return checked
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
 def _check_place(study: Study, where: str, visit_id: str, form: str, item: str) -> None:

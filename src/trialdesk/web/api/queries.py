@@ -15,14 +15,14 @@ from typing import Annotated
 
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import StrictInt
 
 from trialdesk.store import query_lists
+from trialdesk.store.models import QueryStatus
 from trialdesk.store.query_lists import QueryRow
 from trialdesk.store.services import queries as services
 from trialdesk.web.api.context import SUBJECT, study_for, subject_for
 from trialdesk.web.api.errors import READ_ERRORS, WRITE_ERRORS
-from trialdesk.web.api.schemas import NOT_BLANK, BodyIn, ErrorOut, codes, declared
+from trialdesk.web.api.schemas import BodyIn, ErrorOut, codes, declared
 
 router = Router(tags=["queries"])
 
@@ -32,11 +32,11 @@ ONE_QUERY = SUBJECT_QUERIES + "/{number}"
 LIST_ERRORS = {400: ErrorOut, **READ_ERRORS}
 
 QueryNumber = Annotated[
-    StrictInt,
+    int,
     Field(ge=services.QUERY_NUMBERS.start, le=services.QUERY_NUMBERS.stop - 1),
 ]
 STATUS_CODES = codes(query_lists.STATUSES)
-TEXT = {**NOT_BLANK, "maxLength": services.TEXT_LENGTH}
+TEXT = {"minLength": 1, "maxLength": services.TEXT_LENGTH, "pattern": services.TEXT_PATTERN}
 
 
 class MessageOut(Schema):
@@ -121,7 +121,7 @@ def _out(row: QueryRow) -> dict:
 def list_queries(
     request: HttpRequest,
     study: str,
-    status: str | None = Query(None, description="open, answered or closed"),
+    status: QueryStatus | None = Query(None, description="open, answered or closed"),
     site: str | None = Query(None, description="a site code"),
     subject: str | None = Query(None, description="a subject code"),
     visit_id: str | None = Query(None),
@@ -132,7 +132,12 @@ def list_queries(
     and the counts by status per site, subject and form."""
     access = study_for(request, study, version)
     rows = query_lists.queries(
-        access, status=status, site=site, subject=subject, visit_id=visit_id, form=form
+        access,
+        status=status.value if status else None,
+        site=site,
+        subject=subject,
+        visit_id=visit_id,
+        form=form,
     )
     return {
         "queries": [_out(row) for row in rows],
