@@ -19,6 +19,8 @@ from trialdesk.web.pages.context import study_key
 #: Who manages a study (sites, users, lock) and reads its whole audit trail.
 MANAGERS = (Role.ADMIN, Role.DATA_MANAGER)
 AUDIT_READERS = (Role.ADMIN, Role.DATA_MANAGER, Role.MONITOR)
+#: Who reads central monitoring (KRIs, funnel plots, statistical checks; blinded).
+MONITORING_READERS = (Role.MONITOR, Role.DATA_MANAGER, Role.STATISTICIAN, Role.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ def study_links(access: Access, current: str) -> list[NavLink]:
     links.append(("sae-list", _("Serious adverse events")))
     if access.unblinded_anywhere and any(g.role == Role.PHARMACIST for g in access.grants):
         links.append(("dispensing", _("Dispensing")))
+    if access.may(MONITORING_READERS):
+        links.append(("monitoring", _("Monitoring")))
     if access.may(AUDIT_READERS):
         links.append(("audit", _("Audit trail")))
     if access.may(MANAGERS):

@@ -5,6 +5,7 @@ from trialdesk.web.pages.data import urls as data
 from trialdesk.web.pages.enrolment import urls as enrolment
 from trialdesk.web.pages.forms import urls as forms
 from trialdesk.web.pages.home import urls as home
+from trialdesk.web.pages.monitoring import urls as monitoring
 from trialdesk.web.pages.queues import urls as queues
 from trialdesk.web.pages.safety import urls as safety
 from trialdesk.web.pages.visits import urls as visits
@@ -19,4 +20,5 @@ urlpatterns = [
     *forms.urlpatterns,
     *safety.urlpatterns,
     *data.urlpatterns,
+    *monitoring.urlpatterns,
 ]

@@ -1,0 +1,54 @@
+"""The central-monitoring dashboard and its funnel plots (one SVG per KRI, shown as images:
+the pages' CSP allows no inline style, an image has its own document).
+
+The views parse, read `dashboard` (the store's data through the user's `Access`, the
+figures of `trialdesk.monitoring`), render."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from trialdesk.monitoring.kri import KRIS
+from trialdesk.monitoring.report import funnel_svg
+from trialdesk.store.access import Access
+from trialdesk.web.pages.context import staff_page, study_access
+from trialdesk.web.pages.monitoring.dashboard import READERS, dashboard, kri_frame
+from trialdesk.web.pages.navigation import render_study_page
+
+#: The plot is drawn by the report's code; as an image it runs nothing and loads nothing.
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'"
+
+
+def _reader(request: HttpRequest, study: str) -> Access:
+    access = study_access(request, study)
+    if not access.may(READERS):
+        raise PermissionDenied(
+            _("Central monitoring is for monitors, data managers and statisticians.")
+        )
+    return access
+
+
+@staff_page
+@require_GET
+def monitoring(request: HttpRequest, study: str) -> HttpResponse:
+    access = _reader(request, study)
+    context = {"dashboard": dashboard(access)}
+    return render_study_page(
+        request, "pages/monitoring/dashboard.html", access, "monitoring", context
+    )
+
+
+@staff_page
+@require_GET
+def funnel(request: HttpRequest, study: str, kri: str) -> HttpResponse:
+    """The funnel plot of one KRI over the reader's sites, as SVG."""
+    access = _reader(request, study)
+    if kri not in KRIS:
+        raise Http404(f"no KRI {kri}")
+    response = HttpResponse(funnel_svg(kri_frame(access), kri), content_type="image/svg+xml")
+    response["Content-Security-Policy"] = SVG_POLICY
+    response["Cache-Control"] = "private, no-store"
+    return response
