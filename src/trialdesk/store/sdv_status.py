@@ -227,7 +227,8 @@ def combined_state(records: Iterable[FormSdv]) -> SdvState:
 def needs_sdv(access: Access, site: str = "") -> list[FormSdv]:
     """The saved forms of the user's subjects (of `site`, a site code, when given) that the
     plan asks to verify and are not verified (to verify or partly verified), by site,
-    subject and visit; three queries."""
+    subject and visit; three queries, which read the values of every saved form of those
+    subjects (what an item's verification is compared with)."""
     subjects = access.subjects()
     if site:
         subjects = subjects.filter(site__code=site)
