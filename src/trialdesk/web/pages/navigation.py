@@ -38,6 +38,7 @@ def study_links(access: Access, current: str) -> list[NavLink]:
     if sections_for(access):
         links.append(("work-queue", _("Work queue")))
     links.append(("sae-list", _("Serious adverse events")))
+    links.append(("queries", _("Queries")))
     if access.unblinded_anywhere and any(g.role == Role.PHARMACIST for g in access.grants):
         links.append(("dispensing", _("Dispensing")))
     if access.may(MONITORING_READERS):

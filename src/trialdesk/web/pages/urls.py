@@ -7,6 +7,7 @@ from trialdesk.web.pages.forms import urls as forms
 from trialdesk.web.pages.home import urls as home
 from trialdesk.web.pages.monitoring import urls as monitoring
 from trialdesk.web.pages.queues import urls as queues
+from trialdesk.web.pages.review import urls as review
 from trialdesk.web.pages.safety import urls as safety
 from trialdesk.web.pages.visits import urls as visits
 
@@ -18,6 +19,7 @@ urlpatterns = [
     *enrolment.urlpatterns,
     *visits.urlpatterns,
     *forms.urlpatterns,
+    *review.urlpatterns,
     *safety.urlpatterns,
     *data.urlpatterns,
     *monitoring.urlpatterns,

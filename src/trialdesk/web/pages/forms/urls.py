@@ -21,6 +21,11 @@ urlpatterns = [
         name="form-check",
     ),
     path(
+        SUBJECT + "visits/<str:visit>/forms/<str:form>/verify",
+        views.form_verify,
+        name="form-verify",
+    ),
+    path(
         SUBJECT + "visits/<str:visit>/forms/<str:form>/items/<str:item>/history",
         views.item_history,
         name="item-history",

@@ -23,10 +23,12 @@ from trialdesk.instruments.definition import Instrument
 from trialdesk.store.access import Access
 from trialdesk.store.models import AuditEvent, FormRecord, Subject, Visit
 from trialdesk.store.permissions import STEP_ROLES, Step
+from trialdesk.store.services import sdv
 from trialdesk.store.services.drafts import draft_of, save_draft
 from trialdesk.store.services.forms import items_needing_reason, needs_visit_date, save_form
 from trialdesk.web.pages.context import staff_page, study_access, study_key, subject_of
 from trialdesk.web.pages.forms import entry
+from trialdesk.web.pages.forms.review import FormReview, form_review
 from trialdesk.web.pages.navigation import render_study_page
 from trialdesk.web.pages.refusals import refusal
 
@@ -189,7 +191,15 @@ def _render(
     key = study_key(page.access.study)
     args = [key, page.subject.code, page.visit_plan.id, page.instrument.id]
     due = set(items_needing_reason(page.saved, _changes(page, read)))
-    groups = _rows(page, read, reasons, due, set(missing_reasons or []))
+    review = form_review(
+        page.access,
+        page.subject,
+        page.visit_plan.id,
+        page.instrument.id,
+        [item.id for item in page.instrument.items],
+        page.record,
+    )
+    groups = _rows(page, read, reasons, due, set(missing_reasons or []), review)
     local_key = ":".join(["trialdesk.draft", page.access.user.username, key, *args[1:]])
     context = {
         "subject": page.subject,
@@ -213,6 +223,7 @@ def _render(
         "saved_at": saved_at,
         "local_key": local_key,
         "posted": request.method == "POST",
+        "review": review,
     }
     return render_study_page(
         request, "pages/forms/form.html", page.access, "study-home", context, status=status
@@ -237,6 +248,7 @@ def _rows(
     reasons: dict[str, str],
     due: set[str],
     missing: set[str],
+    review: FormReview,
 ) -> list[dict[str, Any]]:
     key = study_key(page.access.study)
     groups = []
@@ -256,10 +268,43 @@ def _rows(
                         page.instrument.item_map[question.id], page.saved.get(question.id)
                     ),
                     "history_url": reverse("pages:item-history", args=args),
+                    "review": review.items[question.id],
                 }
             )
         groups.append({"label": group.label, "rows": rows})
     return groups
+
+
+# ---------------------------------------------------------------- source data verification
+
+
+@staff_page
+@require_POST
+def form_verify(request: HttpRequest, study: str, code: str, visit: str, form: str) -> HttpResponse:
+    """A monitor verifies one item (`item`) or the whole form (`action` "form") against the
+    source; back to the form (POST/redirect/GET), at the item verified."""
+    page = _form_page(request, study, code, visit, form)
+    item = str(request.POST.get("item", ""))
+    whole = request.POST.get("action") == "form"
+    if not whole and item not in page.instrument.item_map:
+        raise Http404(f"no item {item!r} in {form}")
+    by = page.access.user.username
+    try:
+        if whole:
+            sdv.verify_form(page.access.study, code, visit, form, by=by)
+        else:
+            sdv.verify_items(page.access.study, code, visit, form, [item], by=by)
+    except TrialdeskError as error:
+        refused = refusal(error)
+        messages.error(request, f"{refused.heading} {refused.detail}")
+    else:
+        messages.success(
+            request,
+            _("Form verified against the source.")
+            if whole
+            else _("%(item)s verified against the source.") % {"item": item},
+        )
+    return redirect(request.path.removesuffix("verify") + ("" if whole else f"#item-{item}"))
 
 
 # ---------------------------------------------------------------- live check (htmx)
