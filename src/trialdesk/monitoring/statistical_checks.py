@@ -7,10 +7,10 @@ the prevention, detection and treatment of fraud in clinical trials", Statistics
 1999; Venet et al., "A statistical approach to central monitoring of data quality in clinical
 trials", Clinical Trials 2012):
 
-- ``digit_preference`` (site x item): the terminal digits of the values as entered, site
-  against the other sites pooled, chi-square test of homogeneity (2 x 10 table). Only items
-  whose values span at least 20 units of their last digit (a 0-4 score has no digit to
-  prefer) and sites with at least 20 values.
+- ``digit_preference`` (site x item): the terminal digits of the values as entered (each
+  subject's distinct values once), site against the other sites pooled, chi-square test of
+  homogeneity (2 x 10 table). Only items with at least 20 distinct values across sites (a
+  0-4 score has no digit to prefer) and sites with at least 20 such values.
 - ``low_variance`` (site x item): residuals from each (site, visit) mean, the site's variance
   over the other sites' pooled residual variance; one-sided F test (lower tail). Sites with at
   least 10 values.
@@ -142,10 +142,13 @@ def digit_preference(items: pd.DataFrame) -> pd.DataFrame:
 
     Chi-square test of homogeneity of the 2 x 10 table (this site's digit counts, the other
     sites' digit counts), degrees of freedom (digits seen - 1); the statistic is the
-    chi-square, ``expected`` its degrees of freedom.
+    chi-square, ``expected`` its degrees of freedom. A subject's value counts once however
+    often it is repeated: a stable measure (the same at every visit) would otherwise count
+    one digit many times, and fair sites would signal (repeats are `repeated_values`' to
+    judge).
     """
     frame = items.assign(key=_item_key(items), digit=terminal_digit(items["text"]))
-    frame = frame[frame["digit"] >= 0]
+    frame = frame[frame["digit"] >= 0].drop_duplicates(["site", "subject", "key", "text"])
     distinct = frame.groupby("key")["value"].nunique()
     frame = frame[frame["key"].isin(distinct.index[distinct >= DIGIT_MIN_DISTINCT])]
     if frame.empty:
