@@ -14,6 +14,8 @@ import html
 import io
 import json
 import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,13 +78,37 @@ def _refuse_arms(*frames: pd.DataFrame) -> None:
             raise ValueError("the monitoring report is blinded: its data must have no arm column")
 
 
-def funnel_svg(kri_rows: pd.DataFrame, kri: str) -> bytes:
+#: The words of a funnel plot (English); `funnel_svg` takes a translation of any of them.
+FUNNEL_WORDS = {
+    "limits_997": "99.7% limits",
+    "limits_95": "95% limits",
+    "overall": "overall",
+    "rate": "rate",
+    OK: OK,
+    WATCH: WATCH,
+    SIGNAL: SIGNAL,
+    NO_DATA: NO_DATA,
+}
+
+
+def funnel_svg(
+    kri_rows: pd.DataFrame,
+    kri: str,
+    words: Mapping[str, str] | None = None,
+    title: str | None = None,
+    unit: str | None = None,
+) -> bytes:
     """One KRI's funnel plot as SVG: each site's rate against its denominator, the overall
-    rate, and the 95% and 99.7% limits as curves over the denominators' range."""
+    rate, and the 95% and 99.7% limits as curves over the denominators' range.
+
+    `words` translates any of `FUNNEL_WORDS` (the legend and axis), `title` and `unit` the
+    KRI's label and denominator (English `KRIS` by default): the dashboard's languages.
+    """
     import matplotlib
     from matplotlib.figure import Figure
 
     _refuse_arms(kri_rows)
+    said = {**FUNNEL_WORDS, **(words or {})}
     definition = KRIS[kri]
     rows = kri_rows[kri_rows["kri"] == kri]
     figure = Figure(figsize=(6.4, 4.2))
@@ -93,11 +119,13 @@ def funnel_svg(kri_rows: pd.DataFrame, kri: str) -> bytes:
         low = float(rows.loc[rows["denominator"] > 0, "denominator"].min())
         grid = np.linspace(max(low / 2, top / 100), top * 1.05, 200)
         bounds = limits(overall, grid, definition.model)
-        axes.plot(grid, bounds.upper_997, color="#c00000", linestyle="--", label="99.7% limits")
+        axes.plot(grid, bounds.upper_997, color="#c00000", linestyle="--", label=said["limits_997"])
         axes.plot(grid, bounds.lower_997, color="#c00000", linestyle="--")
-        axes.plot(grid, bounds.upper_95, color="#b35900", linestyle=":", label="95% limits")
+        axes.plot(grid, bounds.upper_95, color="#b35900", linestyle=":", label=said["limits_95"])
         axes.plot(grid, bounds.lower_95, color="#b35900", linestyle=":")
-        axes.axhline(overall, color="#1f4e79", linewidth=1, label=f"overall {overall:.3g}")
+        axes.axhline(
+            overall, color="#1f4e79", linewidth=1, label=f"{said['overall']} {overall:.3g}"
+        )
     for flag, (marker, colour) in STYLE.items():
         points = rows[rows["flag"] == flag]
         if len(points):
@@ -106,7 +134,7 @@ def funnel_svg(kri_rows: pd.DataFrame, kri: str) -> bytes:
                 points["rate"].fillna(0),
                 marker=marker,
                 color=colour,
-                label=f"{flag} ({len(points)})",
+                label=f"{said[flag]} ({len(points)})",
                 zorder=3,
             )
     labelled = rows if len(rows) <= 12 else rows[rows["flag"].isin([WATCH, SIGNAL])]
@@ -119,16 +147,22 @@ def funnel_svg(kri_rows: pd.DataFrame, kri: str) -> bytes:
                 xytext=(4, 4),
                 fontsize=8,
             )
-    axes.set_xlabel(definition.unit)
-    axes.set_ylabel("rate")
-    axes.set_title(definition.label, fontsize=10)
+    axes.set_xlabel(unit or definition.unit)
+    axes.set_ylabel(said["rate"])
+    axes.set_title(title or definition.label, fontsize=10)
     axes.set_xlim(left=0)
     axes.set_ylim(bottom=0)
     axes.legend(fontsize=7, loc="best")
-    figure.tight_layout()
     buffer = io.BytesIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "trialdesk"}):
-        figure.savefig(buffer, format="svg", metadata={"Date": None})
+    # Text stays text in the SVG (svg.fonttype none): the browser's fonts draw it, so
+    # matplotlib's own fonts lacking CJK glyphs only approximate the layout.
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Glyph .* missing from font", category=UserWarning
+        )
+        figure.tight_layout()
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "trialdesk"}):
+            figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
 
 
