@@ -1,16 +1,21 @@
 """KRIs per site on a small fixed data set, every numerator, denominator, rate, limit and z
-computed by hand below; an under-reporting and a late-entering site among fair ones."""
+computed by hand below; an under-reporting and a late-entering site among fair ones; the
+report of those KRIs (HTML, JSON, funnel SVGs; a frame with an arm refused)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from trialdesk.monitoring.kri import KRI_COLUMNS, KRIS, MonitoringData, compute_kris, empty_data
+from trialdesk.monitoring.report import ReportMeta, figure_name, funnel_svg, write_report
+from trialdesk.monitoring.statistical_checks import CHECK_COLUMNS
 
 D = dt.date(2025, 3, 3)
 
@@ -251,3 +256,36 @@ def test_under_reporting_and_late_entry_are_signals_fair_sites_are_not() -> None
     assert (lag.at["S01", "flag"], lag.at["S01", "direction"]) == ("signal", "high")
     fair = [f"S{i:02d}" for i in range(2, 12)]
     assert "signal" not in set(ae.loc[fair, "flag"]) | set(lag.loc[fair, "flag"])
+
+
+META = ReportMeta("KNEE-TEST", "mona", "2025-03-03T10:00:00+00:00", "2025-03-03")
+
+
+def test_report_files(tmp_path: Path) -> None:
+    kris = compute_kris(fixed_data())
+    files = write_report(tmp_path, kris, pd.DataFrame(columns=CHECK_COLUMNS), META)
+    assert sorted(path.name for path in files.figures) == sorted(figure_name(k) for k in KRIS)
+    written = json.loads(files.json.read_text(encoding="utf-8"))  # strict JSON: no NaN
+    assert written["blinded"] is True and written["scope"] == "all sites"
+    assert len(written["kris"]) == 16 and written["checks"] == []
+    # site A's SAE rate: 1 / 2.0 patient-years; the deviation rate's lower 99.7% limit is 0
+    sae = next(r for r in written["kris"] if (r["site"], r["kri"]) == ("A", "sae_rate"))
+    assert sae["rate"] == 0.5
+    html = files.html.read_text(encoding="utf-8")
+    assert 'src="funnel-ae-rate.svg"' in html and "No statistical check could run" in html
+    assert "Blinded: nothing in this report is by arm." in html
+
+
+def test_funnel_svg_and_its_words() -> None:
+    kris = compute_kris(fixed_data())
+    svg = funnel_svg(kris, "ae_rate", {"limits_95": "95%-grænser"}, title="UH-rate")
+    assert svg.startswith(b"<?xml") and b"<svg" in svg
+    assert "95%-grænser".encode() in svg and b"UH-rate" in svg
+
+
+def test_a_frame_with_an_arm_is_refused(tmp_path: Path) -> None:
+    kris = compute_kris(fixed_data()).assign(arm="LOW")
+    with pytest.raises(ValueError, match="blinded"):
+        write_report(tmp_path, kris, pd.DataFrame(columns=CHECK_COLUMNS), META)
+    with pytest.raises(ValueError, match="blinded"):
+        funnel_svg(kris, "ae_rate")

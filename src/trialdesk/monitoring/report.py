@@ -112,6 +112,7 @@ def funnel_svg(
     definition = KRIS[kri]
     rows = kri_rows[kri_rows["kri"] == kri]
     figure = Figure(figsize=(6.4, 4.2))
+    figure.subplots_adjust(left=0.1, right=0.97, top=0.92, bottom=0.12)
     axes = figure.subplots()
     overall = float(rows["overall_rate"].iloc[0]) if len(rows) else float("nan")
     top = float(rows["denominator"].max()) if len(rows) else 0.0
@@ -119,10 +120,17 @@ def funnel_svg(
         low = float(rows.loc[rows["denominator"] > 0, "denominator"].min())
         grid = np.linspace(max(low / 2, top / 100), top * 1.05, 200)
         bounds = limits(overall, grid, definition.model)
-        axes.plot(grid, bounds.upper_997, color="#c00000", linestyle="--", label=said["limits_997"])
-        axes.plot(grid, bounds.lower_997, color="#c00000", linestyle="--")
-        axes.plot(grid, bounds.upper_95, color="#b35900", linestyle=":", label=said["limits_95"])
-        axes.plot(grid, bounds.lower_95, color="#b35900", linestyle=":")
+        # only the sides the KRI watches (a low query rate is no risk: no lower limit)
+        sides = ["upper"] * (definition.sides != "low") + ["lower"] * (definition.sides != "high")
+        for level, style, colour in (("997", "--", "#c00000"), ("95", ":", "#b35900")):
+            for n, side in enumerate(sides):
+                axes.plot(
+                    grid,
+                    getattr(bounds, f"{side}_{level}"),
+                    color=colour,
+                    linestyle=style,
+                    label=said[f"limits_{level}"] if n == 0 else None,
+                )
         axes.axhline(
             overall, color="#1f4e79", linewidth=1, label=f"{said['overall']} {overall:.3g}"
         )
@@ -155,12 +163,11 @@ def funnel_svg(
     axes.legend(fontsize=7, loc="best")
     buffer = io.BytesIO()
     # Text stays text in the SVG (svg.fonttype none): the browser's fonts draw it, so
-    # matplotlib's own fonts lacking CJK glyphs only approximate the layout.
+    # matplotlib's own fonts lacking CJK glyphs do not matter.
     with warnings.catch_warnings():
         warnings.filterwarnings(
             "ignore", message="Glyph .* missing from font", category=UserWarning
         )
-        figure.tight_layout()
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "trialdesk"}):
             figure.savefig(buffer, format="svg", metadata={"Date": None})
     return buffer.getvalue()
