@@ -55,6 +55,13 @@ ADVERSE_EVENT = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """MD5 instead of Argon2 for the passwords set and checked here: the hash is not what is
+    tested, and Argon2 costs a second or so per test on the 2-core machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def data_manager(study: Study) -> str:
     add_user(study, "dana", "data_manager", OPERATOR)

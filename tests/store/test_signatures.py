@@ -64,6 +64,13 @@ STORED_SCREENING = {
 }
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """MD5 instead of Argon2 for the passwords set and checked here: the hash is not what is
+    tested, and Argon2 costs a second or so per test on the 2-core machine."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def investigator(study: Any) -> str:
     set_full_name("ines", PRINTED_NAME, OPERATOR)
