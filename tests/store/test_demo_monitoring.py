@@ -44,6 +44,7 @@ from trialdesk.store.demo.misbehaviour import (
     entry_moments,
     fabricated,
     largest_sites_misbehaving,
+    screening_entry_moment,
     with_conduct,
 )
 from trialdesk.store.demo.plan import TrialPlan, plan_trial
@@ -90,6 +91,19 @@ def plan_frames(
         if entry.declined_consent:
             continue
         screening = min(protocol.visits, key=lambda visit: visit.day).id
+        screened_entry = screening_entry_moment(plan, entry, kind).date()
+        for form in entry.screening_forms:
+            rows["entries"].append(
+                {
+                    "subject": code,
+                    "site": site,
+                    "visit": screening,
+                    "form": form,
+                    "visit_date": patient.screened_on,
+                    "entered_on": screened_entry,
+                    "lag_days": (screened_entry - patient.screened_on).days,
+                }
+            )
         visits = [
             (
                 screening,
@@ -299,23 +313,27 @@ def test_a_demo_with_misbehaving_sites_through_the_store(django_db_setup: str) -
     """The whole path: the services on the simulated clock, the audit trail, the store's
     monitoring data. Its KRI counts are the plan's (the same generator, so the 20-seed checks
     above speak for the store), and the late and fabricating sites are signalled. A reduced
-    trial (35 patients) keeps it short; too few AEs needs the full enrollment to show."""
+    trial (20 patients) keeps it short; too few AEs needs the full enrollment to show."""
     from trialdesk.store.access import access_for
     from trialdesk.store.demo import run_virtual_trial
-    from trialdesk.store.models import AuditEvent, Study
+    from trialdesk.store.models import AuditEvent, Query, Signature, Study, StudyUser
     from trialdesk.store.monitoring_data import monitoring_data
 
     protocol = load_protocol(PROTOCOL)
     summary = run_virtual_trial(
-        PROTOCOL, patients=35, seed=3, effects=EFFECTS, today=TODAY, misbehaving_sites=True
+        PROTOCOL, patients=20, seed=1, effects=EFFECTS, today=TODAY, misbehaving_sites=True
     )
     assert summary.audit_verified and summary.locked
     times = list(AuditEvent.objects.order_by("seq").values_list("at", flat=True))
     assert times == sorted(times) and times[-1].date() < TODAY
-    plan = plan_trial(protocol, 35, 3, EFFECTS, TODAY)
+    plan = plan_trial(protocol, 20, 1, EFFECTS, TODAY)
     conduct = largest_sites_misbehaving(plan)
     study = Study.objects.get(protocol_id=PROTOCOL)
-    stored = monitoring_data(access_for(study, "monitor"), as_of=TODAY)
+    # The demo's close-out: every query closed, every randomized subject's casebook signed.
+    assert not Query.objects.exclude(status="closed").exists()
+    assert Signature.objects.filter(visit_id="", broken_at__isnull=True).count() == 20
+    monitor = StudyUser.objects.get(username="monitor")
+    stored = monitoring_data(access_for(study, monitor), as_of=TODAY)
     planned = plan_frames(with_conduct(plan, conduct), conduct)
     kris, expected = compute_kris(stored), compute_kris(planned)
     for name in ("ae_rate", "sae_rate", "data_entry_lag", "screen_failure_rate"):

@@ -36,9 +36,20 @@ study-wide ones): at each protocol site S `coordinator-S` (coordinator) and `inv
 (investigator); study-wide `pharmacist`, `assessor`, `monitor`, `statistician` and
 `data_manager`. The operator's steps (study, sites, users) are audited as `operator:demo`.
 
+Before the database lock the site answers each open query and the data manager closes it, and
+each site's investigator signs the casebook of every randomized subject (password again).
+
+Misbehaving sites (`misbehaviour`, `trialdesk demo run --misbehaving-sites` or `--misbehave
+SITE=HOW`): one fabricates vitals and knee examinations, one enters late, one under-reports
+adverse events, so that central monitoring has something to find. With them the run takes
+every patient's steps on a simulated clock (`clock`), in the order of their moments, so the
+audit trail holds each site's entry lag.
+
 The package: `plan` draws the whole trial in memory (screening log, calendar, courses),
-`answers` is the patient model every form's answers come from, `run` takes the plan through the
-store's services and `summary` counts what the run left in the store.
+`answers` is the patient model every form's answers come from, `misbehaviour` what a
+misbehaving site does and when a site enters its data, `clock` the simulated clock, `run`
+takes the plan through the store's services and `summary` counts what the run left in the
+store.
 """
 
 from trialdesk.store.demo.run import run_virtual_trial

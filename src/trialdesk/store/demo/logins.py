@@ -50,13 +50,13 @@ def demo_logins() -> list[DemoLogin]:
         )
         if not roles:
             continue
-        password = _password()
+        password = new_password()
         set_password(user.username, password, DEMO_OPERATOR)
         token = create_token(user.username, DEMO_OPERATOR, TOKEN_LABEL)
         logins.append(DemoLogin(user.username, roles, password, token))
     return logins
 
 
-def _password() -> str:
+def new_password() -> str:
     """16 random URL-safe characters with a fixed tail that no password validator refuses."""
     return secrets.token_urlsafe(12) + "-Kn3"

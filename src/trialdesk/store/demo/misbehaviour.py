@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from trialdesk.errors import BadInput
+from trialdesk.schedule import screening_visit
 from trialdesk.store.demo.answers import random_stream
-from trialdesk.store.demo.plan import Course, TrialPlan
+from trialdesk.store.demo.plan import Course, ScreeningEntry, TrialPlan
 
 FABRICATES = "fabricates"
 ENTERS_LATE = "enters-late"
@@ -51,6 +52,8 @@ LONGEST_ENTRY_DAYS = 56.0
 #: The hours (UTC) at which a site screens, consents and randomizes, and enters its data.
 SCREENING_HOUR = 9
 ENTRY_HOUR = 10
+#: Eligibility is decided at least this long before randomization.
+ELIGIBILITY_BEFORE = dt.timedelta(hours=1)
 
 #: The fabricating site's forms, after screening.
 FABRICATED_FORMS = frozenset({"vitals", "knee_exam"})
@@ -114,6 +117,19 @@ def entry_lag(seed: int, patient_key: int, step: str, kind: str | None) -> dt.ti
     else:
         days = stream.exponential(PROMPT_ENTRY_MEAN_DAYS)
     return dt.timedelta(days=float(min(days, LONGEST_ENTRY_DAYS)))
+
+
+def screening_entry_moment(plan: TrialPlan, entry: ScreeningEntry, kind: str | None) -> dt.datetime:
+    """When the site enters the screening visit and its forms: `entry_lag` after it, but
+    ELIGIBILITY_BEFORE randomization at the latest, since eligibility is judged on them."""
+    patient = entry.patient
+    screening = screening_visit(plan.protocol).id
+    entered = moment(patient.screened_on, ENTRY_HOUR) + entry_lag(
+        plan.seed, patient.key, screening, kind
+    )
+    if entry.course is None:
+        return entered
+    return min(entered, moment(entry.course.day0, SCREENING_HOUR) - ELIGIBILITY_BEFORE)
 
 
 def entry_moments(

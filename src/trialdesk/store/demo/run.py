@@ -25,16 +25,15 @@ from trialdesk.store.demo.answers import (
 )
 from trialdesk.store.demo.clock import SimulatedClock
 from trialdesk.store.demo.misbehaviour import (
-    ENTRY_HOUR,
     FABRICATED_FORMS,
     FABRICATES,
     SCREENING_HOUR,
     check_conduct,
-    entry_lag,
     entry_moments,
     fabricated,
     largest_sites_misbehaving,
     moment,
+    screening_entry_moment,
     with_conduct,
 )
 from trialdesk.store.demo.plan import (
@@ -62,11 +61,14 @@ DEFAULT_ACTIVE_EFFECT = 8.0
 PROHIBITED_MEDICATION = "prohibited_medication"
 #: On the simulated clock (UTC): the study is set up a month before the first screening; a
 #: site screens, consents and randomizes at SCREENING_HOUR and enters data from ENTRY_HOUR
-#: (`entry_moments`); eligibility is decided at least an hour before randomization; the
-#: database is locked a day after the last entry.
+#: (`entry_moments`); the database is locked a day after the last entry.
 SET_UP_BEFORE = dt.timedelta(days=30)
-ELIGIBILITY_BEFORE = dt.timedelta(hours=1)
 LOCK_AFTER = dt.timedelta(days=1)
+#: The close-out before the lock: queries answered and closed, casebooks signed.
+QUERY_ANSWER = "checked against the source document: the value is as recorded"
+QUERY_CLOSING = "the site confirmed the value against the source document"
+CASEBOOK_MEANING = "casebook_approval"
+LOCK_REASON = "final database lock: queries closed, casebooks signed"
 
 
 def run_virtual_trial(
@@ -126,7 +128,8 @@ def run_virtual_trial(
             if progress is not None:
                 progress(done, len(plan.log))
         if lock:
-            lock_study(study, "data_manager", override_reason="demo casebooks are not signed")
+            _close_out(study, protocol)
+            lock_study(study, "data_manager", LOCK_REASON)
         return trial_summary(study, seed, started)
     clock = SimulatedClock(_start_of(plan))
     with clock.running():
@@ -137,8 +140,45 @@ def run_virtual_trial(
         )
         if lock:
             clock.move_to(clock.now + LOCK_AFTER)
-            lock_study(study, "data_manager", override_reason="demo casebooks are not signed")
+            _close_out(study, protocol)
+            lock_study(study, "data_manager", LOCK_REASON)
     return trial_summary(study, seed, started)
+
+
+def _close_out(study: Study, protocol: Protocol) -> None:
+    """Before the database lock: the site answers each open query (the value stands, as in
+    the source) and the data manager closes it; each site's investigator then signs the
+    casebook of every randomized subject, with their password again (set here for the demo's
+    investigators; `trialdesk demo logins` gives new ones later)."""
+    from trialdesk.store.demo.logins import new_password
+    from trialdesk.store.lifecycle import RANDOMIZED_STATUSES
+    from trialdesk.store.models import Query, QueryStatus
+    from trialdesk.store.services.accounts import set_password
+    from trialdesk.store.services.queries import answer_query, close_query
+    from trialdesk.store.services.signatures import sign, unsigned_casebooks
+
+    queries = Query.objects.filter(
+        subject__study=study, status__in=[QueryStatus.OPEN, QueryStatus.ANSWERED]
+    ).select_related("subject__site")
+    for query in queries.order_by("pk"):
+        code = query.subject.code
+        if query.status == QueryStatus.OPEN:
+            site = query.subject.site.code
+            answer_query(study, code, query.number, text=QUERY_ANSWER, by=f"coordinator-{site}")
+        close_query(study, code, query.number, text=QUERY_CLOSING, by="data_manager")
+    passwords = {}
+    for site in protocol.sites:
+        passwords[site.id] = new_password()
+        set_password(f"investigator-{site.id}", passwords[site.id], DEMO_OPERATOR)
+    randomized = study.subjects.filter(status__in=RANDOMIZED_STATUSES)
+    for code, site in unsigned_casebooks(randomized).values_list("code", "site__code"):
+        sign(
+            study,
+            code,
+            meaning=CASEBOOK_MEANING,
+            password=passwords[site],
+            by=f"investigator-{site}",
+        )
 
 
 def _start_of(plan: TrialPlan) -> dt.datetime:
@@ -226,8 +266,20 @@ def _set_up_study(protocol: Protocol, protocol_ref: str | Path, text: str) -> St
     wanted += [(role, role, None) for role in STUDY_WIDE_ROLES]
     for username, role, site_code in wanted:
         if (username, role, site_code) not in held:
-            add_user(study, username, role, DEMO_OPERATOR, site_code)
+            add_user(
+                study,
+                username,
+                role,
+                DEMO_OPERATOR,
+                site_code,
+                full_name=_printed_name(role, site_code),
+            )
     return study
+
+
+def _printed_name(role: str, site_code: str | None) -> str:
+    """The name an investigator's signatures show (a demo user, named as one)."""
+    return f"Demo Investigator, site {site_code}" if role == "investigator" else ""
 
 
 def _patient_steps(
@@ -275,11 +327,7 @@ def _patient_steps(
         by=coordinator,
     )
     screening = screening_visit(plan.protocol).id
-    entered = moment(patient.screened_on, ENTRY_HOUR) + entry_lag(
-        plan.seed, patient.key, screening, kind
-    )
-    if entry.course is not None:
-        entered = min(entered, moment(entry.course.day0, SCREENING_HOUR) - ELIGIBILITY_BEFORE)
+    entered = screening_entry_moment(plan, entry, kind)
     yield entered
     record_visit(study, code, screening, patient.screened_on, coordinator)
     for form, values in entry.screening_forms.items():
