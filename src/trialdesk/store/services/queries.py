@@ -85,7 +85,6 @@ STEPS: dict[str, tuple[frozenset[str], str | None]] = {
     "closed": (frozenset({QueryStatus.OPEN, QueryStatus.ANSWERED}), QueryStatus.CLOSED),
     "reopened": (frozenset({QueryStatus.ANSWERED, QueryStatus.CLOSED}), QueryStatus.OPEN),
 }
-_VERB = {"answered": "answer", "commented": "comment on", "closed": "close", "reopened": "re-open"}
 
 CLOSED_AS_CORRECTED = "Closed automatically: the data changed and the finding no longer holds."
 REOPENED_AS_BACK = "Re-opened automatically: the finding holds again: "
