@@ -85,7 +85,16 @@ def _frame(rows: dict[str, object], check: str) -> pd.DataFrame:
 
 
 def _item_key(items: pd.DataFrame) -> pd.Series:
+    """``form.item`` of each row (the ``key`` column when `run_checks` made it already)."""
+    if "key" in items.columns:
+        return items["key"]
     return items["form"].astype(str) + "." + items["item"].astype(str)
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values (equal values, equal codes): sorts and compares
+    fast where strings would not."""
+    return pd.factorize(column, use_na_sentinel=False)[0]
 
 
 def _share_against_others(
@@ -133,8 +142,10 @@ def _share_against_others(
 
 def terminal_digit(text: pd.Series) -> pd.Series:
     """The last digit of each value as entered (-1 when it does not end in a digit)."""
-    last = text.astype(str).str[-1:]
-    return pd.to_numeric(last.where(last.str.isdigit()), errors="coerce").fillna(-1).astype(int)
+    codes, uniques = pd.factorize(text.astype(str), use_na_sentinel=False)
+    last = pd.Series(uniques, dtype=object).astype(str).str[-1:]
+    digits = pd.to_numeric(last.where(last.str.isdigit()), errors="coerce").fillna(-1)
+    return pd.Series(digits.astype(int).to_numpy()[codes], index=text.index)
 
 
 def digit_preference(items: pd.DataFrame) -> pd.DataFrame:
@@ -147,7 +158,16 @@ def digit_preference(items: pd.DataFrame) -> pd.DataFrame:
     one digit many times, and fair sites would signal (repeats are `repeated_values`' to
     judge).
     """
-    frame = items.assign(key=_item_key(items), digit=terminal_digit(items["text"]))
+    frame = pd.DataFrame(
+        {
+            "site": items["site"],
+            "subject": items["subject"],
+            "key": _item_key(items),
+            "value": items["value"],
+            "text": items["text"],
+            "digit": terminal_digit(items["text"]),
+        }
+    )
     frame = frame[frame["digit"] >= 0].drop_duplicates(["site", "subject", "key", "text"])
     distinct = frame.groupby("key")["value"].nunique()
     frame = frame[frame["key"].isin(distinct.index[distinct >= DIGIT_MIN_DISTINCT])]
@@ -212,7 +232,7 @@ def low_variance(items: pd.DataFrame) -> pd.DataFrame:
     a subject's repeated values are correlated, and counting each value as independent
     flags fair sites (a conservative choice when a subject's values vary a lot).
     """
-    frame = items.assign(key=_item_key(items))
+    frame = items[["site", "subject", "visit", "value"]].assign(key=_item_key(items))
     frame = frame[np.isfinite(frame["value"].astype(float))]
     if frame.empty:
         return _frame({}, "low_variance")
@@ -266,12 +286,15 @@ def repeated_values(items: pd.DataFrame) -> pd.DataFrame:
     A subject's values of an item in visit-date order; each pair of consecutive values is a
     unit, a hit when both are the same as entered.
     """
-    frame = items.assign(key=_item_key(items)).sort_values(["subject", "key", "date", "visit"])
-    same_series = frame["subject"].eq(frame["subject"].shift()) & frame["key"].eq(
-        frame["key"].shift()
-    )
-    hit = frame["text"].astype(str).eq(frame["text"].astype(str).shift())
-    pairs = frame.assign(hit=hit)[same_series.to_numpy()]
+    frame = items.assign(key=_item_key(items))
+    subject, key, text = _codes(frame["subject"]), _codes(frame["key"]), _codes(frame["text"])
+    when = pd.to_datetime(frame["date"]).to_numpy("datetime64[D]").astype(np.int64)
+    order = np.lexsort((_codes(frame["visit"]), when, key, subject))
+    subject, key, text = subject[order], key[order], text[order]
+    same_series = np.r_[False, (subject[1:] == subject[:-1]) & (key[1:] == key[:-1])]
+    hit = np.r_[False, text[1:] == text[:-1]]
+    chosen = order[same_series]
+    pairs = frame[["site", "key"]].iloc[chosen].assign(hit=hit[same_series])
     return _share_against_others(
         pairs[["site", "key", "hit"]], ["site", "key"], "repeated_values", "consecutive pairs same"
     )
@@ -315,9 +338,9 @@ def identical_patterns(items: pd.DataFrame) -> pd.DataFrame:
     """
     if items.empty:
         return _frame({}, "identical_patterns")
-    hashed = pd.util.hash_pandas_object(
-        items["item"].astype(str) + "=" + items["text"].astype(str), index=False
-    ).to_numpy(np.uint64)
+    pair = _codes(items["item"]).astype(np.uint64) << np.uint64(32)
+    pair |= _codes(items["text"]).astype(np.uint64)
+    hashed = pd.util.hash_array(pair)
     frame = items[["site", "subject", "visit", "form"]].assign(h=hashed, one=1, text=items["text"])
     records = frame.groupby(["site", "subject", "visit", "form"], observed=True).agg(
         h=("h", "sum"), items=("one", "sum"), values=("text", "nunique")
@@ -352,6 +375,7 @@ def adjust(results: pd.DataFrame) -> pd.DataFrame:
 
 def run_checks(items: pd.DataFrame, visits: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
     """All checks, adjusted and flagged (columns `CHECK_COLUMNS`)."""
+    items = items.assign(key=_item_key(items))
     parts = [
         digit_preference(items),
         low_variance(items),
