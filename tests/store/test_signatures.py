@@ -28,6 +28,7 @@ from trialdesk.store.services.signatures import (
     WrongPassword,
     content_matches,
     sign,
+    signature_problems,
     signature_status,
 )
 
@@ -136,7 +137,7 @@ def test_a_signed_casebook_is_broken_by_a_change_and_signed_again(
         "adverse_events": [],
     }
     assert signature.content_sha256 == sha256_of(casebook)
-    assert content_matches(signature)
+    assert content_matches(signature) and signature_problems(study) == []
     # The audit trail carries the manifestation and the meaning, and names the subject.
     signed = events_of(signature, "signature.signed")
     assert signed["printed_name"] == PRINTED_NAME
@@ -228,6 +229,11 @@ def test_a_visit_signature_needs_complete_forms_and_is_broken_by_its_visit_only(
     FormRecord.objects.filter(pk=record.pk).update(values={**record.values, "index_knee": 3})
     visit.refresh_from_db()
     assert visit.broken_at is None and not content_matches(visit)
+    assert signature_problems(study) == [
+        f"subject {code}, visit SCR: the signature of {PRINTED_NAME} at "
+        f"{visit.signed_at.isoformat()} no longer matches the signed data (changed outside "
+        "the services)"
+    ]
 
 
 @pytest.mark.django_db

@@ -309,3 +309,24 @@ def unsigned_casebooks(subjects: QuerySet[Subject]) -> QuerySet[Subject]:
     """The subjects of `subjects` whose casebook has no valid signature."""
     signed = Signature.objects.filter(visit_id="", broken_at__isnull=True).values("subject_id")
     return subjects.exclude(pk__in=signed)
+
+
+def signature_problems(study: Study) -> list[str]:
+    """Every valid signature of the study whose signed data no longer hash to its
+    `content_sha256`, named with who signed when: a change that bypassed the services (which
+    would have broken it). Empty when every standing signature holds."""
+    problems = []
+    signatures = (
+        Signature.objects.filter(subject__study=study, broken_at__isnull=True)
+        .select_related("subject")
+        .order_by("pk")
+    )
+    for signature in signatures:
+        signature.subject.study = study
+        if not content_matches(signature):
+            problems.append(
+                f"{_place(signature.subject, signature.visit_id)}: the signature of "
+                f"{signature.printed_name} at {signature.signed_at.isoformat()} no longer "
+                "matches the signed data (changed outside the services)"
+            )
+    return problems
