@@ -112,6 +112,12 @@ def test_raise_answer_and_close_a_query(served, sign_in):
     said = monitor.locator("ol.thread li").all_inner_texts()
     assert len(said) == 3 and "Resolved at the monitoring visit." in said[2]
     assert "sj-coordinator" in said[1]
+    # A closed query can be re-opened, with a message: it is the site's again.
+    monitor.fill("#reply-text", "The source was re-checked: please correct to 112.")
+    monitor.click("button[value=reopen]")
+    monitor.locator(".message", has_text="Query re-opened.").wait_for()
+    assert monitor.locator("#query-status").inner_text() == "Open"
+    assert monitor.locator("ol.thread li").count() == 4
 
 
 def test_a_value_breaking_an_edit_check_raises_a_query(served, sign_in):

@@ -15,6 +15,7 @@ from trialdesk.store.access import Access
 from trialdesk.store.models import Role
 from trialdesk.store.work_queues import sections_for
 from trialdesk.web.pages.context import study_key
+from trialdesk.web.pages.review.labels import QUERIES_LINK
 
 #: Who manages a study (sites, users, lock) and reads its whole audit trail.
 MANAGERS = (Role.ADMIN, Role.DATA_MANAGER)
@@ -38,7 +39,7 @@ def study_links(access: Access, current: str) -> list[NavLink]:
     if sections_for(access):
         links.append(("work-queue", _("Work queue")))
     links.append(("sae-list", _("Serious adverse events")))
-    links.append(("queries", _("Queries")))
+    links.append(("queries", QUERIES_LINK))
     if access.unblinded_anywhere and any(g.role == Role.PHARMACIST for g in access.grants):
         links.append(("dispensing", _("Dispensing")))
     if access.may(MONITORING_READERS):

@@ -39,3 +39,5 @@ SDV_LOOKS = {
     "partly_verified": "warn",
     "verified": "ok",
 }
+#: The navigation's link to the query list (its words kept in this area's catalogue).
+QUERIES_LINK = _("Queries")
