@@ -275,3 +275,15 @@ def test_a_fabricating_site_is_flagged_and_fair_sites_are_not() -> None:
     fair = result[result["site"] != "S0"]
     assert set(fair["flag"]) <= {"ok", "watch"}
     assert (fair["flag"] == "watch").sum() <= 0.05 * len(fair) + 1
+
+
+def test_no_values_no_tests() -> None:
+    empty_items = pd.DataFrame(
+        columns=["subject", "site", "visit", "form", "item", "value", "text", "date"]
+    )
+    empty_visits = pd.DataFrame(
+        columns=["subject", "site", "visit", "target_date", "actual_date", "status", "due"]
+    )
+    sites = pd.DataFrame({"site": ["A", "B"], "name": "", "country": ["Denmark", "China"]})
+    result = run_checks(empty_items, empty_visits, sites)
+    assert result.empty and list(result.columns) == CHECK_COLUMNS

@@ -286,6 +286,8 @@ def repeated_values(items: pd.DataFrame) -> pd.DataFrame:
     A subject's values of an item in visit-date order; each pair of consecutive values is a
     unit, a hit when both are the same as entered.
     """
+    if items.empty:
+        return _frame({}, "repeated_values")
     frame = items.assign(key=_item_key(items))
     subject, key, text = _codes(frame["subject"]), _codes(frame["key"]), _codes(frame["text"])
     when = pd.to_datetime(frame["date"]).to_numpy("datetime64[D]").astype(np.int64)
