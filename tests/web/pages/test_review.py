@@ -149,6 +149,8 @@ def test_verify_a_form_change_a_value_and_see_its_verification_reset(served, sig
 
     coordinator = sign_in(served, "sj-coordinator")
     coordinator.goto(form_url(code))
+    assert coordinator.locator("button[form=sdv-form]").count() == 0  # only monitors verify
+    assert "Verified" in coordinator.locator("#item-index_flexion_deg .sdv-state").inner_text()
     coordinator.fill("#in-index_flexion_deg", "118")
     coordinator.press("#in-index_flexion_deg", "Tab")
     coordinator.locator("#reason-block-index_flexion_deg").wait_for(state="visible")
