@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -50,6 +51,7 @@ from trialdesk.store.demo.misbehaviour import (
 from trialdesk.store.demo.plan import TrialPlan, plan_trial
 
 PROTOCOL = "NCT04208646"
+KNEE_TEST = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 TODAY = dt.date(2025, 6, 1)
 SEEDS = range(20)
 EFFECTS = {"PBO": 0.0, "LOW": 8.0, "HIGH": 8.0}
@@ -345,3 +347,43 @@ def test_a_demo_with_misbehaving_sites_through_the_store(django_db_setup: str) -
     assert kri_found(kris, late, ENTERS_LATE)
     fabricating = next(site for site, how in conduct.items() if how == FABRICATES)
     assert fabrication_found(run_checks(stored.items, stored.visits, stored.sites), fabricating)
+
+
+@pytest.mark.django_db
+def test_a_store_whose_audit_trail_reaches_past_the_trial_start_is_refused(study: Any) -> None:
+    """The simulated clock never goes back: the trail's times must rise with its sequence."""
+    from trialdesk.errors import BadInput
+    from trialdesk.store.demo import run_virtual_trial
+    from trialdesk.store.models import AuditEvent
+
+    events = AuditEvent.objects.count()
+    with pytest.raises(BadInput, match="runs on a simulated clock from"):
+        run_virtual_trial(
+            KNEE_TEST, patients=4, seed=1, today=TODAY, misbehaviour={"01": ENTERS_LATE}
+        )
+    assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--misbehave", "01"], "--misbehave '01': expected SITE=HOW"),
+        (["--misbehave", "01=lies"], "misbehaving site 01: 'lies'; expected one of"),
+        (["--misbehave", "99=enters-late"], "misbehaving site '99': KNEE-TEST has sites"),
+        (["--misbehave", "01=fabricates", "--misbehave", "01=enters-late"], "site 01 is given"),
+    ],
+)
+def test_cli_bad_misbehaviour_exits_2(
+    monkeypatch: pytest.MonkeyPatch, arguments: list[str], message: str
+) -> None:
+    # No database: the choice is refused before the store is opened or touched.
+    from typer.testing import CliRunner
+
+    from trialdesk.cli import app
+
+    monkeypatch.setattr("trialdesk.store.database.open_store", lambda create=False: None)
+    result = CliRunner().invoke(
+        app, ["demo", "run", str(KNEE_TEST), "--patients", "4", "--json", *arguments]
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stdout == ""
