@@ -94,12 +94,13 @@ def test_monitor_report_for_the_operator_and_a_site_bound_user(
     assert sum(kri[c, "ae_rate"]["numerator"] for c in codes) > 0
 
     # a site-bound coordinator: their site only; no statistical check with one site
-    one_site = report(cli, tmp_path / "01", "--user", "coordinator-01")
+    one_site = report(cli, tmp_path / "01", "--user", "coordinator-01", "--overdispersion")
     assert one_site["sites"] == ["01"]
     written = json.loads((tmp_path / "01" / "monitoring.json").read_text(encoding="utf-8"))
     assert {row["site"] for row in written["kris"]} == {"01"}
     assert written["checks"] == []
     assert written["scope"].startswith("site 01 only")
+    assert any("over-dispersion" in note for note in written["notes"])
     assert_blinded(study, tmp_path / "01")
 
     reader = StudyUser.objects.get(username="monitor")

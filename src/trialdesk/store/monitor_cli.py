@@ -46,6 +46,12 @@ def report_command(
     as_of: str | None = typer.Option(
         None, "--as-of", help="Date the data are read as of (YYYY-MM-DD; default today)."
     ),
+    overdispersion: bool = typer.Option(
+        False,
+        "--overdispersion",
+        help="Widen the funnel limits by each KRI's over-dispersion (Spiegelhalter 2005; for "
+        "trials with many sites).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write the central monitoring report (KRIs with funnel limits, statistical checks).
@@ -100,10 +106,15 @@ def report_command(
         named = f"site{'s' * (len(sites) > 1)} {', '.join(sites)}"
         scope = f"{named} only: the sites of {reader_name}'s roles"
     data = monitoring_data(access, day)
-    kris = compute_kris(data)
+    kris = compute_kris(data, adjust_overdispersion=overdispersion)
     checks = run_checks(data.items, data.visits, data.sites)
     countries = sorted(set(data.sites["country"].astype(str)))
     notes = [f"Weekend and holiday visits, {c or 'no country'}: {coverage(c)}." for c in countries]
+    if overdispersion:
+        notes.append(
+            "Funnel limits widened by each KRI's over-dispersion phi (Spiegelhalter 2005, "
+            "z-scores winsorized at 10% and 90%), where phi > 1."
+        )
     if len(data.sites) < 2:
         notes.append("One site: each statistical check compares a site with the others; none ran.")
     meta = ReportMeta(
