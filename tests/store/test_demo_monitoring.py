@@ -322,13 +322,14 @@ def test_a_demo_with_misbehaving_sites_through_the_store(django_db_setup: str) -
     from trialdesk.store.monitoring_data import monitoring_data
 
     protocol = load_protocol(PROTOCOL)
+    plan = plan_trial(protocol, 20, 1, EFFECTS, TODAY)
     summary = run_virtual_trial(
         PROTOCOL, patients=20, seed=1, effects=EFFECTS, today=TODAY, misbehaving_sites=True
     )
     assert summary.audit_verified and summary.locked
+    assert summary.misbehaving_sites == dict(sorted(largest_sites_misbehaving(plan).items()))
     times = list(AuditEvent.objects.order_by("seq").values_list("at", flat=True))
     assert times == sorted(times) and times[-1].date() < TODAY
-    plan = plan_trial(protocol, 20, 1, EFFECTS, TODAY)
     conduct = largest_sites_misbehaving(plan)
     study = Study.objects.get(protocol_id=PROTOCOL)
     # The demo's close-out: every query closed, every randomized subject's casebook signed.

@@ -195,6 +195,7 @@ def summary_table(summary: TrialSummary) -> Table:
         ("audit events", summary.audit_events),
         ("audit trail", "verified" if summary.audit_verified else "DOES NOT VERIFY"),
         ("database", "locked" if summary.locked else "open"),
+        *((f"site {site} misbehaves", how) for site, how in summary.misbehaving_sites.items()),
         ("time", f"{summary.elapsed_seconds:.1f} s"),
     ]
     for label, value in rows:

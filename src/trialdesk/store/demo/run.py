@@ -130,7 +130,7 @@ def run_virtual_trial(
         if lock:
             _close_out(study, protocol)
             lock_study(study, "data_manager", LOCK_REASON)
-        return trial_summary(study, seed, started)
+        return trial_summary(study, seed, started, conduct)
     clock = SimulatedClock(_start_of(plan))
     with clock.running():
         study = _set_up_study(protocol, protocol_ref, text)
@@ -142,7 +142,7 @@ def run_virtual_trial(
             clock.move_to(clock.now + LOCK_AFTER)
             _close_out(study, protocol)
             lock_study(study, "data_manager", LOCK_REASON)
-    return trial_summary(study, seed, started)
+    return trial_summary(study, seed, started, conduct)
 
 
 def _close_out(study: Study, protocol: Protocol) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class TrialSummary:
     audit_verified: bool
     locked: bool
     elapsed_seconds: float
+    #: site id -> how it misbehaves (the demo's choice, not read from the store); {} for none
+    misbehaving_sites: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)
@@ -85,7 +87,9 @@ def _screen_failures(study: Study) -> dict[str, int]:
     return dict(sorted(reasons.items()))
 
 
-def trial_summary(study: Study, seed: int, started: float) -> TrialSummary:
+def trial_summary(
+    study: Study, seed: int, started: float, misbehaving_sites: dict[str, str] | None = None
+) -> TrialSummary:
     """The run's figures as the store holds them; the time includes verifying the trail."""
     from django.db.models import Max, Min
 
@@ -144,4 +148,5 @@ def trial_summary(study: Study, seed: int, started: float) -> TrialSummary:
         audit_verified=verify_audit_chain().ok,
         locked=Study.objects.get(pk=study.pk).locked,
         elapsed_seconds=round(time.perf_counter() - started, 1),
+        misbehaving_sites=dict(sorted((misbehaving_sites or {}).items())),
     )
