@@ -251,7 +251,13 @@ def test_open_and_answered_queries(study: Any, trial: dict[str, str]) -> None:
     signing = entries(work_queue(access(study, "ines"), TODAY, NOW), S.NEEDS_SIGNATURE)
     assert (trial["queried"], "D0") not in signing
     item = colin.sections[S.OPEN_QUERIES].items[0]
-    assert (item.number, item.form, item.item, item.waiting_since) == (1, "womac", "P1", AT)
+    assert (item.number, item.form, item.item, item.waiting_since, item.question) == (
+        1,
+        "womac",
+        "P1",
+        AT,
+        "Source says 2",
+    )
     mona = work_queue(access(study, "mona"), TODAY, NOW)
     assert entries(mona, S.ANSWERED_QUERIES) == [(trial["elsewhere"], "D0")]
     # Waiting since the answer, a day after it was opened.
@@ -412,6 +418,7 @@ def test_api_work_queue(study: Any, eligible_subject: Any, people: None) -> None
             "query_number": 1,
             "query_origin": "manual",
             "query_rule": "",
+            "query_question": "Source says 2",
             "waiting_since": "2024-04-01T09:00:00Z",
             "broken_at": None,
             "signed_at": None,

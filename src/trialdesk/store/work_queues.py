@@ -153,6 +153,8 @@ class QueryItem:
     rule: str
     status: str
     waiting_since: dt.datetime
+    #: The opening message: what the site is asked.
+    question: str
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,8 @@ def _queries(
     count = rows.count()
     if not limit or not count:
         return WorkSection(count)
+    opening = QueryMessage.objects.filter(query=OuterRef("pk")).order_by("pk").values("text")
+    rows = rows.annotate(question=Subquery(opening[:1]))
     found = rows.order_by("waiting", "subject__code", "number").values_list(
         "subject__code",
         "subject__site__code",
@@ -356,6 +360,7 @@ def _queries(
         "rule",
         "status",
         "waiting",
+        "question",
     )[:limit]
     return WorkSection(
         count,

@@ -136,8 +136,8 @@ def test_a_coordinators_queue(served, sign_in, trial):
     sae = section_row(page, "sae-reports-overdue", trial["late"])
     assert sae.locator("td a").inner_text() == "AE 1: Septic arthritis"
     # The task summary counts each section and links to it.
-    summary = page.locator(".queue-counts a").all_inner_texts()
-    assert any(re.fullmatch(r"\d+ Open queries", text.strip()) for text in summary), summary
+    summary = [" ".join(text.split()) for text in page.locator(".queue-counts a").all_inner_texts()]
+    assert any(re.fullmatch(r"\d+ Open queries", text) for text in summary), summary
     # Only site 01's: another site's coordinator sees none of these subjects.
     other = sign_in(served, "cb-coordinator-02")
     other.goto(QUEUE)
@@ -173,6 +173,7 @@ def test_a_monitors_and_a_data_managers_queue(served, sign_in, trial):
         answered.locator("td a").inner_text()
         == "Q1 · Screening · Vital signs, height and weight · height_cm"
     )
+    assert answered.locator(".queue-detail").inner_text() == "Source says 172 cm"
     # Each of the 7 screening forms is to be verified, linked to the form.
     forms = section_row(page, "needs-sdv", trial["done"])
     assert forms.count() == 7

@@ -53,6 +53,7 @@ class WorkItemOut(Schema):
     query_number: int | None = None
     query_origin: str | None = Field(None, description="manual or rule")
     query_rule: str | None = Field(None, description="the edit check that raised the query")
+    query_question: str | None = Field(None, description="what the query asks (its opening)")
     waiting_since: dt.datetime | None = Field(
         None, description="an open query: when it was opened; an answered one: when last answered"
     )
@@ -105,6 +106,7 @@ def _item(found: Any) -> dict[str, Any]:
             query_origin=found.origin,
             query_rule=found.rule,
             waiting_since=found.waiting_since,
+            query_question=found.question,
         )
     elif isinstance(found, SdvItem):
         row.update(form=found.form, unverified_items=found.unverified, reset_items=found.reset)

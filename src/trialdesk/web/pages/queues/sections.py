@@ -125,6 +125,8 @@ class Row:
     #: A word beside the item (a broken signature, a rule's query), and its badge class.
     flag: str = ""
     flag_css: str = ""
+    #: Words under the item: a query's question.
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,7 @@ def _row(key: str, item: Any) -> Row:
         )
         row["what_url"] = _query_url(key, item)
         row["when"] = _moment(item.waiting_since)
+        row["detail"] = item.question
         if item.rule:
             row["flag"] = _("Edit check %(rule)s") % {"rule": item.rule}
             row["flag_css"] = "info"
