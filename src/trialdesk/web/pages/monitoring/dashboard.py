@@ -128,6 +128,11 @@ class KriPanel:
     def flagged(self) -> int:
         return sum(row.flag.code in ("watch", "signal") for row in self.rows)
 
+    @property
+    def has_data(self) -> bool:
+        """Some site has a denominator: there is a funnel to plot."""
+        return any(row.denominator for row in self.rows)
+
 
 @dataclass(frozen=True)
 class CheckRow:
