@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -166,17 +166,6 @@ def _visit_url(key: str, code: str, visit_id: str) -> str:
     return reverse("pages:visit", args=[key, code, visit_id])
 
 
-def _query_url(key: str, item: QueryItem) -> str:
-    """The query's own page (the review area's); before it exists, the page of what the
-    query is on."""
-    try:
-        return reverse("pages:query", args=[key, item.code, item.number])
-    except NoReverseMatch:
-        if item.visit_id and item.form:
-            return reverse("pages:form", args=[key, item.code, item.visit_id, item.form])
-        return reverse("pages:subject", args=[key, item.code])
-
-
 def _row(key: str, item: Any) -> Row:
     if isinstance(item, SignatureItem | LockItem | QueryItem | SdvItem | VisitItem):
         code, site = item.code, item.site
@@ -200,7 +189,7 @@ def _row(key: str, item: Any) -> Row:
         row["what"] = " · ".join(
             [_("Q%(number)s") % {"number": item.number}] + [p for p in place if p]
         )
-        row["what_url"] = _query_url(key, item)
+        row["what_url"] = reverse("pages:query", args=[key, code, item.number])
         row["when"] = _moment(item.waiting_since)
         row["detail"] = item.question
         if item.rule:
