@@ -75,6 +75,8 @@ class SignOff:
     ready: bool
     may_lock: bool
     meanings: tuple[tuple[str, str], ...]
+    #: A visit's sign-off under a casebook lock.
+    covered: bool = False
 
     @property
     def signed(self) -> bool:
@@ -92,6 +94,16 @@ class SignOff:
     @property
     def offer_signing(self) -> bool:
         return self.may_sign and self.ready and not self.signed
+
+    @property
+    def offer_locking(self) -> bool:
+        """A lock form makes sense: nothing above or at this level is locked already (the
+        lock service refuses a covered record)."""
+        return (
+            self.may_lock
+            and not self.covered
+            and not any(lock.level != LockLevel.FORM for lock in self.locks)
+        )
 
 
 def active_locks(access: Access, subject: Subject) -> tuple[LockEntry, ...]:
@@ -143,6 +155,7 @@ def sign_off(
         _ready(subject, row),
         may(access, Step.LOCK_RECORDS, subject),
         tuple((key, meaning_label(key, key)) for key in sorted(allowed)),
+        bool(visit_id) and any(lock.level == LockLevel.CASEBOOK for lock in locks),
     )
 
 
