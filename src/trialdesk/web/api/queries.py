@@ -36,6 +36,8 @@ QueryNumber = Annotated[
     Field(ge=services.QUERY_NUMBERS.start, le=services.QUERY_NUMBERS.stop - 1),
 ]
 STATUS_CODES = codes(query_lists.STATUSES)
+#: Filter text: anything but a NUL character (which no stored value holds).
+NO_NUL = r"^[^\x00]*$"
 TEXT = {"minLength": 1, "maxLength": services.TEXT_LENGTH, "pattern": services.TEXT_PATTERN}
 
 
@@ -122,10 +124,10 @@ def list_queries(
     request: HttpRequest,
     study: str,
     status: QueryStatus | None = Query(None, description="open, answered or closed"),
-    site: str | None = Query(None, description="a site code"),
-    subject: str | None = Query(None, description="a subject code"),
-    visit_id: str | None = Query(None),
-    form: str | None = Query(None),
+    site: str | None = Query(None, description="a site code", pattern=NO_NUL),
+    subject: str | None = Query(None, description="a subject code", pattern=NO_NUL),
+    visit_id: str | None = Query(None, description="a protocol visit", pattern=NO_NUL),
+    form: str | None = Query(None, description="a protocol form", pattern=NO_NUL),
     version: str | None = None,
 ) -> dict:
     """The queries the user may read (their sites), newest first, with the filters given;
