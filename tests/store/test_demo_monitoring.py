@@ -278,16 +278,7 @@ def test_statistical_checks_find_the_fabricating_site(
     "forms",
     [
         pytest.param(frozenset({"vitals"}), id="vitals"),
-        pytest.param(
-            FABRICATED_FORMS,
-            id="knee_exam",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="for H5 and the patient model: digit_preference counts a subject's "
-                "repeated values of a stable measure (the contralateral knee's, the same at "
-                "every visit) as independent values, so fair sites signal",
-            ),
-        ),
+        pytest.param(FABRICATED_FORMS, id="knee_exam"),
     ],
 )
 def test_statistical_checks_signal_fair_sites_only_by_chance(

@@ -83,6 +83,7 @@ STATE_AND_RULE_DEPENDENT = [
     ("POST", "/api/v1/studies/{study}/subjects/{code}/adverse-events/{number}/report"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/deviations"),
     ("POST", "/api/v1/studies/{study}/subjects/{code}/queries"),
+    ("POST", "/api/v1/studies/{study}/subjects/{code}/visits/{visit_id}/forms/{form}/sdv/items"),
 ]
 MAX_EXAMPLES = 20
 
@@ -162,7 +163,7 @@ def _config(directory: Path) -> Path:
 #: 403 or without arms (kits, allocation list, a subject), so their unblinded answers are
 #: checked against the document too.
 RUNS = {
-    "investigator": (None, 35),
+    "investigator": (None, 58),
     "pharmacist": (r"/kits$|/allocation-list$|/subjects/\{code\}$", 3),
 }
 
@@ -191,8 +192,11 @@ def test_served_api_conforms_to_its_openapi_document(
         str(MAX_EXAMPLES),
         "--seed",
         "20261203",
+        # One worker: with two threads, CPython 3.11.7 (the machine's) now and then fails
+        # schemathesis' coverage phase with "SystemError: AST constructor recursion depth
+        # mismatch" (python/cpython#106905, fixed in later 3.11 releases).
         "--workers",
-        "2",
+        "1",
         "--generation-database",
         "none",
         "--request-timeout",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 
 from trialdesk.errors import TrialdeskError
-from trialdesk.store.errors import NotPermitted, StudyLocked, SubjectStateError
+from trialdesk.store.errors import NotPermitted, RecordLocked, StudyLocked, SubjectStateError
 from trialdesk.web.api.errors import STATUS_OF
 
 
@@ -31,6 +31,8 @@ def refusal(error: TrialdeskError) -> Refusal:
     status = next((code for kind, code in STATUS_OF.items() if isinstance(error, kind)), 409)
     if isinstance(error, NotPermitted):
         heading = _("Your role does not allow this step.")
+    elif isinstance(error, RecordLocked):
+        heading = _("This record is locked: it accepts no changes.")
     elif isinstance(error, StudyLocked):
         heading = _("The study is locked: nothing can be changed.")
     elif isinstance(error, SubjectStateError):
