@@ -62,8 +62,9 @@ system-deps:
 # Both seed trials end to end, everything written to out/: validate, summarise, export to
 # ClinicalTrials.gov and re-import each protocol; screen a synthetic population; generate and
 # assess the randomization; estimate power. Then the study store (SQLite in out/store), made
-# once: NCT04208646 as a virtual trial to database lock with its reports (blinded and
-# unblinded), NCT05933434 with 40 of its 80 patients and left open for data entry, the audit
+# once: NCT04208646 as a virtual trial to database lock, with three sites that misbehave
+# (docs/monitoring.md), its reports (blinded and unblinded) and its central monitoring report,
+# NCT05933434 with 40 of its 80 patients and left open for data entry, the audit
 # trail verified. An existing out/store is served as it is (delete it to build it again).
 # Last, the demo users' new passwords and API tokens are printed and the web app and the REST
 # API are served on http://127.0.0.1:$(PORT)/.
@@ -89,7 +90,8 @@ run: install run-deps compile-messages
 	  echo "== $(STORE) exists: serving it as it is (delete $(STORE) to build the demo store again)"; \
 	else \
 	  export TRIALDESK_HOME=$(STORE); \
-	  $(TRIALDESK) demo run NCT04208646 --seed 1 || exit 1; \
+	  $(TRIALDESK) demo run NCT04208646 --seed 1 --misbehaving-sites || exit 1; \
+	  $(TRIALDESK) monitor report NCT04208646 --out $(OUT)/reports/NCT04208646-monitoring || exit 1; \
 	  $(TRIALDESK) analyze report NCT04208646 --user statistician --out $(OUT)/reports/NCT04208646 || exit 1; \
 	  $(TRIALDESK) analyze report NCT04208646 --user data_manager \
 	    --out $(OUT)/reports/NCT04208646-blinded || exit 1; \

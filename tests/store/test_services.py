@@ -360,15 +360,17 @@ def test_the_writes_of_a_subject_take_few_queries(
     study: Any, django_assert_max_num_queries: Any
 ) -> None:
     """The per-write hot path: the audit head, the study's lock flag, the subject, the user's
-    roles in one query, then the write itself and its audit events."""
+    roles in one query, then the write itself and its audit events. A change to a subject's
+    data also reads the record's live locks (one query) and the signatures it breaks (one
+    query; issue 13), and runs the protocol's edit checks (none in this protocol)."""
     with django_assert_max_num_queries(10):
         code = screen(study)
     record_consent(study, code, consented_on=dt.date(2024, 3, 1), consent_version="2.0", by="ines")
     record_visit(study, code, "SCR", dt.date(2024, 3, 1), "ines")
     for form, values in SCREENING_FORMS.items():
-        with django_assert_max_num_queries(12):  # one of them discards the saver's draft
+        with django_assert_max_num_queries(14):  # one of them discards the saver's draft
             save_form(study, code, "SCR", form, values, "ines")
-    with django_assert_max_num_queries(9):  # the same values again: nothing but the draft
+    with django_assert_max_num_queries(10):  # the same values again: the draft, the locks
         save_form(study, code, "SCR", "vitals", SCREENING_FORMS["vitals"], "ines")
     with django_assert_max_num_queries(11):
         evaluate_eligibility(study, code, ATTESTATIONS, "ines")
@@ -378,7 +380,7 @@ def test_the_writes_of_a_subject_take_few_queries(
     # screening window's end back to day 0 (one update).
     with django_assert_max_num_queries(16):
         record_administration(study, code, "C1", dt.date(2024, 3, 10), "pia")
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(13):
         record_visit(study, code, "W3", dt.date(2024, 3, 31), "ines")
     assert verify_audit_chain().ok
 
