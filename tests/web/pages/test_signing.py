@@ -88,8 +88,10 @@ def set_time_zone(page: Any, zone: str) -> None:
     """The signed-in user's time zone, through their account page."""
     page.goto("/account/")
     page.select_option("#id_time_zone", zone)
-    page.locator("#id_time_zone").evaluate("select => select.form.requestSubmit()")
-    page.wait_for_load_state()
+    # A script's submit is not an action Playwright waits on: wait for its navigation, or the
+    # next page.goto races the form's redirect and is aborted.
+    with page.expect_navigation():
+        page.locator("#id_time_zone").evaluate("select => select.form.requestSubmit()")
 
 
 def audit_event(served: Any, code: str, action: str) -> dict[str, Any]:
