@@ -4,8 +4,11 @@ sessions at once, on a store of 5,000 subjects x 8 visits, on SQLite and on Post
 The store: NCT04208646 with one more visit (W6, day 42 +-7, WOMAC and VAS) so that it has 8,
 its 7 sites, and 5,000 subjects spread over them with day 0 in the last 400 days, each with
 its 8 visit rows (done, missed or still open as their windows say) and a record of every form
-of every done visit (complete, except half of those of the last 30 days), but for 4,000 done
-visits whose VAS the form saves enter. For speed these rows
+of every done visit (complete, except half of those of the last 30 days, which hold half their
+items), but for 4,000 done visits whose VAS the form saves enter. The values are the virtual
+trial's plausible answers (`trialdesk.store.demo.answers`) with the scores the instruments
+compute: a store of empty completed forms would make every first save of a subject raise an
+edit-check query per missing WOMAC item, which no real store has. For speed these rows
 are inserted in bulk by a child process, not through the services: no audit events are
 written for them (the audit trail is not what is measured here); the study, its sites and
 users are made by the services. On PostgreSQL the load ends with ANALYZE, as autovacuum would
@@ -88,10 +91,20 @@ def build(protocol: str, subjects: int) -> dict[str, Any]:
     from django.db import connection, transaction
     from django.utils import timezone
 
+    from trialdesk.eligibility.synth import RECIPES, Population
+    from trialdesk.instruments import values_and_scores
     from trialdesk.schedule import visit_calendar
+    from trialdesk.store.demo.answers import (
+        Patient,
+        Trajectory,
+        answers_for,
+        occasion_maker,
+        random_stream,
+    )
     from trialdesk.store.models import FormRecord, Subject, Visit, VisitStatus
     from trialdesk.store.services import add_site, add_user, create_study
     from trialdesk.store.services.accounts import set_password
+    from trialdesk.store.services.forms import as_stored
     from trialdesk.store.services.tokens import create_token
 
     operator = "operator:bench"
@@ -126,6 +139,15 @@ def build(protocol: str, subjects: int) -> dict[str, Any]:
                 )
             )
         made = Subject.objects.bulk_create(rows, batch_size=1000)
+        population = Population(random_stream(12, "bench"), subjects)
+        columns = {name: population[name] for name in RECIPES}
+        occasions = {}
+        for row, subject in enumerate(made):
+            patient = Patient(row, {name: column[row].item() for name, column in columns.items()})
+            occasions[subject.pk] = (
+                occasion_maker(patient, 12, None),
+                occasion_maker(patient, 12, Trajectory(patient.symptoms, 10.0, plans[-1].day)),
+            )
         visits = []
         for subject in made:
             windows = visit_calendar(plans, subject.day0, subject.screened_on)
@@ -164,13 +186,21 @@ def build(protocol: str, subjects: int) -> dict[str, Any]:
                 # Visits of the last 30 days are still being entered: half their forms are
                 # not complete yet; older visits are complete.
                 open_form = visit.actual_date >= recent and rng.random() < 0.5
+                screening, later = occasions[visit.subject.pk]
+                occasion = (later if visit.target_date > visit.subject.day0 else screening)(
+                    visit.visit_id, (visit.target_date - visit.subject.day0).days, form
+                )
+                answers = answers_for(form, occasion)
+                if open_form:
+                    answers = dict(list(answers.items())[: len(answers) // 2])
+                values, scores = values_and_scores(form, answers)
                 records.append(
                     FormRecord(
                         subject=visit.subject,
                         visit=visit,
                         form=form,
-                        values={},
-                        scores={},
+                        values=as_stored(values),
+                        scores=as_stored(scores),
                         completed_at=None if open_form else now,
                     )
                 )
