@@ -49,6 +49,7 @@ from trialdesk.monitoring.edit_checks import (
     evaluate,
     form_fields,
 )
+from trialdesk.protocol.edit_checks import EditCheck
 from trialdesk.store.audit import AuditTrail, audited_state, audited_write
 from trialdesk.store.errors import NotFound, NotPermitted, SubjectStateError
 from trialdesk.store.models import (
@@ -313,13 +314,14 @@ def run_edit_checks(trail: AuditTrail, subject: Subject) -> CheckOutcome:
     """The protocol's edit checks over the subject's data, in the caller's transaction: a
     new finding raises a query, an automatic query whose finding no longer holds is closed.
 
-    Cheap enough for every save: six reads of this subject's rows, whatever the study's size,
-    and a write per query that changes."""
+    Cheap enough for every save: at most six reads of this subject's rows (of what the rules
+    read), whatever the study's size, and a write per query that changes."""
     protocol = subject.study.protocol()
     outcome = CheckOutcome()
     if not protocol.edit_checks:
         return outcome
-    findings = {f.place: f for f in evaluate(protocol, subject_data(subject), trail.at)}
+    data = subject_data(subject, protocol.edit_checks)
+    findings = {f.place: f for f in evaluate(protocol, data, trail.at)}
     rules = {rule.id: rule for rule in protocol.edit_checks}
     queries = list(Query.objects.filter(subject=subject, origin=QueryOrigin.RULE).order_by("pk"))
     latest: dict[tuple[str, str, str, str], Query] = {}
@@ -386,32 +388,40 @@ def _next_number(subject: Subject) -> int:
     return (Query.objects.filter(subject=subject).aggregate(n=Max("number"))["n"] or 0) + 1
 
 
-def subject_data(subject: Subject) -> SubjectData:
-    """What the edit checks read of the subject, in four reads."""
-    consent = (
-        Consent.objects.filter(subject=subject)
-        .order_by("consented_on")
-        .values_list("consented_on", flat=True)
-        .first()
-    )
-    visits = tuple(
-        VisitData(visit_id, date, status)
-        for visit_id, date, status in Visit.objects.filter(subject=subject).values_list(
-            "visit_id", "actual_date", "status"
+def subject_data(subject: Subject, rules: Sequence[EditCheck]) -> SubjectData:
+    """What the `rules` read of the subject, in four reads at most: its consent and visits
+    for a visit-before-consent rule, the records of the forms the rules name, its adverse
+    events for an SAE-report rule (what no rule reads is left empty)."""
+    kinds = {rule.kind for rule in rules}
+    forms_read = {rule.form for rule in rules if getattr(rule, "form", None)}
+    consent, visits, forms, events = None, (), (), ()
+    if "visit_before_consent" in kinds:
+        consent = (
+            Consent.objects.filter(subject=subject)
+            .order_by("consented_on")
+            .values_list("consented_on", flat=True)
+            .first()
         )
-    )
-    forms = tuple(
-        FormData(visit_id, form, values, scores, completed_at is not None)
-        for visit_id, form, values, scores, completed_at in FormRecord.objects.filter(
-            subject=subject
-        ).values_list("visit__visit_id", "form", "values", "scores", "completed_at")
-    )
-    events = tuple(
-        AdverseEventData(number, term, bool(seriousness), due, reported)
-        for number, term, seriousness, due, reported in AdverseEvent.objects.filter(
-            subject=subject
-        ).values_list("number", "term", "seriousness", "report_due_at", "reported_at")
-    )
+        visits = tuple(
+            VisitData(visit_id, date, status)
+            for visit_id, date, status in Visit.objects.filter(subject=subject).values_list(
+                "visit_id", "actual_date", "status"
+            )
+        )
+    if forms_read:
+        forms = tuple(
+            FormData(visit_id, form, values, scores, completed_at is not None)
+            for visit_id, form, values, scores, completed_at in FormRecord.objects.filter(
+                subject=subject, form__in=sorted(forms_read)
+            ).values_list("visit__visit_id", "form", "values", "scores", "completed_at")
+        )
+    if "sae_without_report" in kinds:
+        events = tuple(
+            AdverseEventData(number, term, bool(seriousness), due, reported)
+            for number, term, seriousness, due, reported in AdverseEvent.objects.filter(
+                subject=subject
+            ).values_list("number", "term", "seriousness", "report_due_at", "reported_at")
+        )
     return SubjectData(subject.code, consent, visits, forms, events)
 
 
