@@ -52,6 +52,31 @@ def _back(access: Access, found: Subject, visit_id: str) -> HttpResponse:
     return redirect(url + "#sign-off")
 
 
+def _refused(
+    request: HttpRequest,
+    access: Access,
+    found: Subject,
+    visit_id: str,
+    error: TrialdeskError,
+    card: str,
+    **kept: object,
+) -> HttpResponse:
+    """The page again with the service's refusal in the card's `card` slot
+    ("sign_refusal" or "lock_refusal") and what the user had posted (`kept`)."""
+    refused = refusal(error)
+    return _page(request, access, found, visit_id, refused.status, **{card: refused}, **kept)
+
+
+def _posted_target(request: HttpRequest, access: Access) -> tuple[str, str]:
+    """The visit and form a lock step posts ("" for the casebook; a form only with a
+    visit); a visit the protocol does not have is not found."""
+    visit_id = request.POST.get("visit", "").strip()
+    form = request.POST.get("form", "").strip() if visit_id else ""
+    if visit_id:
+        views.visit_plan(access, visit_id)
+    return visit_id, form
+
+
 def _sign(request: HttpRequest, study: str, code: str, visit_id: str) -> HttpResponse:
     access = study_access(request, study)
     found = subject_of(access, code)
@@ -83,15 +108,8 @@ def _sign(request: HttpRequest, study: str, code: str, visit_id: str) -> HttpRes
             request, access, found, visit_id, 403, sign_errors=errors, sign_meaning=meaning
         )
     except TrialdeskError as error:
-        refused = refusal(error)
-        return _page(
-            request,
-            access,
-            found,
-            visit_id,
-            refused.status,
-            sign_refusal=refused,
-            sign_meaning=meaning,
+        return _refused(
+            request, access, found, visit_id, error, "sign_refusal", sign_meaning=meaning
         )
     messages.success(request, _("Signed."))
     return _back(access, found, visit_id)
@@ -121,10 +139,7 @@ def lock(request: HttpRequest, study: str, code: str) -> HttpResponse:
     """Lock the casebook (no visit posted), a visit, or a form of a visit."""
     access = study_access(request, study)
     found = subject_of(access, code)
-    visit_id = request.POST.get("visit", "").strip()
-    form = request.POST.get("form", "").strip() if visit_id else ""
-    if visit_id:
-        views.visit_plan(access, visit_id)
+    visit_id, form = _posted_target(request, access)
     reason = request.POST.get("reason", "").strip()
     if len(reason) > REASON_LIMIT:
         errors = {"reason": _("Reason for locking: at most 2000 characters.")}
@@ -140,16 +155,7 @@ def lock(request: HttpRequest, study: str, code: str) -> HttpResponse:
             reason=reason,
         )
     except TrialdeskError as error:
-        refused = refusal(error)
-        return _page(
-            request,
-            access,
-            found,
-            visit_id,
-            refused.status,
-            lock_refusal=refused,
-            lock_reason=reason,
-        )
+        return _refused(request, access, found, visit_id, error, "lock_refusal", lock_reason=reason)
     messages.success(request, _("Locked."))
     return _back(access, found, visit_id)
 
@@ -160,10 +166,7 @@ def unlock(request: HttpRequest, study: str, code: str) -> HttpResponse:
     """Unlock a lock in force (its level, visit and form posted), with a reason."""
     access = study_access(request, study)
     found = subject_of(access, code)
-    visit_id = request.POST.get("visit", "").strip()
-    form = request.POST.get("form", "").strip() if visit_id else ""
-    if visit_id:
-        views.visit_plan(access, visit_id)
+    visit_id, form = _posted_target(request, access)
     reason = request.POST.get("reason", "").strip()
     level = _level(visit_id, form)
     held = next(
@@ -193,7 +196,6 @@ def unlock(request: HttpRequest, study: str, code: str) -> HttpResponse:
             reason=reason,
         )
     except TrialdeskError as error:
-        refused = refusal(error)
-        return _page(request, access, found, visit_id, refused.status, lock_refusal=refused)
+        return _refused(request, access, found, visit_id, error, "lock_refusal")
     messages.success(request, _("Unlocked."))
     return _back(access, found, visit_id)
