@@ -20,6 +20,7 @@ from trialdesk.store.services.common import (
     require_reason,
     writable_study,
 )
+from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
 from trialdesk.store.services.visits import checked_past_date
 
 if TYPE_CHECKING:
@@ -91,7 +92,10 @@ def screen_subject(
 def record_consent(
     study: Study, code: str, *, consented_on: dt.date, consent_version: str, by: str
 ) -> Consent:
-    """The signed informed consent (date and consent form version): screened -> consented."""
+    """The signed informed consent (date and consent form version): screened -> consented.
+
+    The consent date is the subject's data like a visit date: a locked casebook refuses it,
+    and the edit checks (a visit dated before consent) run again on it."""
     consented_on = checked_past_date(f"subject {code}", "consent date", consented_on)
     if not isinstance(consent_version, str) or not consent_version.strip():
         raise BadInput(f"subject {code}: the consent form version is required")
@@ -99,11 +103,13 @@ def record_consent(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.CONSENT, subject.site)
+        refuse_if_locked(subject)
         move_subject(trail, subject, SubjectStatus.CONSENTED, "consent")
         consent = Consent.objects.create(
             subject=subject, consent_version=consent_version.strip(), consented_on=consented_on
         )
         trail.created(consent, "consent.recorded")
+        data_changed(trail, subject, f"subject {code}: consent of {consented_on} recorded")
     return consent
 
 
