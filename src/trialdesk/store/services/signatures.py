@@ -171,6 +171,8 @@ def sign(
     stated = _check_meaning(meaning, visit_id, place)
     if not isinstance(password, str) or not password:
         raise BadInput(f"{place}: the signer's password is required again at each signing")
+    # A locked study refuses first, as in every write (checked again under the write lock).
+    writable_study(study)
     subject = find_subject(study, code)
     if visit_id and visit_id not in {visit.id for visit in study.protocol().visits}:
         raise NotFound(f"subject {code}: no visit {visit_id!r} in the protocol")
