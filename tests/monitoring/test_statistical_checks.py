@@ -5,6 +5,7 @@ fair ones are not."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from trialdesk.monitoring.statistical_checks import (
     low_variance,
     repeated_values,
     run_checks,
+    subset_sum_tail,
     weekend_visits,
 )
 
@@ -61,53 +63,121 @@ def test_digit_preference_skips_scales_without_digits_to_prefer() -> None:
     assert digit_preference(items(rows)).empty
 
 
-def test_low_variance_ratio_and_f_test_by_hand() -> None:
-    # One visit, 10 subjects a site. A: 9, 11, 9, 11, ... (mean 10, residuals -+1):
-    # SS 10 over 9 df; B: 0, 20, ... (mean 10, residuals -+10): SS 1000 over 9 df.
-    a = [("A", f"a{i}", "V1", 9 + 2 * (i % 2), "hr") for i in range(10)]
-    b = [("B", f"b{i}", "V1", 20 * (i % 2), "hr") for i in range(10)]
+def test_low_variance_rank_test_by_hand() -> None:
+    # One visit, 10 subjects a site, every value distinct (20 across sites, the least a
+    # measured item needs), exact in binary. A: 50 -+ (1 + j/8), B: 50 -+ (10 + j), j = 0..4:
+    # site means exactly 50, every subject of A nearer it than every subject of B.
+    a = [("A", f"a{j}{s}", "V1", 50 + s * (1 + j / 8), "hr") for j in range(5) for s in (1, -1)]
+    b = [("B", f"b{j}{s}", "V1", 50 + s * (10 + j), "hr") for j in range(5) for s in (1, -1)]
     result = low_variance(items(a + b))
-    # ratio (10/9) / (1000/9) = 0.01; F test with (10 - 1, 10 - 1) subjects' df
-    assert one(result, "A")["statistic"] == pytest.approx(0.01)
-    assert one(result, "A")["p_value"] == pytest.approx(stats.f.cdf(0.01, 9, 9))
-    assert one(result, "B")["statistic"] == pytest.approx(100)
-    assert one(result, "A")["expected"] == 1.0
-    # Benjamini-Hochberg over the two tests: the smaller p doubled (2 tests, rank 1) unless
-    # the larger (rank 2, unchanged) is smaller
+    # Spreads |value - 50| x sqrt(10/9): A's take ranks 1..10 in 5 ties of 2, B's 11..20
+    # likewise. U of A = rank sum 55 - 10 x 11 / 2 = 0; the ties, sum (t^3 - t) = 10 x 6 =
+    # 60, give sd = sqrt(10 x 10 / 12 x (21 - 60 / (20 x 19))); z = (0 - 50 + 0.5) / sd.
+    sd = (100 / 12 * (21 - 60 / 380)) ** 0.5
+    assert one(result, "A")["p_value"] == pytest.approx(stats.norm.cdf(-49.5 / sd))
+    assert one(result, "A")["p_value"] == pytest.approx(8.6e-5, rel=0.01)
+    assert one(result, "B")["p_value"] == pytest.approx(stats.norm.cdf((100 - 50 + 0.5) / sd))
+    # median spreads 1.25 and 12 (the sqrt(10/9) cancels)
+    assert one(result, "A")["statistic"] == pytest.approx(1.25 / 12)
+    assert one(result, "A")["expected"] == 1.0 and one(result, "A")["n"] == 10
     adjusted = adjust(result).set_index("site")
-    p_a, p_b = stats.f.cdf(0.01, 9, 9), stats.f.cdf(100, 9, 9)
-    assert adjusted.at["A", "p_adjusted"] == pytest.approx(min(2 * p_a, p_b))
     assert adjusted.at["A", "flag"] == "signal" and adjusted.at["B", "flag"] == "ok"
 
 
+def test_low_variance_skips_scores_with_few_levels() -> None:
+    # A 0-3 grade (MOAKS): site A all 0, a spread of exactly 0, the other sites 0-3. The item
+    # has 4 distinct values, not the 20 a measured quantity has: no test (the F test gave
+    # p = 0 and a signal).
+    rows = [("A", f"a{i}", v, 0, "cartilage") for i in range(20) for v in ("V1", "V2")]
+    rows += [
+        (s, f"{s}{i}", v, (i + j) % 4, "cartilage")
+        for s in "BC"
+        for i in range(20)
+        for j, v in enumerate(("V1", "V2"))
+    ]
+    assert low_variance(items(rows, form="moaks")).empty
+
+
 def test_low_variance_takes_out_each_visits_mean() -> None:
-    # A's values move by visit (10 at V1, 30 at V2) with residuals -+1; B the same shift
-    # with residuals -+1: the ratio is 1, the shift does not count.
+    # A's and B's values move by visit (10 at V1, 30 at V2) with the same residuals at both
+    # sites: the same spreads, the shift does not count (ratio 1, U = n1 n2 / 2, p > 0.5).
     rows = [
-        (s, f"{s}{i}", v, base + (1 if i % 2 else -1), "hr")
+        (s, f"{s}{i}", v, base + (-1) ** i * (1 + i / 10), "hr")
         for s in "AB"
         for i in range(10)
         for v, base in (("V1", 10), ("V2", 30))
     ]
     result = low_variance(items(rows))
     assert one(result, "A")["statistic"] == pytest.approx(1.0)
+    assert one(result, "A")["p_value"] > 0.5
+
+
+def test_low_variance_does_not_flag_right_skewed_values_at_fair_sites() -> None:
+    # 8 fair sites of 20 subjects, a lognormal lab value (sigma 0.8, as ALT or a duration in
+    # months is skewed): a few large values at some sites made the F test signal the sites
+    # without one (ALT: p = 1e-5 at a fair site). Over 10 seeds no site signals.
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        rows = [
+            (f"S{s}", f"S{s}-{i}", v, round(float(level * rng.lognormal(0, 0.05)), 1), "alt")
+            for s in range(8)
+            for i, level in enumerate(rng.lognormal(3, 0.8, 20))
+            for v in ("V1", "V2", "V3")
+        ]
+        result = adjust(low_variance(items(rows, form="labs")))
+        assert len(result) == 8 and not (result["flag"] == "signal").any(), seed
 
 
 def test_repeated_values_by_hand() -> None:
-    # A: 3 subjects x 3 visits, each subject the same value throughout: 6 of 6 pairs repeat.
-    # B: 3 subjects x 3 visits, one repeated pair: 1 of 6.
+    # A: 3 subjects x 3 visits, each subject the same value throughout: 2 of 2 pairs repeat,
+    # 6 of 6. B: 3 subjects x 3 visits, one repeated pair: 1 of 6 (b0 1, b1 0, b2 0).
     a = [("A", f"a{i}", f"V{v}", 70 + i, "weight") for i in range(3) for v in (1, 2, 3)]
     b_values = {("b0", 1): 70, ("b0", 2): 70, ("b0", 3): 71, ("b1", 1): 80, ("b1", 2): 81}
     b_values |= {("b1", 3): 82, ("b2", 1): 90, ("b2", 2): 91, ("b2", 3): 92}
     b = [("B", s, f"V{v}", value, "weight") for (s, v), value in b_values.items()]
     result = repeated_values(items(a + b))
-    # A against B's share 1/6: P(X >= 6 | n = 6, p = 1/6) = (1/6)^6 = 2.1433e-5
+    # Subjects' repeats 2, 2, 2, 1, 0, 0; A's 3 subjects drawn at random from the 6 reach a
+    # sum of 6 only as the three 2s: 1 of C(6, 3) = 20 subsets, p = 0.05.
     assert one(result, "A")["statistic"] == 1.0
     assert one(result, "A")["expected"] == pytest.approx(1 / 6)
-    assert one(result, "A")["p_value"] == pytest.approx((1 / 6) ** 6)
-    # B against A's share 1: P(X >= 1 | n = 6, p = 1) = 1
+    assert one(result, "A")["p_value"] == pytest.approx(1 / 20)
+    # B's 1: every 3 of the 6 sum to at least 1 (only two subjects have 0)
     assert one(result, "B")["p_value"] == pytest.approx(1.0)
     assert one(result, "B")["n"] == 6
+
+
+def test_one_chance_repeat_against_none_at_the_other_sites_is_no_signal() -> None:
+    # A lab value to 0.1 g/L varies by a few g/L between visits: A's 20 subjects have no
+    # repeat in 40 pairs, B's 20 one (B0, V1 to V2). The binomial test against A's share 0
+    # gave p = 0 (a signal); the chance that B0 is among B's 20 of the 40 subjects is 1/2.
+    rows = [
+        (s, f"{s}{i}", f"V{v}", 40 + i + v / 10, "albumin")
+        for s in "AB"
+        for i in range(20)
+        for v in (1, 2, 3)
+    ]
+    rows = [r if r[1:3] != ("B0", "V2") else ("B", "B0", "V2", 40.1, "albumin") for r in rows]
+    result = repeated_values(items(rows, form="labs"))
+    assert one(result, "B")["statistic"] == pytest.approx(1 / 40)
+    assert one(result, "B")["expected"] == 0.0
+    assert one(result, "B")["p_value"] == pytest.approx(0.5)
+    assert one(result, "A")["p_value"] == pytest.approx(1.0)
+
+
+def test_subset_sum_tail_against_every_subset() -> None:
+    # The exact permutation tail against the enumeration of all subsets (and Fisher's
+    # one-sided test when every value is 0 or 1: hypergeometric upper tail).
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        values = rng.integers(0, 4, int(rng.integers(3, 10))) * (rng.random(1) < 0.8)
+        k = int(rng.integers(1, len(values)))
+        sums = np.array([sum(c) for c in itertools.combinations(values.tolist(), k)])
+        s = int(rng.integers(0, sums.max() + 2))
+        got = subset_sum_tail(values, np.array([k]), np.array([s]))[0]
+        assert got == pytest.approx(np.mean(sums >= s), abs=1e-12)
+    binary = np.array([1] * 4 + [0] * 8)
+    got = subset_sum_tail(binary, np.array([5]), np.array([3]))[0]
+    assert got == pytest.approx(stats.hypergeom.sf(2, 12, 4, 5))
 
 
 def test_holidays_by_hand() -> None:
@@ -184,11 +254,14 @@ def test_weekend_and_holiday_visits_by_hand() -> None:
     )
     sites = pd.DataFrame({"site": ["A", "B"], "name": "", "country": ["Denmark", "China"]})
     result = weekend_visits(visits, sites)
-    # A against B's 1/4: P(X >= 3 | 4, 1/4) = 4 (1/4)^3 (3/4) + (1/4)^4 = 0.05078125
+    # One visit a subject: hits 1, 1, 0, 1 at A and 1, 0, 0, 0 at B (4 of 8 subjects). A's 4
+    # drawn from the 8 reach 3 with 3 of the 4 hits and 1 of the 4 others, or all 4 hits:
+    # (C(4,3) C(4,1) + 1) / C(8,4) = 17/70.
     assert one(result, "A")["statistic"] == 0.75
-    assert one(result, "A")["p_value"] == pytest.approx(0.05078125)
-    # B against A's 3/4: P(X >= 1 | 4, 3/4) = 1 - (1/4)^4 = 0.99609375
-    assert one(result, "B")["p_value"] == pytest.approx(0.99609375)
+    assert one(result, "A")["expected"] == 0.25
+    assert one(result, "A")["p_value"] == pytest.approx(17 / 70)
+    # B's 1: every 4 but the 4 without a hit, 1 - 1/70
+    assert one(result, "B")["p_value"] == pytest.approx(69 / 70)
     assert one(result, "B")["n"] == 4  # the missed visit is not a visit date
 
 
@@ -212,13 +285,15 @@ def test_identical_answer_patterns_by_hand() -> None:
         for k, value in enumerate(vector)
     ]
     result = identical_patterns(items(rows, form="koos"))
-    # A against B's 1/4: P(X >= 2 | 3, 1/4) = 3 (1/4)^2 (3/4) + (1/4)^3 = 10/64 = 0.15625
+    # Subjects with a record: a0-a2 (hits 0, 1, 1) and b0-b3 (0, 1, 0, 0), 3 hits of 7. A's
+    # 3 drawn from the 7 reach 2 with 2 hits and 1 other, or the 3 hits:
+    # (C(3,2) C(4,1) + 1) / C(7,3) = 13/35.
     assert one(result, "A")["statistic"] == pytest.approx(2 / 3)
     assert one(result, "A")["n"] == 3
-    assert one(result, "A")["p_value"] == pytest.approx(0.15625)
+    assert one(result, "A")["p_value"] == pytest.approx(13 / 35)
     assert one(result, "A")["item"] == "koos"
-    # B against A's 2/3: P(X >= 1 | 4, 2/3) = 1 - (1/3)^4 = 80/81
-    assert one(result, "B")["p_value"] == pytest.approx(80 / 81)
+    # B's 1: every 4 of the 7 but the 4 without a hit, 1 - 1/35
+    assert one(result, "B")["p_value"] == pytest.approx(34 / 35)
 
 
 def test_the_same_answers_at_two_sites_are_no_pattern() -> None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from trialdesk.monitoring.holidays import is_weekend_or_holiday
 
@@ -70,8 +70,12 @@ WATCH_P = 0.05
 #: this many values of the item.
 DIGIT_MIN_DISTINCT = 20
 DIGIT_MIN_VALUES = 20
-#: Low variance: sites with this many values of the item.
+#: Low variance: only items with this many distinct values across sites (measured
+#: quantities, not scores with a few levels), and sites with this many values of the item and
+#: this many subjects (the other sites together too).
+VARIANCE_MIN_DISTINCT = 20
 VARIANCE_MIN_VALUES = 10
+VARIANCE_MIN_SUBJECTS = 5
 #: Identical answer patterns: forms with this many numeric items in a record.
 PATTERN_MIN_ITEMS = 5
 
@@ -97,46 +101,135 @@ def _codes(column: pd.Series) -> np.ndarray:
     return pd.factorize(column, use_na_sentinel=False)[0]
 
 
-def _share_against_others(
-    hits: pd.DataFrame, group: list[str], check: str, what: str
-) -> pd.DataFrame:
-    """Binomial test (upper tail) of each site's share of hits against the other sites'.
+def subset_sum_tail(values: np.ndarray, sizes: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """P(S >= observed) for S the sum of `values` over a random subset of `sizes` of them.
 
-    `hits` has the `group` columns (``site`` first, then the tested thing), and ``hit``
-    (bool), one row per unit tested. The other sites' share is their hits over their units
-    (within the same tested thing); a site alone in its thing is not tested.
+    The exact permutation distribution (the subjects allotted to the sites at random, each
+    site keeping its number of subjects): the generalisation of Fisher's exact test to a count
+    per subject, which is Fisher's one-sided test when every value is 0 or 1. `values` are
+    non-negative integers (one per subject), `sizes` and `observed` one per site. Subjects of
+    the same value are added a group at a time: after groups of M subjects in all, row k of
+    the table is the distribution of the sum over a random k-subset of them, and a group of c
+    subjects of value v takes a of its own with the hypergeometric probability
+    C(c, a) C(M, k - a) / C(M + c, k). Sums at or above the largest observed one are kept in
+    one column, so the table is (largest site + 1) x (largest observed sum + 1).
     """
-    if hits.empty:
+    values = np.asarray(values, dtype=np.int64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    observed = np.asarray(observed, dtype=np.int64)
+    if len(sizes) == 0:
+        return np.zeros(0)
+    width, depth = int(observed.max()) + 1, int(sizes.max()) + 1
+    table = np.zeros((depth, width))
+    table[0, 0] = 1.0
+    seen = 0
+    levels, counts = np.unique(values, return_counts=True)
+    for level, count in zip(levels.tolist(), counts.tolist(), strict=True):
+        grown = np.zeros_like(table)
+        weights = _hypergeometric(seen, count, depth)
+        for a in range(min(count, depth - 1) + 1):
+            weight = weights[a, a:]
+            moved = table[: depth - a]
+            shift = a * level
+            if shift:
+                shifted = np.zeros_like(moved)
+                if shift < width - 1:
+                    shifted[:, shift : width - 1] = moved[:, : width - 1 - shift]
+                shifted[:, width - 1] = moved[:, max(width - 1 - shift, 0) :].sum(axis=1)
+                moved = shifted
+            grown[a:] += weight[:, None] * moved
+        table = grown
+        seen += count
+    tails = np.cumsum(table[:, ::-1], axis=1)[:, ::-1]
+    return np.clip(tails[sizes, observed], 0.0, 1.0)
+
+
+def _hypergeometric(seen: int, count: int, depth: int) -> np.ndarray:
+    """[a, k]: the chance that a random k-subset of seen + count subjects takes a of the
+    count, C(count, a) C(seen, k - a) / C(seen + count, k), 0 where impossible (k < depth)."""
+    a = np.arange(depth)[:, None]
+    k = np.arange(depth)[None, :]
+    possible = (a <= count) & (k - a >= 0) & (k - a <= seen) & (k <= seen + count)
+
+    def log_choose(n: np.ndarray | int, r: np.ndarray) -> np.ndarray:
+        return special.gammaln(n + 1) - special.gammaln(r + 1) - special.gammaln(n - r + 1)
+
+    with np.errstate(invalid="ignore"):
+        logs = (
+            log_choose(count, np.minimum(a, count))
+            + log_choose(seen, np.clip(k - a, 0, seen))
+            - log_choose(seen + count, np.minimum(k, seen + count))
+        )
+    return np.where(possible, np.exp(np.where(possible, logs, 0.0)), 0.0)
+
+
+def _subjects_against_others(
+    per_subject: pd.DataFrame, thing: str | None, check: str, what: str
+) -> pd.DataFrame:
+    """Each site's hits against the other sites', subjects as the unit (upper tail).
+
+    `per_subject` has ``site``, the tested thing's column `thing` (none for a site-level
+    check), ``subject``, ``hits`` (a non-negative count) and ``units`` (what the hits are out
+    of), one row per subject and thing. A subject's units are not independent of each other
+    (the same subject's values, visit days set from the same day 0), so they are not counted
+    as binomial trials: the p-value is `subset_sum_tail`'s, the chance that the site's
+    subjects, drawn at random from all the subjects of the thing, have at least as many hits.
+    It needs no rate of the other sites taken as known: a rate of 0 there (no repeat seen in
+    a few hundred values reported to 0.1) is what the pooled subjects show, not a certainty
+    that makes one chance repeat a signal. A site alone in its thing is not tested.
+    """
+    if per_subject.empty:
         return _frame({}, check)
-    per = hits.groupby(group, observed=True)["hit"].agg(["sum", "size"]).reset_index()
-    rest = group[1:]
-    if rest:
-        totals = per.groupby(rest)[["sum", "size"]].transform("sum")
-        sites_in = per.groupby(rest)["site"].transform("size")
+    group = ([thing] if thing else []) + ["site"]
+    per = per_subject.groupby(group, observed=True, sort=True).agg(
+        hits=("hits", "sum"), units=("units", "sum"), subjects=("subject", "size")
+    )
+    per = per.reset_index()
+    if thing:
+        things = per[thing].to_numpy()
+        subject_things = per_subject[thing].to_numpy()
     else:
-        totals = per[["sum", "size"]].sum().to_frame().T.loc[[0] * len(per)].reset_index(drop=True)
-        sites_in = pd.Series(len(per), index=per.index)
-    k, n = per["sum"].to_numpy(float), per["size"].to_numpy(float)
-    others_k = totals["sum"].to_numpy(float) - k
-    others_n = totals["size"].to_numpy(float) - n
-    keep = (sites_in.to_numpy() > 1) & (others_n > 0)
+        things = np.zeros(len(per), dtype=int)
+        subject_things = np.zeros(len(per_subject), dtype=int)
+    order = np.argsort(subject_things, kind="stable")
+    hits_sorted, keys_sorted = per_subject["hits"].to_numpy(np.int64)[order], subject_things[order]
+    starts = np.r_[0, np.flatnonzero(keys_sorted[1:] != keys_sorted[:-1]) + 1, len(order)]
+    per_hits, per_subjects = per["hits"].to_numpy(np.int64), per["subjects"].to_numpy(np.int64)
+    p = np.full(len(per), np.nan)
+    sites_in = np.zeros(len(per), dtype=int)
+    row_starts = np.r_[0, np.flatnonzero(things[1:] != things[:-1]) + 1, len(per)]
+    for first, last, low, high in zip(
+        starts[:-1], starts[1:], row_starts[:-1], row_starts[1:], strict=True
+    ):
+        sites_in[low:high] = high - low
+        if high - low > 1:
+            p[low:high] = subset_sum_tail(
+                hits_sorted[first:last], per_subjects[low:high], per_hits[low:high]
+            )
+    per["p"] = p
+    k, n = per["hits"].to_numpy(float), per["units"].to_numpy(float)
+    if thing:
+        totals = per.groupby(thing, observed=True)[["hits", "units"]].transform("sum")
+    else:
+        totals = pd.DataFrame({"hits": k.sum(), "units": n.sum()}, index=per.index)
+    others_k = totals["hits"].to_numpy(float) - k
+    others_n = totals["units"].to_numpy(float) - n
     p0 = np.divide(others_k, others_n, out=np.zeros_like(k), where=others_n > 0)
     share = np.divide(k, n, out=np.zeros_like(k), where=n > 0)
-    p = stats.binom.sf(k - 1, n, p0)
-    item = per[rest[0]].astype(str) if rest else pd.Series("", index=per.index)
     detail = [
         f"{int(a)} of {int(b)} {what} ({x:.1%}; other sites {y:.1%})"
         for a, b, x, y in zip(k, n, share, p0, strict=True)
     ]
     rows = {
         "site": per["site"],
-        "item": item,
+        "item": per[thing].astype(str) if thing else pd.Series("", index=per.index),
         "n": n.astype(int),
         "statistic": share,
         "expected": p0,
-        "p_value": p,
+        "p_value": per["p"].to_numpy(float),
         "detail": detail,
     }
+    keep = (others_n > 0) & (sites_in > 1)
     return _frame(rows, check)[keep].reset_index(drop=True)
 
 
@@ -222,56 +315,95 @@ def digit_preference(items: pd.DataFrame) -> pd.DataFrame:
 
 
 def low_variance(items: pd.DataFrame) -> pd.DataFrame:
-    """Variance ratio F test per site and item (lower tail).
+    """Spread of each site's values against the other sites' per item (lower tail).
 
-    Residuals are taken from each (site, visit, item) mean, so a site's level and the
-    change over visits do not count. A site's residual variance is its sum of squares over
-    (values - visits), the other sites' the same pooled; the statistic is the ratio (site
-    over other sites), ``expected`` 1. The F test's degrees of freedom are counted in
-    subjects (subjects - 1 at the site, the same summed over the other sites), not in values:
-    a subject's repeated values are correlated, and counting each value as independent
-    flags fair sites (a conservative choice when a subject's values vary a lot).
+    For measured quantities only: items with at least `VARIANCE_MIN_DISTINCT` distinct values
+    across sites (blood pressure, lengths, lab values, a 0-100 VAS). An ordinal score or a
+    count with a few levels (a 0-3 MOAKS grade, a 0-4 WOMAC item, a KL grade) is left out:
+    at a site of 20 subjects such an item is often 0 throughout, a spread of exactly 0 that
+    says nothing about how the values were obtained, and a variance test on a handful of
+    levels has no valid reference distribution.
+
+    Residuals are taken from each (site, visit, item) mean, so a site's level and the change
+    over visits do not count, and scaled by sqrt(m / (m - 1)) for a mean of m values, so
+    that a small site's residuals are not smaller for its mean being nearer its values (a
+    value alone at its site and visit has no residual). A subject's spread is the mean
+    absolute residual of their values (Brown and Forsythe's absolute deviations, JASA 1974,
+    rather than squares: a few large values, as right-skewed lab values and durations have,
+    would otherwise dominate the other sites' variance and make every site without such a
+    value look too tidy); the subject is the unit, as a subject's values over visits are not
+    independent. The test is Wilcoxon-Mann-Whitney's, the site's subjects' spreads against
+    the other sites' subjects' (normal approximation with ties and continuity correction),
+    one-sided: the site's spreads lower. It is distribution-free: it asks only that under
+    the null the subjects' spreads be exchangeable across sites, not that values be normal,
+    which the F test of variances needs and right-skewed items do not give. The statistic
+    is the site's median spread over the other sites' median (``expected`` 1). Sites with at
+    least `VARIANCE_MIN_VALUES` values and `VARIANCE_MIN_SUBJECTS` subjects with a residual;
+    an item whose other sites' residuals are all 0 is not tested.
     """
     frame = items[["site", "subject", "visit", "value"]].assign(key=_item_key(items))
     frame = frame[np.isfinite(frame["value"].astype(float))]
+    distinct = frame.groupby("key")["value"].nunique()
+    frame = frame[frame["key"].isin(distinct.index[distinct >= VARIANCE_MIN_DISTINCT])]
     if frame.empty:
         return _frame({}, "low_variance")
     value = frame["value"].astype(float)
-    mean = value.groupby([frame["site"], frame["visit"], frame["key"]]).transform("mean")
-    frame = frame.assign(square=(value - mean) ** 2)
-    cells = frame.groupby(["key", "site", "visit"], observed=True)["square"].agg(["sum", "size"])
-    per = cells.groupby(level=["key", "site"]).agg(
-        ss=("sum", "sum"), n=("size", "sum"), groups=("size", "size")
+    cell = value.groupby([frame["site"], frame["visit"], frame["key"]])
+    size = cell.transform("size").to_numpy(float)
+    scale = np.sqrt(np.divide(size, size - 1, out=np.zeros_like(size), where=size > 1))
+    frame = frame.assign(spread=(value - cell.transform("mean")).abs().to_numpy() * scale)
+    frame = frame[size > 1]
+    subjects = frame.groupby(["key", "site", "subject"], observed=True).agg(
+        spread=("spread", "mean"), values=("spread", "size")
     )
-    per["variance_df"] = per["n"] - per["groups"]
-    people = frame.groupby(["key", "site"], observed=True)["subject"].nunique()
-    per["df"] = (people.reindex(per.index) - 1).clip(lower=0)
-    totals = per.groupby(level="key")[["ss", "variance_df", "df"]].transform("sum")
-    ss_other = (totals["ss"] - per["ss"]).to_numpy(float)
-    vdf_other = (totals["variance_df"] - per["variance_df"]).to_numpy(float)
-    df_other = (totals["df"] - per["df"]).to_numpy(float)
-    ss, vdf, df = (
-        per["ss"].to_numpy(float),
-        per["variance_df"].to_numpy(float),
-        per["df"].to_numpy(float),
+    subjects = subjects.reset_index()
+    if subjects.empty:
+        return _frame({}, "low_variance")
+    # Mann-Whitney U of each site against the rest of its item, from one ranking per item.
+    subjects["rank"] = subjects.groupby("key")["spread"].rank(method="average")
+    per = subjects.groupby(["key", "site"], observed=True).agg(
+        rank_sum=("rank", "sum"),
+        n1=("rank", "size"),
+        values=("values", "sum"),
+        median=("spread", "median"),
     )
+    per = per.reset_index()
+    total = subjects.groupby("key")["rank"].size()
+    ties = subjects.groupby(["key", "spread"]).size()
+    tie_term = (ties**3 - ties).groupby(level="key").sum()
+    n_all = per["key"].map(total).to_numpy(float)
+    tie_sum = per["key"].map(tie_term).to_numpy(float)
+    n1 = per["n1"].to_numpy(float)
+    n2 = n_all - n1
+    u = per["rank_sum"].to_numpy(float) - n1 * (n1 + 1) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        site_var = np.where(vdf > 0, ss / np.where(vdf > 0, vdf, 1), np.nan)
-        other_var = np.where(
-            vdf_other > 0, ss_other / np.where(vdf_other > 0, vdf_other, 1), np.nan
+        sd = np.sqrt(
+            n1 * n2 / 12 * ((n_all + 1) - tie_sum / np.where(n_all > 1, n_all * (n_all - 1), 1))
         )
-        ratio = site_var / other_var
-    keep = (per["n"].to_numpy() >= VARIANCE_MIN_VALUES) & (df >= 1) & (df_other >= 1)
-    keep &= (ss_other > 0) & (vdf >= 1)
-    p = stats.f.cdf(ratio, np.maximum(df, 1), np.maximum(df_other, 1))
+        z = (u - n1 * n2 / 2 + 0.5) / sd
+    p = stats.norm.cdf(z)
+    others_median = np.full(len(per), np.nan)
+    others_positive = np.zeros(len(per), dtype=bool)
+    position = {pair: i for i, pair in enumerate(zip(per["key"], per["site"], strict=True))}
+    for key, rows in subjects.groupby("key", observed=True):
+        spread, site = rows["spread"].to_numpy(float), rows["site"].to_numpy()
+        for code in np.unique(site):
+            rest = spread[site != code]
+            i = position[(key, code)]
+            others_median[i] = np.median(rest) if len(rest) else np.nan
+            others_positive[i] = bool((rest > 0).any())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = per["median"].to_numpy(float) / others_median
     detail = [
-        f"residual SD {np.sqrt(a):.3g} vs {np.sqrt(b):.3g} at the other sites"
-        for a, b in zip(np.nan_to_num(site_var), np.nan_to_num(other_var), strict=True)
+        f"median spread per subject {a:.3g} vs {b:.3g} at the other sites"
+        for a, b in zip(per["median"], np.nan_to_num(others_median), strict=True)
     ]
+    keep = (per["values"].to_numpy() >= VARIANCE_MIN_VALUES) & (n1 >= VARIANCE_MIN_SUBJECTS)
+    keep &= (n2 >= VARIANCE_MIN_SUBJECTS) & others_positive & (sd > 0)
     rows = {
-        "site": per.index.get_level_values("site"),
-        "item": per.index.get_level_values("key"),
-        "n": per["n"].to_numpy(int),
+        "site": per["site"],
+        "item": per["key"],
+        "n": per["values"].to_numpy(int),
         "statistic": ratio,
         "expected": 1.0,
         "p_value": p,
@@ -296,10 +428,11 @@ def repeated_values(items: pd.DataFrame) -> pd.DataFrame:
     same_series = np.r_[False, (subject[1:] == subject[:-1]) & (key[1:] == key[:-1])]
     hit = np.r_[False, text[1:] == text[:-1]]
     chosen = order[same_series]
-    pairs = frame[["site", "key"]].iloc[chosen].assign(hit=hit[same_series])
-    return _share_against_others(
-        pairs[["site", "key", "hit"]], ["site", "key"], "repeated_values", "consecutive pairs same"
-    )
+    pairs = frame[["site", "key", "subject"]].iloc[chosen].assign(hits=hit[same_series], units=1)
+    per_subject = pairs.groupby(["site", "key", "subject"], observed=True, as_index=False)[
+        ["hits", "units"]
+    ].sum()
+    return _subjects_against_others(per_subject, "key", "repeated_values", "consecutive pairs same")
 
 
 def weekend_visits(visits: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
@@ -319,9 +452,14 @@ def weekend_visits(visits: pd.DataFrame, sites: pd.DataFrame) -> pd.DataFrame:
             index = done.index.get_indexer(rows)
             days = dates.iloc[index].dt.date
             hit[index] = [is_weekend_or_holiday(day, place) for day in days]
-    frame = pd.DataFrame({"site": done["site"].to_numpy(), "hit": hit})
-    return _share_against_others(
-        frame, ["site"], "weekend_visits", "visits on a weekend or holiday"
+    frame = pd.DataFrame(
+        {"site": done["site"].to_numpy(), "subject": done["subject"].to_numpy(), "hits": hit}
+    )
+    per_subject = (
+        frame.assign(units=1).groupby(["site", "subject"], as_index=False)[["hits", "units"]].sum()
+    )
+    return _subjects_against_others(
+        per_subject, None, "weekend_visits", "visits on a weekend or holiday"
     )
 
 
@@ -354,11 +492,9 @@ def identical_patterns(items: pd.DataFrame) -> pd.DataFrame:
     first = records.groupby(["site", "form", "h"])["subject"].transform("min")
     records["hit"] = (records["subject"] != first).to_numpy()
     subjects = records.groupby(["site", "form", "subject"], observed=True)["hit"].any()
-    return _share_against_others(
-        subjects.reset_index()[["site", "form", "hit"]],
-        ["site", "form"],
-        "identical_patterns",
-        "subjects repeat an earlier subject's answers",
+    per_subject = subjects.reset_index().rename(columns={"hit": "hits"}).assign(units=1)
+    return _subjects_against_others(
+        per_subject, "form", "identical_patterns", "subjects repeat an earlier subject's answers"
     )
 
 
