@@ -56,6 +56,14 @@ def screened(served: Any, days_ago: int) -> str:
 
 
 @pytest.fixture(scope="module")
+def served(serve_store: Any) -> Any:
+    """A store of this module's own: the queues count every subject of site 01, and the
+    subject matrix tests (test_home.py) set up site 01 subjects of their own on the shared
+    store; either would find the other's in a worker that runs both."""
+    return serve_store()
+
+
+@pytest.fixture(scope="module")
 def trial(served: Any) -> dict[str, str]:
     coordinator, monitor = api(served, "cb-coordinator-01"), api(served, "cb-monitor")
     late = screened(served, 40)
