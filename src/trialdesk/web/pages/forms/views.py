@@ -1,11 +1,16 @@
 """A visit form's page: entry from the instrument definition, live checks and score preview
 (htmx), autosaved drafts, save / mark complete (reasons where a saved value changes), and each
-item's history from the audit trail."""
+item's history from the audit trail.
+
+A form under a data manager's lock (its own, its visit's or its casebook's) is shown read-only
+with the lock: who locked it, when, why, and that a data manager unlocks it with a reason. The
+lock service still decides: a save posted anyway is refused by `save_form` and shown."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.contrib import messages
@@ -21,11 +26,13 @@ from trialdesk.errors import TrialdeskError
 from trialdesk.instruments import get_instrument
 from trialdesk.instruments.definition import Instrument
 from trialdesk.store.access import Access
-from trialdesk.store.models import AuditEvent, FormRecord, Subject, Visit
+from trialdesk.store.errors import RecordLocked
+from trialdesk.store.models import AuditEvent, FormRecord, LockLevel, Subject, Visit
 from trialdesk.store.permissions import STEP_ROLES, Step
 from trialdesk.store.services import sdv
 from trialdesk.store.services.drafts import draft_of, save_draft
 from trialdesk.store.services.forms import items_needing_reason, needs_visit_date, save_form
+from trialdesk.store.services.locks import LockEntry, subject_locks
 from trialdesk.web.pages.context import staff_page, study_access, study_key, subject_of
 from trialdesk.web.pages.forms import entry
 from trialdesk.web.pages.forms.review import FormReview, form_review
@@ -54,6 +61,25 @@ class FormPage:
     @property
     def may_enter(self) -> bool:
         return self.access.may(STEP_ROLES[Step.ENTER_FORMS], self.subject.site_id)
+
+    @cached_property
+    def locks(self) -> tuple[LockEntry, ...]:
+        """The live locks that cover this form: the casebook's, the visit's, its own (in that
+        order: the widest is the one that must go first)."""
+        visit_id, form = self.visit_plan.id, self.instrument.id
+        order = {LockLevel.CASEBOOK: 0, LockLevel.VISIT: 1, LockLevel.FORM: 2}
+        covering = [
+            lock
+            for lock in subject_locks(self.access, self.subject.code)
+            if lock.level == LockLevel.CASEBOOK
+            or (lock.visit_id == visit_id and lock.form in ("", form))
+        ]
+        return tuple(sorted(covering, key=lambda lock: order[LockLevel(lock.level)]))
+
+    @property
+    def editable(self) -> bool:
+        """The user enters this form and no lock holds it: the inputs and Save are offered."""
+        return self.may_enter and not self.locks
 
     @property
     def visit_date_missing(self) -> bool:
@@ -89,9 +115,9 @@ def form(request: HttpRequest, study: str, code: str, visit: str, form: str) -> 
         return _save(request, page)
     if request.method != "GET":
         return HttpResponseNotAllowed(["GET", "POST"])
-    raw = {item.id: entry.as_text(item, page.saved.get(item.id)) for item in page.instrument.items}
+    raw = _saved_text(page)
     reasons: dict[str, str] = {}
-    draft = draft_of(page.access.user, page.subject, visit, form) if page.may_enter else None
+    draft = draft_of(page.access.user, page.subject, visit, form) if page.editable else None
     restored_at = None
     saved_at = _last_saved(page)
     if (
@@ -108,6 +134,11 @@ def form(request: HttpRequest, study: str, code: str, visit: str, form: str) -> 
         restored_at = draft.saved_at
     read = entry.read_entry(page.instrument, raw)
     return _render(request, page, read, reasons, restored_at=restored_at, saved_at=saved_at)
+
+
+def _saved_text(page: FormPage) -> dict[str, str]:
+    """The saved values as the inputs show them."""
+    return {item.id: entry.as_text(item, page.saved.get(item.id)) for item in page.instrument.items}
 
 
 def _draft_differs(draft: dict[str, str], saved: dict[str, str]) -> bool:
@@ -150,6 +181,9 @@ def _save(request: HttpRequest, page: FormPage) -> HttpResponse:
         )
     except TrialdeskError as error:
         refused = refusal(error)
+        if isinstance(error, RecordLocked):
+            # Read-only now: the inputs show what the record holds, not what was refused.
+            read, reasons = entry.read_entry(page.instrument, _saved_text(page)), {}
         return _render(request, page, read, reasons, status=refused.status, refused=refused)
     messages.success(request, _("Saved and marked complete.") if complete else _("Saved."))
     return redirect(request.path)
@@ -209,6 +243,8 @@ def _render(
         "groups": groups,
         "preview": entry.preview(page.instrument, _valid(read)),
         "may_enter": page.may_enter,
+        "editable": page.editable,
+        "locks": page.locks,
         "visit_date_missing": page.visit_date_missing,
         "visit_url": reverse("pages:visit", args=args[:3]),
         "subject_url": reverse("pages:subject", args=args[:2]),
