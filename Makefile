@@ -108,10 +108,12 @@ run: install run-deps compile-messages
 	@echo "REST API: http://127.0.0.1:$(PORT)/api/v1/ (Authorization: Bearer TOKEN; docs at /api/v1/docs)"
 	TRIALDESK_HOME=$(STORE) $(TRIALDESK) serve --host 127.0.0.1 --port $(PORT) --workers 3
 
+# Two processes; `worksteal` lets the one that runs out of tests take the other's last ones,
+# so the suite does not end with one process alone on a queue of long tests.
 test: install-dev system-deps compile-messages
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: install-dev
 	$(BIN)/ruff check --fix src tests bench

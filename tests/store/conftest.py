@@ -126,6 +126,17 @@ def django_db_setup(
         teardown_databases(created, verbosity=0)
 
 
+@pytest.fixture
+def fast_password_hashing(settings: Any) -> None:
+    """MD5 instead of Argon2 for the passwords set and checked in this process, for tests
+    where the hash is not what is tested (the demo's casebook signing checks the
+    investigator's password once per subject: about 0.2 s each with Argon2 on the 2-core
+    machine). Only the test's settings change: production keeps Argon2
+    (`trialdesk.web.settings`), and so does every served app and tests/store/test_accounts.py,
+    which checks it. Used with `pytest.mark.usefixtures("fast_password_hashing")`."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 # ---------------------------------------------------------------- a study to work on
 
 

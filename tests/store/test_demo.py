@@ -2,8 +2,10 @@
 lock on SQLite and PostgreSQL, the summary's invariants, the arms' effects in the stored forms,
 the same counts from the same seed, and `trialdesk demo run`.
 
-A full enrollment takes 35-40 s per seed protocol on SQLite, nearly all of it in the services'
-transactions, so SQLite runs each seed's full enrollment and PostgreSQL a reduced trial.
+Each seed protocol's full enrollment runs on both backends, nearly all of its time in the
+services' transactions. The casebook signing before the lock checks the investigator's
+password once per subject; Argon2 is not what is tested here, so the passwords are hashed with
+MD5 in these tests (`fast_password_hashing`, tests/store/conftest.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from trialdesk.errors import BadInput
 from trialdesk.protocol import load_protocol
 from trialdesk.store.demo import TrialSummary, run_virtual_trial
 from trialdesk.store.models import Allocation, AuditEvent, FormRecord, Study, Subject
+
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 KNEE_TEST = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 TODAY = dt.date(2025, 6, 1)

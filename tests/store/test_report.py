@@ -194,7 +194,10 @@ def check_recorded(study: Study, result: dict[str, Any], out: Path, user: str) -
     )
 
 
-@pytest.mark.django_db
+# Committed as in use, not inside a test transaction: on PostgreSQL the virtual trial's
+# thousands of savepoints in one long transaction would overflow the subtransaction cache and
+# slow every later query (tests/store/test_demo.py does the same).
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("protocol_id", "patients"), [("NCT04208646", 18), ("NCT05933434", 16)])
 def test_blinded_before_lock_unblinded_after(
     django_db_setup: str,
