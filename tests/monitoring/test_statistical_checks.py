@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from trialdesk.monitoring.holidays import easter_sunday, holidays, is_weekend_or_holiday
 from trialdesk.monitoring.statistical_checks import (
     CHECK_COLUMNS,
     adjust,
@@ -178,44 +177,6 @@ def test_subset_sum_tail_against_every_subset() -> None:
     binary = np.array([1] * 4 + [0] * 8)
     got = subset_sum_tail(binary, np.array([5]), np.array([3]))[0]
     assert got == pytest.approx(stats.hypergeom.sf(2, 12, 4, 5))
-
-
-def test_holidays_by_hand() -> None:
-    # Easter Sunday: 2024-03-31, 2025-04-20, 2026-04-05 (church calendars)
-    assert [easter_sunday(y) for y in (2024, 2025, 2026)] == [
-        dt.date(2024, 3, 31),
-        dt.date(2025, 4, 20),
-        dt.date(2026, 4, 5),
-    ]
-    danish_2025 = {
-        dt.date(2025, m, d)
-        for m, d in [
-            (1, 1),
-            (4, 17),  # Maundy Thursday
-            (4, 18),  # Good Friday
-            (4, 20),
-            (4, 21),  # Easter Monday
-            (5, 29),  # Ascension
-            (6, 5),  # Constitution Day
-            (6, 8),
-            (6, 9),  # Whit Monday
-            (12, 24),
-            (12, 25),
-            (12, 26),
-            (12, 31),
-        ]
-    }
-    assert holidays("Denmark", 2025) == danish_2025  # no Great Prayer Day since 2024
-    assert dt.date(2023, 5, 5) in holidays("Denmark", 2023)  # store bededag 2023
-    assert holidays("China", 2024) == {
-        dt.date(2024, 1, 1),
-        dt.date(2024, 5, 1),
-        dt.date(2024, 10, 1),
-        dt.date(2024, 10, 2),
-        dt.date(2024, 10, 3),
-    }
-    assert is_weekend_or_holiday(dt.date(2025, 3, 1), "")  # a Saturday, any country
-    assert not is_weekend_or_holiday(dt.date(2024, 12, 25), "China")
 
 
 def test_weekend_and_holiday_visits_by_hand() -> None:
