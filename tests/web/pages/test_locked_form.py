@@ -179,6 +179,21 @@ def locked_subject(served: Any) -> str:
     return code
 
 
+def test_a_monitor_is_not_offered_to_verify_a_locked_form(
+    served: Any, sign_in: Any, locked_subject: str
+) -> None:
+    """The SDV service verifies no locked record: the page offers no Verify button."""
+    page = sign_in(served, "sj-monitor")
+    page.goto(form_url(locked_subject))
+    assert page.locator("#form-lock li.lock[data-level=form]").count() == 1
+    assert page.locator("button[form=sdv-form]").count() == 0
+    assert page.locator("#sdv-form").count() == 0
+    unlocked = consented_subject(served)  # the same form, not locked: offered
+    page.goto(form_url(unlocked))
+    assert page.locator("button[form=sdv-form][value=form]").count() == 1
+    assert page.locator("button[form=sdv-form][name=item]").count() >= 2
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_locked_form_in_every_language(
     served: Any, sign_in: Any, locked_subject: str, language: str

@@ -233,6 +233,8 @@ def _render(
         [item.id for item in page.instrument.items],
         page.record,
     )
+    if page.locks:
+        review.may_verify = False  # the SDV service verifies no locked record
     groups = _rows(page, read, reasons, due, set(missing_reasons or []), review)
     local_key = ":".join(["trialdesk.draft", page.access.user.username, key, *args[1:]])
     context = {
