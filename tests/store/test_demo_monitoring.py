@@ -35,7 +35,7 @@ from trialdesk.monitoring.edit_checks import (
     VisitData,
     evaluate,
 )
-from trialdesk.monitoring.funnel import Z_95, Z_997
+from trialdesk.monitoring.funnel import Z_997
 from trialdesk.monitoring.kri import FRAME_COLUMNS, KRIS, MonitoringData, compute_kris
 from trialdesk.monitoring.statistical_checks import CHECKS, SIGNAL_P, WATCH_P, run_checks
 from trialdesk.protocol import load_protocol
@@ -328,8 +328,6 @@ def test_bounds_by_hand() -> None:
     assert bh_rejection_chances(np.array([0.9, 0.8]), 0.1).tolist() == pytest.approx([0.05] * 2)
 
 
-NORMAL_ENOUGH = frozenset(KRIS)
-
 #: Every form of the protocol's visits: the demo's answers to all of them.
 MEASURED_FORMS = frozenset(form for visit in load_protocol(PROTOCOL).visits for form in visit.forms)
 
@@ -339,7 +337,7 @@ class Demo(NamedTuple):
     conduct: dict[str, str]
     kris: pd.DataFrame
     checks: pd.DataFrame
-    forms_with_items: frozenset[str]
+    item_keys: frozenset[str]
 
 
 @pytest.fixture(scope="module")
@@ -354,8 +352,8 @@ def demos() -> list[Demo]:
         assert sorted(conduct.values()) == sorted([FABRICATES, ENTERS_LATE, UNDER_REPORTS_AES])
         data = plan_frames(with_conduct(plan, conduct), conduct, measured=MEASURED_FORMS)
         checks_ = run_checks(data.items, data.visits, data.sites)
-        forms = frozenset(data.items["form"])
-        made.append(Demo(seed, conduct, compute_kris(data), checks_, forms))
+        keys = frozenset(data.items["form"] + "." + data.items["item"])
+        made.append(Demo(seed, conduct, compute_kris(data), checks_, keys))
     return made
 
 
@@ -377,36 +375,31 @@ def test_each_misbehaving_site_is_signalled_by_its_own_check(demos: list[Demo]) 
     assert not missed, f"misbehaving sites not signalled (seed, site, how): {missed}"
 
 
-#: The chance that a well-behaved site-KRI is outside its funnel's limits: both sides
-#: 1 - level, one side half of it (normal quantiles z = 2.97 and 1.96).
-def kri_false_positive(level_z: float, sides: str) -> float:
-    both = 2 * stats.norm.sf(level_z)
+def kri_false_positive(sides: str) -> float:
+    """The chance that a well-behaved site-KRI is outside its funnel's 99.7% limits: 0.003
+    on both sides (z = 2.97), half of it on one."""
+    both = 2 * stats.norm.sf(Z_997)
     return both if sides == "both" else both / 2
 
 
-@pytest.mark.parametrize(("flags", "z"), [(("signal",), Z_997), (("signal", "watch"), Z_95)])
-def test_kris_signal_well_behaved_sites_only_by_chance(
-    demos: list[Demo], flags: tuple[str, ...], z: float
-) -> None:
+def test_kris_signal_well_behaved_sites_only_by_chance(demos: list[Demo]) -> None:
     """Every KRI at every well-behaved site of the 20 seeds. Under the null a site-KRI is
-    outside its 99.7% limits with chance 0.003 (both sides) or 0.0015 (one side), outside
-    95% with 0.05 or 0.025: the expected count of flags is the sum of these chances over the
+    outside its 99.7% limits (a signal) with chance 0.003 (KRIs flagged both ways) or
+    0.0015 (one way): the expected count of signals is the sum of these chances over the
     well-behaved site-KRIs judged (not "no data"), and the count seen must be within
-    `chance_bound` of it, over all sites and for each site alone (its own limit).
-
-    Watch is asked only of the KRIs whose counts are large enough for the funnel's normal
-    approximation (`NORMAL_ENOUGH`)."""
+    `chance_bound` of it, over all sites and for each site alone (its own limit)."""
     expected: Counter[str] = Counter()
     seen: Counter[str] = Counter()
+    judged: set[str] = set()
     for demo in demos:
         kris = demo.kris[~demo.kris["site"].isin(demo.conduct)]
-        if "watch" in flags:
-            kris = kris[kris["kri"].isin(NORMAL_ENOUGH)]
         for row in kris.itertuples():
             if row.flag == "no data":
                 continue
-            expected[row.site] += kri_false_positive(z, KRIS[row.kri].sides)
-            seen[row.site] += row.flag in flags
+            judged.add(str(row.kri))
+            expected[row.site] += kri_false_positive(KRIS[row.kri].sides)
+            seen[row.site] += row.flag == "signal"
+    assert judged == set(KRIS)
     assert seen.total() <= chance_bound(expected.total()), (seen, expected.total())
     for site, count in seen.items():
         assert count <= chance_bound(expected[site]), (site, count, expected[site])
@@ -444,11 +437,15 @@ def test_checks_signal_well_behaved_sites_only_by_chance(
                 expected[site] += chance
                 seen[site] += mark in flagged
             checks_run.add(str(check))
-        items = demo.checks[demo.checks["check"].isin(["low_variance", "repeated_values"])]
-        forms_tested |= {item.split(".")[0] for item in items["item"]}
+        # Every numeric item is tested by an item check, or within its whole form's answer
+        # vector (identical patterns: a temperature at screening only, to 0.1 over 36-37.5,
+        # has too few distinct values for digits or spread, and no second visit to repeat).
+        tested = set(demo.checks["item"])
+        untested = {key for key in demo.item_keys if not {key, key.split(".")[0]} & tested}
+        assert not untested, (demo.seed, sorted(untested))
+        forms_tested |= {item.split(".")[0] for item in tested if item}
     assert checks_run == set(CHECKS)
-    # Every form with numeric items is tested by the item checks.
-    assert forms_tested == set().union(*(demo.forms_with_items for demo in demos))
+    assert forms_tested == {key.split(".")[0] for demo in demos for key in demo.item_keys}
     assert seen.total() <= chance_bound(expected.total()), (seen, expected.total())
     for site, count in seen.items():
         assert count <= chance_bound(expected[site]), (site, count, expected[site])
@@ -457,9 +454,10 @@ def test_checks_signal_well_behaved_sites_only_by_chance(
 @pytest.mark.django_db(transaction=True)
 def test_a_demo_with_misbehaving_sites_through_the_store(django_db_setup: str) -> None:
     """The whole path: the services on the simulated clock, the audit trail, the store's
-    monitoring data. Its KRI counts are the plan's (the same generator, so the 20-seed checks
-    above speak for the store), and the late and fabricating sites are signalled. A reduced
-    trial (20 patients) keeps it short; too few AEs needs the full enrollment to show."""
+    monitoring data. Its KRI counts are the plan's (the same generator, so the 20-seed tests
+    above speak for the store), the late site is signalled and the fabricating site's test
+    is the most extreme. A reduced trial (20 patients) keeps it short; too few AEs, and a
+    fabrication signal with the subject as the unit, need the full enrollment to show."""
     from trialdesk.store.access import access_for
     from trialdesk.store.demo import run_virtual_trial
     from trialdesk.store.models import AuditEvent, Query, Signature, Study, StudyUser
@@ -483,15 +481,21 @@ def test_a_demo_with_misbehaving_sites_through_the_store(django_db_setup: str) -
     stored = monitoring_data(access_for(study, monitor), as_of=TODAY)
     planned = plan_frames(with_conduct(plan, conduct), conduct)
     kris, expected = compute_kris(stored), compute_kris(planned)
-    for name in ("ae_rate", "sae_rate", "data_entry_lag", "screen_failure_rate"):
+    for name in ("ae_rate", "sae_rate", "data_entry_lag", "screen_failure_rate", "query_rate"):
         assert (
             kris[kris["kri"] == name]["numerator"].tolist()
             == expected[expected["kri"] == name]["numerator"].tolist()
         ), name
     late = next(site for site, how in conduct.items() if how == ENTERS_LATE)
     assert kri_found(kris, late, ENTERS_LATE)
+    # At 20 patients the fabricating site has 5 subjects, too few for a signal with the
+    # subject as the unit (its repeated knee measures: p = 0.002 before adjustment, in the
+    # plan), but its test is the study's most extreme. (The checks' values are not the
+    # plan's: `plan_frames` draws the arm, the store's randomization list allots it.)
+    checked = run_checks(stored.items, stored.visits, stored.sites)
     fabricating = next(site for site, how in conduct.items() if how == FABRICATES)
-    assert fabrication_found(run_checks(stored.items, stored.visits, stored.sites), fabricating)
+    most_extreme = checked.sort_values("p_value").iloc[0]
+    assert most_extreme["site"] == fabricating, most_extreme
 
 
 @pytest.mark.django_db

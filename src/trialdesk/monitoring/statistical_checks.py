@@ -11,19 +11,32 @@ trials", Clinical Trials 2012):
   subject's distinct values once), site against the other sites pooled, chi-square test of
   homogeneity (2 x 10 table). Only items with at least 20 distinct values across sites (a
   0-4 score has no digit to prefer) and sites with at least 20 such values.
-- ``low_variance`` (site x item): residuals from each (site, visit) mean, the site's variance
-  over the other sites' pooled residual variance; one-sided F test (lower tail). Sites with at
-  least 10 values.
-- ``repeated_values`` (site x item): the share of a subject's consecutive visits with the
-  very same value, site against the other sites' share; one-sided binomial test (upper tail).
-- ``weekend_visits`` (site): the share of done visits dated on a Saturday, Sunday or public
-  holiday of the site's country, against the other sites' share; binomial test (upper tail).
-  Holidays: `trialdesk.monitoring.holidays` (Denmark complete; China partial: fixed-date
-  holidays only).
+- ``low_variance`` (site x item): the spread of each subject's values around the site's
+  mean at each visit, the site's subjects against the other sites' subjects; one-sided
+  Wilcoxon-Mann-Whitney test. Measured quantities only (at least 20 distinct values across
+  sites): an ordinal score or a count with few levels has no spread to compare (a site whose
+  MOAKS grade is 0 throughout has a spread of 0 by chance), and the rank test, unlike the F
+  test of variances, holds for skewed values (labs, durations). See `low_variance`.
+- ``repeated_values`` (site x item): consecutive visits of a subject with the very same
+  value, counted per subject; the site's total against its exact permutation distribution
+  (`subset_sum_tail`: as many subjects drawn at random from all the sites' subjects of the
+  item). The pooled subjects carry the chance of a repeat at the item's resolution and
+  range (a 0-4 item repeats often, a lab value to 0.1 g/L rarely), and no other sites' share
+  is taken as a known rate, so one chance repeat against none elsewhere is no signal.
+- ``weekend_visits`` (site): done visits dated on a Saturday, Sunday or public holiday of
+  the site's country, counted per subject (a subject's visits fall on the weekday of its
+  day 0), against the permutation distribution as for repeats. Holidays:
+  `trialdesk.monitoring.holidays` (Denmark complete; China from the State Council's notices
+  for 2019-2026, statutory days for 2027-2031).
 - ``identical_patterns`` (site x form): subjects with a form record (a whole answer vector
   of a form with at least 5 numeric items, not one value throughout) identical to that of a
-  subject with a smaller code at the same site, against the other sites' share; binomial
-  test (upper tail).
+  subject with a smaller code at the same site; the site's number of such subjects against
+  the permutation distribution (here Fisher's exact test, one-sided).
+
+Each test takes the subject as the unit, as Venet et al. 2012 and Kirkwood et al. ("Application
+of methods for central statistical monitoring in clinical trials", Clinical Trials 2013) do
+for their site-against-the-rest tests: a subject's values over visits are not independent,
+and counting them as independent trials makes fair sites signal.
 
 Multiple testing: within each check, the p-values of all its tests (sites x items) are
 adjusted by Benjamini-Hochberg (false discovery rate); the flag is read from the adjusted
@@ -416,7 +429,12 @@ def repeated_values(items: pd.DataFrame) -> pd.DataFrame:
     """Share of consecutive visits with an identical value per site and item.
 
     A subject's values of an item in visit-date order; each pair of consecutive values is a
-    unit, a hit when both are the same as entered.
+    unit, a hit when both are the same as entered. For every item with values at two visits
+    or more: what an item's values repeat by chance depends on its resolution and the
+    within-subject change (a 0-4 score repeats at most visits, a lab to 0.1 g/L rarely), so
+    the site is compared with the subjects of all sites on the same item, a subject's hits
+    counted together (`_subjects_against_others`), not with a fixed rate. Constant items (a
+    site's ULN entered at every visit) repeat everywhere and give p = 1.
     """
     if items.empty:
         return _frame({}, "repeated_values")
