@@ -65,8 +65,6 @@ TODAY = dt.date(2025, 6, 1)
 END = dt.datetime.combine(TODAY, dt.time(), dt.UTC)
 SEEDS = range(20)
 EFFECTS = {"PBO": 0.0, "LOW": 8.0, "HIGH": 8.0}
-#: The statistical checks that find fabrication.
-FABRICATION_CHECKS = {"digit_preference", "low_variance"}
 
 
 def plan_frames(
@@ -273,11 +271,6 @@ def kri_found(kris: pd.DataFrame, site: str, how: str) -> bool:
         return kri.loc[(site, "data_entry_lag"), "flag"] == "signal"
     row = kri.loc[(site, "ae_rate")]
     return row["flag"] == "signal" and row["direction"] == "low"
-
-
-def fabrication_found(checks: pd.DataFrame, site: str) -> bool:
-    signals = checks[(checks["site"] == site) & (checks["flag"] == "signal")]
-    return bool(FABRICATION_CHECKS & set(signals["check"]))
 
 
 def chance_bound(expected: float, quantile: float = 0.999) -> int:
