@@ -199,8 +199,9 @@ def _subjects_against_others(
     )
     per = per.reset_index()
     if thing:
-        things = per[thing].to_numpy()
-        subject_things = per_subject[thing].to_numpy()
+        # the things' positions in `per`'s (sorted) order, for its rows and the subjects'
+        things, names = pd.factorize(per[thing], sort=False)
+        subject_things = names.get_indexer(per_subject[thing])
     else:
         things = np.zeros(len(per), dtype=int)
         subject_things = np.zeros(len(per_subject), dtype=int)
