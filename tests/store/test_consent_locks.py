@@ -19,7 +19,7 @@ from django.test import Client
 
 from trialdesk.store.errors import RecordLocked
 from trialdesk.store.models import AuditEvent, Consent, Query, Subject, Visit
-from trialdesk.store.services import record_consent, screen_subject
+from trialdesk.store.services import record_consent, screen_subject, withdraw_subject
 from trialdesk.store.services.locks import lock_record, unlock_record
 from trialdesk.store.services.tokens import create_token
 
@@ -119,3 +119,19 @@ def test_recording_consent_runs_the_edit_checks(study: Any) -> None:
         (str(query.pk), "colin", at) for at in recorded.values_list("at", flat=True)
     }
     assert not Query.objects.filter(subject__code=same_day).exists()
+
+
+@pytest.mark.django_db
+def test_a_locked_casebook_refuses_a_status_step(study: Any) -> None:
+    """A withdrawal changes the subject's status, which the casebook holds: refused while it
+    is locked (nothing written), taken once it is unlocked."""
+    code = screened(study)
+    consent(study, code, dt.date(2024, 3, 2))
+    lock_record(study, code, level="casebook", by="dora", reason="data review")
+    events = AuditEvent.objects.count()
+    with pytest.raises(RecordLocked):
+        withdraw_subject(study, code, "Moved abroad", by="colin")
+    assert AuditEvent.objects.count() == events
+    assert Subject.objects.get(code=code).status != "withdrawn"
+    unlock_record(study, code, level="casebook", by="dora", reason="query answered")
+    assert withdraw_subject(study, code, "Moved abroad", by="colin").status == "withdrawn"

@@ -125,6 +125,7 @@ def evaluate_eligibility(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.EVALUATE_ELIGIBILITY, subject.site)
+        refuse_if_locked(subject)
         if subject.status != SubjectStatus.ELIGIBLE:  # re-evaluating an eligible subject is fine
             check_transition(subject.code, subject.status, SubjectStatus.ELIGIBLE, "eligibility")
         items = screening_items(study.protocol(), subject)
@@ -155,6 +156,7 @@ def _status_step(
         study = writable_study(study)
         subject = find_subject(study, code)
         require(study, by, Step.CHANGE_STATUS, subject.site)
+        refuse_if_locked(subject)  # a locked casebook holds the subject's status too
         move_subject(trail, subject, target, step, reason)
     return subject
 
