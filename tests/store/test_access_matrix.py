@@ -688,10 +688,8 @@ def swap_arms() -> None:
     Kit.objects.filter(slot__stratum__study__protocol_id="KNEE-TEST").update(arm=swapped)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """MD5 instead of Argon2 for the signers' passwords: the hash is not what is tested."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+#: MD5 instead of Argon2 for the passwords set and checked here (tests/store/conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 @pytest.mark.django_db

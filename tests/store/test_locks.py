@@ -55,11 +55,8 @@ ADVERSE_EVENT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings: Any) -> None:
-    """MD5 instead of Argon2 for the passwords set and checked here: the hash is not what is
-    tested, and Argon2 costs a second or so per test on the 2-core machine."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+#: MD5 instead of Argon2 for the passwords set and checked here (tests/store/conftest.py).
+pytestmark = pytest.mark.usefixtures("fast_password_hashing")
 
 
 @pytest.fixture
