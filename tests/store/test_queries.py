@@ -362,6 +362,27 @@ def test_item_missing_in_a_completed_form_and_run_checks_for_an_overdue_sae(stud
 
 
 @pytest.mark.django_db
+def test_a_form_save_runs_only_the_rules_that_read_the_form(study: Any) -> None:
+    """A KL grade save: no rule reads kl_grade, so none runs; the WOMAC query stays open
+    and the weight rule's finding is not looked at; a vitals save runs the vitals rules."""
+    code = treated(study)
+    save_form(study, code, "D0", "womac", {**WOMAC_ALL_ONES, "F3": None}, "colin", complete=True)
+    assert rule_queries(code) == [("EC4", "D0", "womac", "F3", "open", None)]
+    record_visit(study, code, "W12", W12, "colin")
+    with CaptureQueriesContext(connection) as read:
+        save_form(
+            study, code, "W12", "kl_grade", {"index_knee": 2, "contralateral_knee": 1}, "colin"
+        )
+    assert not [q for q in read.captured_queries if '"store_query"' in q["sql"]]
+    assert rule_queries(code) == [("EC4", "D0", "womac", "F3", "open", None)]
+    save_form(study, code, "W12", "vitals", {**VITALS, "weight_kg": 60}, "colin")
+    assert rule_queries(code) == [
+        ("EC4", "D0", "womac", "F3", "open", None),
+        ("EC2", "W12", "vitals", "weight_kg", "open", None),
+    ]
+
+
+@pytest.mark.django_db
 def test_run_checks_finds_what_was_saved_before_the_rules_and_raises_once(study: Any) -> None:
     code = treated(study)
     record_visit(study, code, "W12", W12, "colin")

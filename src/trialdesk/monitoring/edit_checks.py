@@ -23,7 +23,7 @@ What each rule reads:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -170,14 +170,20 @@ def _compiled(expression: str, form: str) -> Expr:
 # ---------------------------------------------------------------- evaluation
 
 
-def evaluate(protocol: Protocol, subject: SubjectData, now: dt.datetime) -> list[Finding]:
-    """Every finding of the protocol's edit checks on the subject, in a stable order."""
+def evaluate(
+    protocol: Protocol,
+    subject: SubjectData,
+    now: dt.datetime,
+    rules: Sequence[EditCheck] | None = None,
+) -> list[Finding]:
+    """Every finding of the protocol's edit checks (or of those `rules` of them) on the
+    subject, in a stable order."""
     order = {
         visit.id: position
         for position, visit in enumerate(sorted(protocol.visits, key=lambda visit: visit.day))
     }
     findings: list[Finding] = []
-    for rule in protocol.edit_checks:
+    for rule in protocol.edit_checks if rules is None else rules:
         findings.extend(_findings(rule, subject, order, now))
     return sorted(set(findings))
 

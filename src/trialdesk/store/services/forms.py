@@ -121,7 +121,7 @@ def save_form(
                 completed_at=now if complete else None,
             )
             trail.created(record, "form.entered", _joined(reason))
-            data_changed(trail, subject, f"{place}: entered", visit_id=visit_id)
+            data_changed(trail, subject, f"{place}: entered", visit_id=visit_id, record=record)
             return record
         completed_at = record.completed_at
         if complete is True and completed_at is None:

@@ -32,9 +32,10 @@ def data_changed(
 ) -> None:
     """After a change to the subject's data (`what`, as a signature's "broken by" names it,
     e.g. "visit W12, form koos: p1 changed"): the changed items' verification is reset, the
-    signatures of the visit and of the casebook are broken, and the edit checks run."""
+    signatures of the visit and of the casebook are broken, and the edit checks run (those
+    reading the form, after a change to a form record)."""
     changed = list(items)
     if record is not None and changed:
         sdv.reset_verifications(trail, record, changed)
     signatures.break_signatures(trail, subject, visit_id, what)
-    queries.run_edit_checks(trail, subject)
+    queries.run_edit_checks(trail, subject, record.form if record is not None else "")
