@@ -50,20 +50,27 @@ def api(served: Any, username: str) -> ApiClient:
     return ApiClient(served.base_url, TOKENS[key])
 
 
-def withdrawn_subject(served: Any) -> str:
-    """A consented STEMJOINT subject with the screening forms, then withdrawn: its code."""
-    client = api(served, INVESTIGATOR)
+def consented_subject(client: ApiClient, age: int, sex: str) -> str:
+    """A STEMJOINT patient at AUH screened on SCREENED_ON and consented that day: its code."""
     base = f"/studies/{STEMJOINT}/subjects"
     patient = {
         "site": "AUH",
-        "year_of_birth": SCREENED_ON.year - 60,
-        "age": 60,
-        "sex": "female",
+        "year_of_birth": SCREENED_ON.year - age,
+        "age": age,
+        "sex": sex,
         "screened_on": SCREENED_ON.isoformat(),
     }
     code = client.expect("POST", base, patient, 201)["code"]
     consent = {"consented_on": SCREENED_ON.isoformat(), "consent_version": "1.0"}
     client.expect("POST", f"{base}/{code}/consent", consent)
+    return code
+
+
+def withdrawn_subject(served: Any) -> str:
+    """A consented STEMJOINT subject with the screening forms, then withdrawn: its code."""
+    client = api(served, INVESTIGATOR)
+    base = f"/studies/{STEMJOINT}/subjects"
+    code = consented_subject(client, 60, "female")
     for form, values in STEMJOINT_ELIGIBLE.items():
         client.expect("PUT", f"{base}/{code}/visits/SCR/forms/{form}", {"values": values})
     client.expect("POST", f"{base}/{code}/withdraw", {"reason": "Moved abroad"})

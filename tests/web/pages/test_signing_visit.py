@@ -28,6 +28,7 @@ from .test_signing import (
     ZONE,
     api,
     audit_event,
+    consented_subject,
     set_time_zone,
 )
 
@@ -47,16 +48,7 @@ def screened_and_reviewed(served: Any) -> str:
     and marked complete: a visit ready to sign."""
     client = api(served, COORDINATOR)
     base = f"/studies/{STEMJOINT}/subjects"
-    patient = {
-        "site": "AUH",
-        "year_of_birth": SCREENED_ON.year - 61,
-        "age": 61,
-        "sex": "male",
-        "screened_on": SCREENED_ON.isoformat(),
-    }
-    code = client.expect("POST", base, patient, 201)["code"]
-    consent = {"consented_on": SCREENED_ON.isoformat(), "consent_version": "1.0"}
-    client.expect("POST", f"{base}/{code}/consent", consent)
+    code = consented_subject(client, 61, "male")
     client.expect("POST", f"{base}/{code}/visits/SCR", {"visit_date": SCREENED_ON.isoformat()})
     for form, values in SCREENING_FORMS.items():
         path = f"{base}/{code}/visits/SCR/forms/{form}"
