@@ -145,4 +145,12 @@ def test_dashboard_in_every_language(monitored: Any, sign_in: Any, language: str
         )
         page.evaluate("window.scrollTo(0, 0)")
         look(page, "monitoring/dashboard")
+        # The plot speaks the page's language: its title is the section's heading, its axis
+        # the denominator's word, both text in the SVG.
+        section = page.locator("#kri-screen_failure_rate")
+        heading = section.locator("h2, h3").first.inner_text().strip()
+        svg = page.request.get(section.locator("figure.funnel img").get_attribute("src")).text()
+        assert heading in svg, (heading, language)
+        if language != "en":
+            assert "95% limits" not in svg and "Screen failures" not in svg, language
         page.context.close()

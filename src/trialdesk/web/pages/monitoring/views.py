@@ -15,7 +15,14 @@ from trialdesk.monitoring.kri import KRIS
 from trialdesk.monitoring.report import funnel_svg
 from trialdesk.store.access import Access
 from trialdesk.web.pages.context import staff_page, study_access
-from trialdesk.web.pages.monitoring.dashboard import READERS, dashboard, kri_frame
+from trialdesk.web.pages.monitoring.dashboard import (
+    FLAGS,
+    KRI_LABELS,
+    READERS,
+    UNIT_LABELS,
+    dashboard,
+    kri_frame,
+)
 from trialdesk.web.pages.navigation import render_study_page
 
 #: The plot is drawn by the report's code; as an image it runs nothing and loads nothing.
@@ -29,6 +36,17 @@ def _reader(request: HttpRequest, study: str) -> Access:
             _("Central monitoring is for monitors, data managers and statisticians.")
         )
     return access
+
+
+def _funnel_words() -> dict[str, str]:
+    """The plot's legend and axis in the reader's language (`report.FUNNEL_WORDS`)."""
+    return {
+        "limits_997": _("%(level)s limits") % {"level": "99.7%"},
+        "limits_95": _("%(level)s limits") % {"level": "95%"},
+        "overall": _("overall"),
+        "rate": _("rate"),
+        **{code: str(words) for code, (words, _symbol, _badge) in FLAGS.items()},
+    }
 
 
 @staff_page
@@ -48,7 +66,15 @@ def funnel(request: HttpRequest, study: str, kri: str) -> HttpResponse:
     access = _reader(request, study)
     if kri not in KRIS:
         raise Http404(f"no KRI {kri}")
-    response = HttpResponse(funnel_svg(kri_frame(access), kri), content_type="image/svg+xml")
+    definition = KRIS[kri]
+    svg = funnel_svg(
+        kri_frame(access),
+        kri,
+        words=_funnel_words(),
+        title=str(KRI_LABELS.get(kri, definition.label)),
+        unit=str(UNIT_LABELS.get(definition.unit, definition.unit)),
+    )
+    response = HttpResponse(svg, content_type="image/svg+xml")
     response["Content-Security-Policy"] = SVG_POLICY
     response["Cache-Control"] = "private, no-store"
     return response
