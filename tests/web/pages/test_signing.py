@@ -112,6 +112,24 @@ def audit_event(served: Any, code: str, action: str) -> dict[str, Any]:
     return {"at": dt.datetime.fromisoformat(event[0]), "reason": event[1]}
 
 
+def assert_signature_shown(page: Any, served: Any, code: str, meaning: str) -> None:
+    """After a reload, the one valid signature as 21 CFR 11.50 asks: the printed name, the
+    date and time (in the user's zone, named), the meaning; read against the audit trail's
+    record of the signing (UTC). Signed: the password is not asked for again."""
+    page.reload()
+    signature = page.locator("#sign-off li.signature")
+    assert signature.count() == 1
+    assert signature.get_attribute("data-signature") == "valid"
+    shown = signature.inner_text()
+    signed = audit_event(served, code, "signature.signed")
+    at = signed["at"].astimezone(COPENHAGEN)
+    assert PRINTED_NAME in shown and f"({INVESTIGATOR})" in shown
+    assert f"{at:%Y-%m-%d %H:%M} {ZONE}" in shown
+    assert meaning in shown
+    assert signed["reason"] == meaning
+    assert page.locator("#sign-password").count() == 0
+
+
 @pytest.fixture(scope="module")
 def subject_code(served: Any) -> str:
     return withdrawn_subject(served)
@@ -147,20 +165,7 @@ def test_investigator_signs_a_casebook_and_a_change_breaks_it(
         page.click("#sign-off button:text('Sign')")
         page.wait_for_load_state()
         assert "Signed." in page.locator(".messages").inner_text()
-        page.reload()
-        signature = page.locator("#sign-off li.signature")
-        assert signature.count() == 1
-        assert signature.get_attribute("data-signature") == "valid"
-        shown = signature.inner_text()
-        # 21 CFR 11.50: the printed name, the date and time (in the user's zone, named), the
-        # meaning; read against the audit trail's record of the signing (UTC).
-        signed = audit_event(served, code, "signature.signed")
-        at = signed["at"].astimezone(COPENHAGEN)
-        assert PRINTED_NAME in shown and f"({INVESTIGATOR})" in shown
-        assert f"{at:%Y-%m-%d %H:%M} {ZONE}" in shown
-        assert CASEBOOK_MEANING in shown
-        assert signed["reason"] == CASEBOOK_MEANING
-        assert page.locator("#sign-password").count() == 0  # signed: not offered again
+        assert_signature_shown(page, served, code, CASEBOOK_MEANING)
         assert page.locator(".page-head a.badge.ok").inner_text().endswith("Casebook signed")
         assert_no_arm(page.content(), STEMJOINT)
         look(page, "visits/subject-signed")

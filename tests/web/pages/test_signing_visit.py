@@ -27,6 +27,7 @@ from .test_signing import (
     SCREENED_ON,
     ZONE,
     api,
+    assert_signature_shown,
     audit_event,
     consented_subject,
     set_time_zone,
@@ -80,18 +81,7 @@ def test_investigator_signs_a_visit_and_a_change_to_its_form_breaks_it(
         assert "Signed." in page.locator(".messages").inner_text()
         assert page.url.endswith(visit_page + "#sign-off")
 
-        page.reload()
-        signature = page.locator("#sign-off li.signature")
-        assert signature.count() == 1
-        assert signature.get_attribute("data-signature") == "valid"
-        shown = signature.inner_text()
-        signed = audit_event(served, code, "signature.signed")
-        at = signed["at"].astimezone(COPENHAGEN)
-        assert PRINTED_NAME in shown and f"({INVESTIGATOR})" in shown
-        assert f"{at:%Y-%m-%d %H:%M} {ZONE}" in shown
-        assert VISIT_MEANING in shown
-        assert signed["reason"] == VISIT_MEANING
-        assert page.locator("#sign-password").count() == 0  # signed: not offered again
+        assert_signature_shown(page, served, code, VISIT_MEANING)
         assert_no_arm(page.content(), STEMJOINT)
         look(page, "visits/visit-signed")
 

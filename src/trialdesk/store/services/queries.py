@@ -322,9 +322,7 @@ def run_edit_checks(trail: AuditTrail, subject: Subject, form: str = "") -> Chec
     read), whatever the study's size, and a write per query that changes."""
     protocol = subject.study.protocol()
     outcome = CheckOutcome()
-    running = [
-        rule for rule in protocol.edit_checks if not form or getattr(rule, "form", "") == form
-    ]
+    running = [rule for rule in protocol.edit_checks if not form or _form_read(rule) == form]
     if not running:
         return outcome
     data = subject_data(subject, running)
@@ -399,12 +397,17 @@ def _next_number(subject: Subject) -> int:
     return (Query.objects.filter(subject=subject).aggregate(n=Max("number"))["n"] or 0) + 1
 
 
+def _form_read(rule: EditCheck) -> str:
+    """The form a rule reads ("" for the rules on visits, consent and adverse events)."""
+    return getattr(rule, "form", "")
+
+
 def subject_data(subject: Subject, rules: Sequence[EditCheck]) -> SubjectData:
     """What the `rules` read of the subject, in four reads at most: its consent and visits
     for a visit-before-consent rule, the records of the forms the rules name, its adverse
     events for an SAE-report rule (what no rule reads is left empty)."""
     kinds = {rule.kind for rule in rules}
-    forms_read = {rule.form for rule in rules if getattr(rule, "form", None)}
+    forms_read = {_form_read(rule) for rule in rules} - {""}
     consent, visits, forms, events = None, (), (), ()
     if "visit_before_consent" in kinds:
         consent = (
