@@ -101,7 +101,7 @@ def build(protocol: str, subjects: int) -> dict[str, Any]:
         occasion_maker,
         random_stream,
     )
-    from trialdesk.store.models import FormRecord, Subject, Visit, VisitStatus
+    from trialdesk.store.models import FormRecord, Subject, Visit, VisitStatus, saved_item_names
     from trialdesk.store.services import add_site, add_user, create_study
     from trialdesk.store.services.accounts import set_password
     from trialdesk.store.services.forms import as_stored
@@ -194,12 +194,14 @@ def build(protocol: str, subjects: int) -> dict[str, Any]:
                 if open_form:
                     answers = dict(list(answers.items())[: len(answers) // 2])
                 values, scores = values_and_scores(form, answers)
+                values = as_stored(values)
                 records.append(
                     FormRecord(
                         subject=visit.subject,
                         visit=visit,
                         form=form,
-                        values=as_stored(values),
+                        values=values,
+                        saved_items=saved_item_names(values),
                         scores=as_stored(scores),
                         completed_at=None if open_form else now,
                     )

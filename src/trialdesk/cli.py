@@ -32,6 +32,7 @@ AREAS = [
     "trialdesk.store.demo_cli",
     "trialdesk.store.monitor_cli",
     "trialdesk.store.checks_cli",
+    "trialdesk.store.epro_cli",
 ]
 
 for area in AREAS:

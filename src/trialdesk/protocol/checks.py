@@ -30,6 +30,7 @@ def cross_check(protocol: Protocol) -> list[Problem]:
         _randomization,
         _sdv_plan,
         _edit_checks,
+        _patient_reported,
     )
     return [problem for check in checks for problem in check(protocol)]
 
@@ -298,6 +299,33 @@ def _sdv_plan(p: Protocol) -> Iterator[Problem]:
                 yield (*path, "critical_items", k), f"form '{form}' is collected at no visit"
             elif item not in {i.id for i in _instrument_items(form)}:
                 yield (*path, "critical_items", k), f"'{item}' is no item of {form}"
+
+
+def _patient_reported(p: Protocol) -> Iterator[Problem]:
+    """Each schedule's id unique, its form collected at its visit, each day's item one of the
+    form's, and its days after day 0 (what a patient answers at home follows treatment)."""
+    yield from _duplicates(("patient_reported",), [s.id for s in p.patient_reported], "schedule")
+    visits = {visit.id: visit for visit in p.visits}
+    for k, schedule in enumerate(p.patient_reported):
+        path = ("patient_reported", k)
+        visit = visits.get(schedule.visit)
+        if visit is None:
+            yield (*path, "visit"), f"unknown visit '{schedule.visit}'"
+            continue
+        if schedule.form not in visit.forms:
+            yield (*path, "form"), f"form '{schedule.form}' is not collected at {visit.id}"
+            continue
+        if schedule.first_day < 1:
+            yield (*path, "first_day"), "patients answer at home from day 1 (after day 0)"
+        if schedule.kind == "daily":
+            items = {item.id for item in _instrument_items(schedule.form)}
+            for day in schedule.days:
+                if schedule.item_of_day(day) not in items:
+                    yield (
+                        (*path, "item"),
+                        (f"day {day}: '{schedule.item_of_day(day)}' is no item of {schedule.form}"),
+                    )
+                    break
 
 
 def _instrument_items(instrument_id: str) -> list:

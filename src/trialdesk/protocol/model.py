@@ -16,6 +16,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from trialdesk.protocol.edit_checks import EditCheck
 from trialdesk.protocol.model_base import Frozen, Identifier
+from trialdesk.protocol.patient_reports import PatientSchedule
 from trialdesk.protocol.sdv_plan import SdvPlan
 
 SCHEMA_VERSION = 1
@@ -450,6 +451,9 @@ class Protocol(Frozen):
     )
     sdv_plan: SdvPlan | None = Field(
         None, description="which items monitors verify; none: every item (100% SDV)"
+    )
+    patient_reported: list[PatientSchedule] = Field(
+        [], description="what patients answer at home, when (trialdesk.protocol.patient_reports)"
     )
     assumptions: list[Assumption] = []
 

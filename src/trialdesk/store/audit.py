@@ -52,6 +52,8 @@ from trialdesk.store.models import (
     FormRecord,
     ItemVerification,
     Kit,
+    PatientAnswer,
+    PatientLink,
     Query,
     QueryMessage,
     RecordLock,
@@ -468,6 +470,38 @@ AUDITED: dict[type[models.Model], Audited] = {
         },
         _subject_of,
         ("subject", "locked_by", "unlocked_by"),
+    ),
+    # A patient's link: the token's SHA-256 (of 256 random bits), never the token; whether a
+    # contact address is sealed with it, never the address (no personal data in the trail).
+    PatientLink: Audited(
+        lambda link: {
+            "subject": _subject_of(link),
+            "token_sha256": link.token_sha256,
+            "language": link.language,
+            "time_zone": link.time_zone,
+            "email_sealed": bool(link.sealed_email),
+            "created_by": link.created_by.username,
+            "created_at": link.created_at,
+            "revoked_by": link.revoked_by.username if link.revoked_by else None,
+            "revoked_at": link.revoked_at,
+        },
+        _subject_of,
+        ("subject", "created_by", "revoked_by"),
+    ),
+    PatientAnswer: Audited(
+        lambda answer: {
+            "subject": _subject_of(answer),
+            "link": answer.link_id,
+            "schedule": answer.schedule,
+            "day": answer.day,
+            "item": answer.item,
+            "value": answer.value,
+            "authored_at": answer.authored_at,
+            "received_at": answer.received_at,
+            "late": answer.late,
+        },
+        _subject_of,
+        ("subject",),
     ),
     # The token itself is never kept: its prefix tells tokens apart in the trail, and its
     # SHA-256 (of 256 random bits: no way back to the token) proves the stored hash unchanged.

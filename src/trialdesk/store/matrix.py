@@ -67,7 +67,7 @@ from trialdesk.store.models import (
     Visit,
     VisitStatus,
 )
-from trialdesk.store.sdv_status import SdvState, saved_items, visit_states
+from trialdesk.store.sdv_status import SdvState, visit_states
 
 if TYPE_CHECKING:
     from trialdesk.protocol.model import Visit as ProtocolVisit
@@ -376,10 +376,9 @@ def _visit_rows(
     records = list(
         FormRecord.objects.filter(subject_id__in=ids)
         .annotate(
-            saved=saved_items(),
-            complete=ExpressionWrapper(Q(completed_at__isnull=False), output_field=BooleanField()),
+            complete=ExpressionWrapper(Q(completed_at__isnull=False), output_field=BooleanField())
         )
-        .values_list("pk", "visit_id", "form", "saved", "complete")
+        .values_list("pk", "visit_id", "form", "saved_items", "complete")
     )
     counts: dict[int, list[int]] = {}
     for _, visit, _, _, complete in records:

@@ -9,8 +9,9 @@ screening and sex.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -146,6 +147,8 @@ class Subject(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["study", "code"], name="subject_code_once")]
+        #: A site's subjects in the order they were screened: the SDV plan's first subjects.
+        indexes = [models.Index(fields=["site", "screened_on"], name="subject_site_screened")]
 
     def __str__(self) -> str:
         return self.code
@@ -274,12 +277,28 @@ class FormRecord(models.Model):
     #: When the form was marked complete; None while it is being entered. A change to a value
     #: of a completed form needs a reason.
     completed_at = models.DateTimeField(null=True, blank=True)
+    #: The items with a saved (non-null) value, comma-joined in the form's order (item ids
+    #: are identifiers): derived from `values` on every save, so the subject matrix reads
+    #: these names instead of every record's values. Not audited: `values` is.
+    saved_items = models.TextField(default="", editable=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["subject", "visit", "form"], name="form_record_once")
         ]
         indexes = [models.Index(fields=["visit", "completed_at"], name="form_record_visit_done")]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.saved_items = saved_item_names(self.values)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "values" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "saved_items"}
+        super().save(*args, **kwargs)
+
+
+def saved_item_names(values: Mapping[str, Any]) -> str:
+    """`FormRecord.saved_items` of these values (writers in bulk set it with this)."""
+    return ",".join(item for item, value in values.items() if value is not None)
 
 
 class FormDraft(models.Model):
@@ -578,3 +597,84 @@ class RecordLock(models.Model):
     )
     unlocked_at = models.DateTimeField(null=True, blank=True)
     unlock_reason = models.TextField(blank=True)
+
+
+class PatientLink(models.Model):
+    """A subject's personal link to answer at home (`trialdesk.store.services.patient_links`):
+    a random token, stored as its SHA-256 only and shown once; the language and time zone the
+    patient answers in. It opens that subject's due entries only, until it is revoked.
+
+    No personal data: the contact address for reminders (optional) is sealed with the store's
+    contact key (`trialdesk.store.contact_seal`), never stored readable."""
+
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="patient_links")
+    token_sha256 = models.CharField(max_length=64, unique=True)
+    language = models.CharField(max_length=10)
+    time_zone = models.CharField(max_length=64)
+    sealed_email = models.TextField(blank=True)
+    created_by = models.ForeignKey(StudyUser, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    revoked_by = models.ForeignKey(
+        StudyUser, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One live link per subject: reissuing revokes the old one first.
+            models.UniqueConstraint(
+                fields=["subject"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="patient_link_live_once",
+            )
+        ]
+
+
+class PatientAnswer(models.Model):
+    """One answer a patient sent through their link, for one entry (`schedule`, `day`) and
+    item: when the phone said it was authored and when the server received it (which decides
+    the window). Never changed: the value is copied into the form record, where site staff
+    correct it with a reason."""
+
+    link = models.ForeignKey(PatientLink, on_delete=models.PROTECT, related_name="answers")
+    subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="patient_answers")
+    schedule = models.CharField(max_length=40)
+    day = models.IntegerField()
+    item = models.CharField(max_length=40)
+    value = models.JSONField()
+    authored_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    late = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject", "schedule", "day", "item"], name="patient_answer_once"
+            )
+        ]
+
+
+class ReminderKind(models.TextChoices):
+    INVITATION = "invitation"
+    WINDOW_OPEN = "window_open"
+    MISSED_DAY = "missed_day"
+
+
+class PatientReminder(models.Model):
+    """A message sent to a patient (`trialdesk.store.reminders`), kept so none is sent twice:
+    one invitation per link, one per entry's opening, one per missed day."""
+
+    link = models.ForeignKey(PatientLink, on_delete=models.PROTECT, related_name="reminders")
+    kind = models.CharField(max_length=20, choices=ReminderKind.choices)
+    #: The entry reminded of; "" and 0 for the invitation.
+    schedule = models.CharField(max_length=40, blank=True)
+    day = models.IntegerField(default=0)
+    channel = models.CharField(max_length=10)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link", "kind", "schedule", "day", "channel"], name="patient_reminder_once"
+            )
+        ]

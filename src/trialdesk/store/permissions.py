@@ -30,6 +30,7 @@ class Step(StrEnum):
     VERIFY_SOURCE = "verify source data"
     SIGN = "sign casebooks"
     LOCK_RECORDS = "lock and unlock records"
+    INVITE_PATIENT = "invite patients to answer at home"
 
 
 STEP_ROLES: dict[Step, frozenset[Role]] = {
@@ -51,6 +52,7 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.VERIFY_SOURCE: frozenset({Role.MONITOR}),
     Step.SIGN: frozenset({Role.INVESTIGATOR}),
     Step.LOCK_RECORDS: frozenset({Role.DATA_MANAGER}),
+    Step.INVITE_PATIENT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
 }
 
 

@@ -19,12 +19,11 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import reduce
+from operator import or_
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
-from django.db.models import F, QuerySet, Window
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import RowNumber
+from django.db.models import Q, QuerySet
 
 from trialdesk.monitoring.sdv import items_to_verify, rule_for
 from trialdesk.store.audit import canonical_json
@@ -100,20 +99,29 @@ class FormSdv:
 # ------------------------------------------------------------------ the plan's subjects
 
 
-def first_subject_ids(study: Study, plan: SdvPlan | None) -> set[int]:
+def first_subject_ids(study: Study, plan: SdvPlan | None, sites: Iterable[str]) -> set[int]:
     """The subjects (pks) among their site's first `first_subjects` of the site's rule, in
-    the order they were screened (the screening date, then the order of entry); one query,
-    none when no rule counts first subjects. All the study's subjects count, whoever reads."""
+    the order they were screened (the screening date, then the order of entry), at the
+    `sites` given (site codes); one query, none when no rule counts first subjects. All the
+    site's subjects count, whoever reads.
+
+    Each site's first subjects are one subquery on the index of (site, screening date): a
+    page of the subject matrix asks for its own sites' only, not a rank of every subject."""
     if plan is None:
         return set()
-    most = max([plan.first_subjects, *(rule.first_subjects for rule in plan.sites.values())])
-    if not most:
+    counted = [(code, rule_for(plan, code).first_subjects) for code in set(sites)]
+    firsts = [
+        Q(
+            pk__in=Subject.objects.filter(study=study, site__code=code)
+            .order_by("screened_on", "pk")
+            .values("pk")[:count]
+        )
+        for code, count in sorted(counted)
+        if count
+    ]
+    if not firsts:
         return set()
-    ranked = Subject.objects.filter(study=study).annotate(
-        rank=Window(RowNumber(), partition_by=[F("site_id")], order_by=[F("screened_on"), F("pk")])
-    )
-    rows = ranked.filter(rank__lte=most).values_list("pk", "site__code", "rank")
-    return {pk for pk, site, rank in rows if rank <= rule_for(plan, site).first_subjects}
+    return set(Subject.objects.filter(reduce(or_, firsts)).values_list("pk", flat=True))
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,7 @@ def _records_sdv(access: Access, records: QuerySet[FormRecord]) -> list[FormSdv]
     )
     if not rows:
         return []
-    first = first_subject_ids(access.study, plan)
+    first = first_subject_ids(access.study, plan, {row[3] for row in rows})
     verifications = _verifications(
         ItemVerification.objects.filter(record__in=records.order_by().values("pk"))
     )
@@ -256,24 +264,6 @@ def sdv_counts(access: Access) -> dict[str, int]:
 # ------------------------------------------------------------------ the subject matrix
 
 
-def saved_items() -> RawSQL:
-    """A form record's items with a saved (non-null) value, their ids joined by commas
-    (item ids are identifiers), computed by the database: the subject matrix reads these
-    names instead of every record's values."""
-    column = '"store_formrecord"."values"'
-    if connection.vendor == "postgresql":
-        sql = (
-            f"(SELECT coalesce(string_agg(e.key, ','), '') FROM jsonb_each({column}) e"
-            " WHERE jsonb_typeof(e.value) <> 'null')"
-        )
-    else:
-        sql = (
-            f"(SELECT coalesce(group_concat(key, ','), '') FROM json_each({column})"
-            " WHERE type <> 'null')"
-        )
-    return RawSQL(sql, ())
-
-
 def visit_states(
     study: Study,
     subjects: Mapping[int, tuple[str, str]],
@@ -282,9 +272,9 @@ def visit_states(
 ) -> dict[tuple[int, str], SdvState]:
     """(subject pk, visit id) -> the SDV state of the visit's saved forms, for the matrix,
     from what it has read: `subjects` pk -> (code, site code) of the page, `records` (pk,
-    visit pk, form, `saved_items()`) of their form records, `visit_ids` visit pk -> (subject
-    pk, visit id). Two queries, the verifications and the plan's first subjects, and a third
-    for the values of the records that have verifications.
+    visit pk, form, `FormRecord.saved_items`) of their form records, `visit_ids` visit pk
+    -> (subject pk, visit id). Two queries, the verifications and the plan's first
+    subjects, and a third for the values of the records that have verifications.
 
     It counts what `record_sdv` would find, without reading every record's values or
     building each item's state: a page of the matrix holds about a thousand records
@@ -293,7 +283,7 @@ def visit_states(
     if not records:
         return {}
     plan = study.protocol().sdv_plan
-    first = first_subject_ids(study, plan)
+    first = first_subject_ids(study, plan, {site for _, site in subjects.values()})
     verifications = _verifications(ItemVerification.objects.filter(subject_id__in=list(subjects)))
     verified_values = dict(
         FormRecord.objects.filter(pk__in=list(verifications)).values_list("pk", "values")

@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "trialdesk.web.middleware.refuse_unstorable_text",
     "trialdesk.web.pages.middleware.content_security_policy",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "trialdesk.web.pages.middleware.renew_idle_timeout",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -182,10 +183,10 @@ AXES_VERBOSE = False
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 #: Minutes without a request after which a session ends (`TRIALDESK_IDLE_MINUTES`); the page
-#: warns two minutes before and keeps what was typed as a draft.
+#: warns two minutes before and keeps what was typed as a draft. Requests renew it, writing the
+#: session at most once a thirtieth of it (`pages.middleware.renew_idle_timeout`).
 IDLE_MINUTES_VARIABLE = "TRIALDESK_IDLE_MINUTES"
 SESSION_COOKIE_AGE = round(float(os.environ.get(IDLE_MINUTES_VARIABLE) or 30) * 60)
-SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -15,11 +15,13 @@ import itertools
 import json
 import os
 import re
+import sqlite3
 import struct
 import subprocess
 import sys
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -422,6 +424,7 @@ def test_an_ignored_session_ends_and_stay_signed_in_keeps_it(serve_store, browse
     submit_sign_in(other_page, "sj-monitor", served.password("sj-monitor"))
     other_last_request = time.monotonic()
     other_page.close()
+    assert_requests_renew_the_session_once_a_second(served, browser)
 
     warning = page.locator("#idle-warning")
     warning.wait_for(state="visible", timeout=30_000)
@@ -446,6 +449,33 @@ def test_an_ignored_session_ends_and_stay_signed_in_keeps_it(serve_store, browse
     assert "/signin/" in context.request.get(served.url("/account/")).url
     context.close()
     other.close()
+
+
+def assert_requests_renew_the_session_once_a_second(served: Any, browser: Any) -> None:
+    """With a 30 s timeout, a request renews the session (its expiry moves on) only when the
+    last renewal is over 1 s old (a thirtieth of the timeout): a request right after another
+    writes nothing."""
+    context = browser.new_context(base_url=served.base_url)
+    page = context.new_page()
+    page.goto("/signin/")
+    submit_sign_in(page, "sj-data-manager", served.password("sj-data-manager"))
+    key = next(c["value"] for c in context.cookies() if c["name"] == "sessionid")
+    database = Path(served.environment["TRIALDESK_HOME"]) / "trialdesk.sqlite3"
+
+    def expiry() -> str:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            row = connection.execute(
+                "SELECT expire_date FROM django_session WHERE session_key = ?", [key]
+            ).fetchone()
+        return row[0]
+
+    signed_in = expiry()
+    assert context.request.get(served.url("/account/")).ok
+    assert expiry() == signed_in  # within the second: not written again
+    time.sleep(1.2)
+    assert context.request.get(served.url("/account/")).ok
+    assert expiry() > signed_in
+    context.close()
 
 
 # ---------------------------------------------------------------- the CLI

@@ -23,7 +23,7 @@ from trialdesk.schedule import visit_window
 from trialdesk.store.audit import AuditTrail, audited_state, audited_write, canonical_json
 from trialdesk.store.errors import ReasonRequired, SubjectStateError
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
-from trialdesk.store.models import FormDraft, FormRecord, Study, VisitStatus
+from trialdesk.store.models import FormDraft, FormRecord, Study, Subject, Visit, VisitStatus
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, writable_study
 from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
@@ -74,30 +74,20 @@ def save_form(
             f"subject {code}, visit {visit_id}: form {form!r} is not collected at this "
             f"visit ({', '.join(visit_plan.forms)})"
         )
+    entered: dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]
     if partial:
         given = as_stored(get_instrument(form).item_values(values))
-        given = {item: given[item] for item in values}
+        entered = {item: given[item] for item in values}
     else:
         checked, scores = values_and_scores(form, values)
-        checked, scores = as_stored(checked), as_stored(scores)
-    place = f"subject {code}, visit {visit_id}, form {form}"
+        entered = as_stored(checked), as_stored(scores)
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
         user = require(study, by, Step.ENTER_FORMS, subject.site)
         if subject.status == SubjectStatus.SCREENED:
             raise SubjectStateError(f"subject {code} has not consented: no data before consent")
-        if (
-            visit_plan.day > LAST_PRE_RANDOMIZATION_DAY
-            and subject.status not in RANDOMIZED_STATUSES
-        ):
-            raise SubjectStateError(
-                f"subject {code} is {subject.status}: visit {visit_id} data need randomization "
-                "first (only screening and baseline visits come before it)"
-            )
-        refuse_if_locked(subject, visit_id, form)
-        window = visit_window(visit_plan, subject.day0, subject.screened_on)
-        visit = schedule_visit(trail, subject, window, "visit.opened")
+        visit = open_form_visit(trail, subject, visit_plan, form)
         if needs_visit_date(visit_plan) and visit.actual_date is None:
             missed = " (it is marked missed)" if visit.status == VisitStatus.MISSED else ""
             raise BadInput(
@@ -105,47 +95,88 @@ def save_form(
                 "date first (visits after day 0 need it before their forms)"
             )
         FormDraft.objects.filter(user=user, subject=subject, visit_id=visit_id, form=form).delete()
-        record = visit.forms.filter(form=form).first()
-        if partial:
-            saved = record.values if record is not None else {}
-            checked, scores = values_and_scores(form, {**saved, **given})
-            checked, scores = as_stored(checked), as_stored(scores)
-        now = timezone.now()
-        if record is None:
-            record = FormRecord.objects.create(
-                subject=subject,
-                visit=visit,
-                form=form,
-                values=checked,
-                scores=scores,
-                completed_at=now if complete else None,
-            )
-            trail.created(record, "form.entered", _joined(reason))
-            data_changed(trail, subject, f"{place}: entered", visit_id=visit_id, record=record)
-            return record
-        completed_at = record.completed_at
-        if complete is True and completed_at is None:
-            completed_at = now
-        elif complete is False:
-            completed_at = None
-        if (record.values, record.scores, record.completed_at) == (checked, scores, completed_at):
-            return record
-        changed = items_needing_reason(record.values, checked)
-        reasons = _reasons_for(place, changed, reason)
-        if record.completed_at is not None and completed_at is None and not _joined(reason):
-            raise ReasonRequired(f"{place}: reopening the completed form: a reason is required")
-        record.subject = subject  # the audit trail names it; the visit's manager set the visit
-        per_item = reasons if isinstance(reason, Mapping) else {}
-        differing = [item for item, value in checked.items() if record.values.get(item) != value]
-        _change_values(trail, record, checked, scores, per_item, _joined(reason))
-        if completed_at != record.completed_at:
-            before = audited_state(record)
-            action = "form.completed" if completed_at is not None else "form.reopened"
-            record.completed_at = completed_at
-            trail.changed(record, before, action, _joined(reason))
-        record.save(update_fields=["values", "scores", "completed_at"])
-        what = f"{place}: {', '.join(differing)} changed" if differing else f"{place}: status"
-        data_changed(trail, subject, what, visit_id=visit_id, record=record, items=differing)
+        return write_form(
+            trail, subject, visit, form, entered, reason, partial=partial, complete=complete
+        )
+
+
+def open_form_visit(
+    trail: AuditTrail, subject: Subject, visit_plan: ProtocolVisit, form: str
+) -> Visit:
+    """The visit row a form of `visit_plan` is written to (opened if it has none), once the
+    subject's status and the locks allow it."""
+    if visit_plan.day > LAST_PRE_RANDOMIZATION_DAY and subject.status not in RANDOMIZED_STATUSES:
+        raise SubjectStateError(
+            f"subject {subject.code} is {subject.status}: visit {visit_plan.id} data need "
+            "randomization first (only screening and baseline visits come before it)"
+        )
+    refuse_if_locked(subject, visit_plan.id, form)
+    window = visit_window(visit_plan, subject.day0, subject.screened_on)
+    return schedule_visit(trail, subject, window, "visit.opened")
+
+
+def write_form(
+    trail: AuditTrail,
+    subject: Subject,
+    visit: Visit,
+    form: str,
+    values: dict[str, Any] | tuple[dict[str, Any], dict[str, Any]],
+    reason: Reasons = "",
+    *,
+    partial: bool,
+    complete: bool | None = None,
+) -> FormRecord:
+    """Write one form record in the caller's audited transaction: `values` are the given
+    items (checked, as stored) of a partial save, or the whole form's (values, scores)."""
+    from trialdesk.instruments import values_and_scores
+
+    place = f"subject {subject.code}, visit {visit.visit_id}, form {form}"
+    visit_id = visit.visit_id
+    record = visit.forms.filter(form=form).first()
+    if partial:
+        assert isinstance(values, dict)
+        saved = record.values if record is not None else {}
+        checked, scores = values_and_scores(form, {**saved, **values})
+        checked, scores = as_stored(checked), as_stored(scores)
+    else:
+        assert isinstance(values, tuple)
+        checked, scores = values
+    now = timezone.now()
+    if record is None:
+        record = FormRecord.objects.create(
+            subject=subject,
+            visit=visit,
+            form=form,
+            values=checked,
+            scores=scores,
+            completed_at=now if complete else None,
+        )
+        trail.created(record, "form.entered", _joined(reason))
+        data_changed(trail, subject, f"{place}: entered", visit_id=visit_id, record=record)
+        return record
+    completed_at = record.completed_at
+    if complete is True and completed_at is None:
+        completed_at = now
+    elif complete is False:
+        completed_at = None
+    if (record.values, record.scores, record.completed_at) == (checked, scores, completed_at):
+        return record
+    changed = items_needing_reason(record.values, checked)
+    reasons = _reasons_for(place, changed, reason)
+    if record.completed_at is not None and completed_at is None and not _joined(reason):
+        raise ReasonRequired(f"{place}: reopening the completed form: a reason is required")
+    record.subject = subject  # the audit trail names it; the visit's manager set the visit
+    per_item = reasons if isinstance(reason, Mapping) else {}
+    differing = [item for item, value in checked.items() if record.values.get(item) != value]
+    _change_values(trail, record, checked, scores, per_item, _joined(reason))
+    if completed_at != record.completed_at:
+        before = audited_state(record)
+        action = "form.completed" if completed_at is not None else "form.reopened"
+        record.completed_at = completed_at
+        trail.changed(record, before, action, _joined(reason))
+    record.save(update_fields=["values", "scores", "completed_at"])
+    what = f"{place}: {', '.join(differing)} changed" if differing else f"{place}: status"
+    data_changed(trail, subject, what, visit_id=visit_id, record=record, items=differing)
     return record
 
 

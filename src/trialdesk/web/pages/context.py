@@ -20,6 +20,7 @@ from trialdesk.store.access import Access, access_for
 from trialdesk.store.errors import NotFound
 from trialdesk.store.models import Study, StudyUser, Subject
 from trialdesk.web.api.context import studies_of
+from trialdesk.web.pages.middleware import RENEWAL_SHARE
 
 View = Callable[..., HttpResponse]
 
@@ -119,5 +120,7 @@ def page_context(request: HttpRequest) -> dict[str, Any]:
     """Context of every template: the signed-in user, the idle timeout, the languages."""
     return {
         "study_user": study_user(request) if hasattr(request, "user") else None,
-        "idle_seconds": settings.SESSION_COOKIE_AGE,
+        # The least idle time after which the server may end the session: requests renew
+        # it only once a RENEWAL_SHARE of the timeout has passed since the last renewal.
+        "idle_seconds": round(settings.SESSION_COOKIE_AGE * (1 - RENEWAL_SHARE)),
     }

@@ -1,5 +1,5 @@
-// The idle timeout's warning (accounts area). The server ends a session after
-// `data-idle-seconds` without a request (SESSION_COOKIE_AGE, renewed by every request); this
+// The idle timeout's warning (accounts area). The server may end a session after
+// `data-idle-seconds` without a request (SESSION_COOKIE_AGE less the renewal's slack); this
 // shows #idle-warning 2 minutes before (at 75 % of the time when the timeout is under 4
 // minutes) with a countdown. "Stay signed in" (or Escape) sends a keep-alive request; any
 // htmx request or page load starts the time again, in every tab of the app (localStorage).
