@@ -312,3 +312,21 @@ def test_the_pages_queries_do_not_grow_with_the_subjects(
         treated(study, eligible_subject)
         screen_and_consent(study, "02")
     assert queries() == before
+
+
+@pytest.mark.django_db
+def test_a_records_saved_item_names_follow_its_values(study: Any, eligible_subject: Any) -> None:
+    """`FormRecord.saved_items`, which the matrix reads instead of the values: the items with a
+    value, after a first entry, a partial save and a change to missing."""
+    from trialdesk.store.models import FormRecord
+
+    code = treated(study, eligible_subject)
+    save_form(study, code, "D0", "womac", {"P1": 2, "P3": 1}, "ada", partial=True)
+    record = FormRecord.objects.get(subject__code=code, form="womac")
+    assert set(record.saved_items.split(",")) == {"P1", "P3"}
+    save_form(study, code, "D0", "womac", {"P2": 0, "F17": 4}, "ada", partial=True)
+    record.refresh_from_db()
+    assert set(record.saved_items.split(",")) == {"P1", "P2", "P3", "F17"}
+    save_form(study, code, "D0", "womac", {"P1": None}, "ada", "entered in error", partial=True)
+    record.refresh_from_db()
+    assert set(record.saved_items.split(",")) == {"P2", "P3", "F17"}

@@ -277,9 +277,9 @@ class FormRecord(models.Model):
     #: When the form was marked complete; None while it is being entered. A change to a value
     #: of a completed form needs a reason.
     completed_at = models.DateTimeField(null=True, blank=True)
-    #: The items with a saved (non-null) value, comma-joined in the form's order (item ids
-    #: are identifiers): derived from `values` on every save, so the subject matrix reads
-    #: these names instead of every record's values. Not audited: `values` is.
+    #: The items with a saved (non-null) value, comma-joined (item ids are identifiers):
+    #: derived from `values` on every save, so the subject matrix reads these names instead
+    #: of every record's values. Not audited: `values` is.
     saved_items = models.TextField(default="", editable=False)
 
     class Meta:
