@@ -90,6 +90,7 @@ DATASET_FILES = (
     "deviations",
     "unblindings",
     "signatures",
+    "diaries",
 )
 
 
@@ -235,7 +236,7 @@ def test_blinded_before_lock_unblinded_after(
     statistician = access_for(
         Study.objects.get(pk=study.pk), StudyUser.objects.get(username="statistician")
     )
-    with django_assert_max_num_queries(12):  # one query per table, however many subjects
+    with django_assert_max_num_queries(14):  # one query per table, however many subjects
         extract = extract_study(statistician)
     datasets = build_datasets(extract, protocol)
     tables = Tables(page)
@@ -532,7 +533,7 @@ def test_extract_reads_every_table_of_the_study(
     services.record_screen_failure(study, declined, "declined consent", "ines")
     services.add_user(study, "dora", "dmc_statistician", OPERATOR)
     dmc = access_for(study, StudyUser.objects.get(username="dora"))
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(14):
         extract = extract_study(dmc)
     arms = {row["subject"]: row["arm"] for row in extract.allocations}
     assert set(arms) == {treated, withdrawn, elsewhere}

@@ -22,6 +22,8 @@ Rows of the extract (dates are `datetime.date`, instants timezone-aware `datetim
 - unblindings: id, subject, user, reason, unblinded_at
 - signatures: id, subject, visit_id ("" for the casebook), signer, printed_name, meaning,
   signed_at, broken_at, broken_by (investigators' electronic signatures, broken ones too)
+- patient_links: id, subject, time_zone, created_at (the links patients answer at home through)
+- patient_answers: id, subject, schedule, day, item, received_at, late (what came through them)
 
 Derivation rules the frames follow:
 
@@ -37,10 +39,19 @@ Derivation rules the frames follow:
   recorded by a user (the store has no major/minor grading, so every such deviation counts as
   major), and the primary visit done in its window (a value of the primary parameter there and
   the actual date inside the window; without an actual date, no deviation recorded for it).
+- Diaries (one row per randomized subject and daily `patient_reported` schedule): a day is
+  reported when the schedule's form record (at its visit) holds a number for the day's item,
+  whether the patient sent it or site staff entered it; a day without one is missing, never 0.
+  Means are of the reported days (None when no day is reported), over the schedule's first 7
+  days ("week1") and over all its days ("all"). Compliance is of the entries due at extraction:
+  a day reported counts answered (late when the patient's answer came after closing), a day
+  not reported is missed once its window and grace are past (`trialdesk.schedule.diary`, in the
+  time zone of the subject's latest link, UTC without one) and not yet due before.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -52,10 +63,12 @@ import pandas as pd
 from trialdesk.eligibility.items import ScreeningForm, data_item_values
 from trialdesk.errors import BadInput
 from trialdesk.schedule import screening_visit
+from trialdesk.schedule.diary import EntryState, compliance, entries, entry_state
 
 if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
     from trialdesk.protocol.model import Outcome
+    from trialdesk.protocol.patient_reports import PatientSchedule
 
 Row = Mapping[str, Any]
 
@@ -97,6 +110,8 @@ EXTRACT_KEYS: dict[str, tuple[str, ...]] = {
         "broken_at",
         "broken_by",
     ),
+    "patient_links": ("id", "subject", "time_zone", "created_at"),
+    "patient_answers": ("id", "subject", "schedule", "day", "item", "received_at", "late"),
 }
 STUDY_KEYS = ("protocol_id", "version", "protocol_sha256", "locked", "reopened_after_lock")
 DISCONTINUED = ("withdrawn", "lost_to_follow_up")
@@ -182,6 +197,26 @@ SIGNATURE_COLUMNS = [
     "broken_by",
     "source_id",
 ]
+#: A subject's daily patient-reported schedule (see the module docstring): compliance of the
+#: days due, and the days reported with their mean, over the first week and over all days.
+DIARY_COLUMNS = [
+    "subject",
+    "site",
+    "arm",
+    "schedule",
+    "days_due",
+    "answered",
+    "late",
+    "missed",
+    "compliance",
+    "reported_week1",
+    "reported_all",
+    "mean_week1",
+    "mean_all",
+    "source_ids",
+]
+#: The days of a daily schedule's first week.
+WEEK = 7
 
 
 @dataclass(frozen=True)
@@ -200,6 +235,8 @@ class StudyExtract:
     deviations: tuple[Row, ...] = ()
     unblindings: tuple[Row, ...] = ()
     signatures: tuple[Row, ...] = ()
+    patient_links: tuple[Row, ...] = ()
+    patient_answers: tuple[Row, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,6 +261,7 @@ class AnalysisDatasets:
     deviations: pd.DataFrame
     unblindings: pd.DataFrame
     signatures: pd.DataFrame
+    diaries: pd.DataFrame
     blinded: bool = False
 
     def frames(self) -> dict[str, pd.DataFrame]:
@@ -304,8 +342,8 @@ def primary_endpoint(protocol: Protocol) -> PrimaryEndpoint | None:
 
 
 def build_datasets(extract: StudyExtract, protocol: Protocol) -> AnalysisDatasets:
-    """The subjects, outcomes, adverse-event, deviation, unblinding and signature frames,
-    with arms (the signatures have none)."""
+    """The subjects, outcomes, adverse-event, deviation, unblinding, signature and diary
+    frames, with arms (the signatures have none)."""
     check_extract(extract)
     _check_visits(extract, protocol)
     allocations = {row["subject"]: row for row in extract.allocations}
@@ -347,6 +385,7 @@ def build_datasets(extract: StudyExtract, protocol: Protocol) -> AnalysisDataset
             ],
             SIGNATURE_COLUMNS,
         ),
+        diaries=_diaries(extract, protocol, subjects),
     )
 
 
@@ -607,6 +646,93 @@ def _subjects(
         rows.append(row)
     columns = SUBJECT_COLUMNS + factor_columns + item_columns + FLAG_COLUMNS
     return _frame(rows, columns)
+
+
+# ---------------------------------------------------------------- diaries
+
+
+def _diaries(extract: StudyExtract, protocol: Protocol, subjects: pd.DataFrame) -> pd.DataFrame:
+    schedules = [s for s in protocol.patient_reported if s.kind == "daily"]
+    if not schedules:
+        return _frame([], DIARY_COLUMNS)
+    day0 = {row["code"]: row["day0"] for row in extract.subjects}
+    zones: dict[str, str] = {}
+    for link in sorted(extract.patient_links, key=lambda row: (row["created_at"], row["id"])):
+        zones[link["subject"]] = link["time_zone"]  # the latest link's
+    answers = _by_subject(extract.patient_answers)
+    forms = {(row["subject"], row["visit_id"], row["form"]): row for row in extract.forms}
+    randomized = subjects.loc[subjects["randomized"].astype(bool)]
+    rows = []
+    for schedule in schedules:
+        for code, site, arm in zip(
+            randomized["subject"], randomized["site"], randomized["arm"], strict=True
+        ):
+            record = forms.get((code, schedule.visit, schedule.form))
+            sent = [a for a in answers.get(code, []) if a["schedule"] == schedule.id]
+            rows.append(
+                _diary_row(
+                    schedule,
+                    code,
+                    site,
+                    arm,
+                    record,
+                    sent,
+                    day0.get(code),
+                    zones.get(code, "UTC"),
+                    extract.study.get("extracted_at"),
+                )
+            )
+    return _frame(rows, DIARY_COLUMNS)
+
+
+def _diary_row(
+    schedule: PatientSchedule,
+    code: str,
+    site: str,
+    arm: Any,
+    record: Row | None,
+    sent: list[Row],
+    day0: dt.date | None,
+    zone: str,
+    extracted_at: dt.datetime | None,
+) -> dict[str, Any]:
+    from zoneinfo import ZoneInfo
+
+    values = record["values"] if record else {}
+    reported = {
+        day: float(values[schedule.item_of_day(day)])
+        for day in schedule.days
+        if _numeric(values.get(schedule.item_of_day(day)))
+    }
+    late_days = {a["day"] for a in sent if a["late"] and a["day"] in reported}
+    windows = {e.day: e for e in entries(schedule, day0, ZoneInfo(zone))} if day0 else {}
+    states = []
+    for day in schedule.days:
+        if day in reported:
+            states.append(EntryState.LATE if day in late_days else EntryState.ANSWERED)
+        elif day in windows and extracted_at is not None:
+            states.append(entry_state(windows[day], None, extracted_at))
+    counts = compliance(states)
+    week = [v for d, v in reported.items() if d < schedule.first_day + WEEK]
+    lineage = ([source("FormRecord", record["id"])] if record else []) + [
+        source("PatientAnswer", a["id"]) for a in sorted(sent, key=lambda a: a["id"])
+    ]
+    return {
+        "subject": code,
+        "site": site,
+        "arm": arm,
+        "schedule": schedule.id,
+        "days_due": counts.due,
+        "answered": counts.answered,
+        "late": counts.late,
+        "missed": counts.missed,
+        "compliance": counts.share,
+        "reported_week1": len(week),
+        "reported_all": len(reported),
+        "mean_week1": sum(week) / len(week) if week else None,
+        "mean_all": sum(reported.values()) / len(reported) if reported else None,
+        "source_ids": ";".join(lineage),
+    }
 
 
 # ---------------------------------------------------------------- events

@@ -28,6 +28,8 @@ from trialdesk.store.models import (
     EligibilityRecord,
     FormRecord,
     Kit,
+    PatientAnswer,
+    PatientLink,
     Signature,
     Study,
     Subject,
@@ -167,6 +169,23 @@ def extract_study(access: Access) -> StudyExtract:
             signed_at="signed_at",
             broken_at="broken_at",
             broken_by="broken_by",
+        ),
+        patient_links=_rows(
+            PatientLink.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            time_zone="time_zone",
+            created_at="created_at",
+        ),
+        patient_answers=_rows(
+            PatientAnswer.objects.filter(**of_study).order_by("pk"),
+            id="pk",
+            subject="subject__code",
+            schedule="schedule",
+            day="day",
+            item="item",
+            received_at="received_at",
+            late="late",
         ),
     )
 
