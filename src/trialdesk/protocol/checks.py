@@ -312,6 +312,9 @@ def _patient_reported(p: Protocol) -> Iterator[Problem]:
         if visit is None:
             yield (*path, "visit"), f"unknown visit '{schedule.visit}'"
             continue
+        if schedule.form not in _known_forms():
+            yield (*path, "form"), f"unknown form '{schedule.form}'"
+            continue
         if schedule.form not in visit.forms:
             yield (*path, "form"), f"form '{schedule.form}' is not collected at {visit.id}"
             continue
