@@ -42,9 +42,12 @@ from trialdesk.store.services.patient_reports import (
     subject_entries,
 )
 
-#: The token is in the URL: no referrer carries it away, no cache or search engine keeps it.
+#: The token is in the URL: no referrer carries it away (`strict-origin`: at most the
+#: server's origin, never the path; not `no-referrer`, under which the browser sends
+#: `Origin: null` with the answer's POST and Django's CSRF check refuses it), no cache or
+#: search engine keeps it.
 PRIVATE_HEADERS = {
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "strict-origin",
     "Cache-Control": "no-store",
     "X-Robots-Tag": "noindex",
 }
@@ -148,7 +151,6 @@ def start(request: HttpRequest, link: PatientLink, token: str) -> HttpResponse:
         "open_now": open_now,
         "next_opens_at": min(upcoming) if upcoming else None,
         "days": days,
-        "states": EntryState,
     }
     return render(request, "pages/patient/start.html", context)
 
@@ -161,20 +163,20 @@ def _entry_view(link: PatientLink, schedule: str, day: int, now: dt.datetime) ->
     return next((view for view in views if view.day == day), None)
 
 
-def _choices(form: str, item: str) -> list[tuple[str, str]]:
-    """(value, label) of each answer the item takes: its options, or every integer of its
-    range (the NRS: 0 to 10)."""
+def _choices(form: str, item: str) -> list[tuple[str, Any, str]]:
+    """(field value, item value, label) of each answer the item takes: its options, or
+    every integer of its range (the NRS: 0 to 10)."""
     definition = get_instrument(form).item_map[item]
     if definition.options:
         labels = option_labels(form, translation.get_language() or "en").get(item, {})
         return [
-            (str(option.value), labels.get(option.value, option.label))
+            (str(option.value), option.value, labels.get(option.value, option.label))
             for option in definition.options
         ]
     low, high = definition.minimum, definition.maximum
     short = low is not None and high is not None and high - low + 1 <= MAX_RADIO_VALUES
     if definition.type == "integer" and short:
-        return [(str(value), str(value)) for value in range(int(low), int(high) + 1)]
+        return [(str(value), value, str(value)) for value in range(int(low), int(high) + 1)]
     raise BadInput(f"{form}.{item}: only items with options or a short integer range are asked")
 
 
@@ -266,8 +268,9 @@ def question(
         return _refusal(request, token, view, "closed", 409)
     if request.method != "POST":
         return _page_of_question(request, link, token, view, item)
-    chosen = request.POST.get("value", "")
-    if chosen not in {value for value, _label in _choices(view.schedule.form, item)}:
+    values = {field: value for field, value, _label in _choices(view.schedule.form, item)}
+    chosen = values.get(request.POST.get("value", ""))
+    if chosen is None:
         return _page_of_question(
             request, link, token, view, item, error=_("Choose one answer, then save."), status=400
         )
