@@ -14,6 +14,7 @@ from ninja.openapi.schema import OpenAPISchema
 
 from trialdesk.web.api import (
     locks,
+    patient_reports,
     protocol,
     queries,
     safety,
@@ -56,5 +57,6 @@ for area in (
     queries,
     signatures,
     locks,
+    patient_reports,
 ):
     api.add_router("", area.router)
