@@ -275,7 +275,8 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
             stale = page.context.new_page()
             stale.goto(item_url.format(day=day))
         saved = answer(page, value)
-        assert saved.status == 200 and saved.url.endswith("saved/"), page.locator("main").inner_text()
+        assert saved.status == 200, page.locator("main").inner_text()
+        assert saved.url.endswith("saved/")
         assert_private(saved)
         text = page.locator("main").inner_text()
         assert "Dit svar er gemt" in text and f"{value}" in page.locator("strong").inner_text()
@@ -309,6 +310,7 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
     response = page.goto(f"/p/{token}/")
     assert response.status == 200
     assert page.get_by_role("link", name=re.compile(da_date(5))).count() == 1
+    assert "Åben indtil kl. 23:59." in page.locator("main").inner_text()
     assert day_rows(page) == {
         da_date(1): "Besvaret: 4",
         da_date(2): "Besvaret: 5",
@@ -402,6 +404,20 @@ def test_a_revoked_links_post_writes_nothing_and_a_reissued_link_speaks_its_lang
     look(page, "patient-answered")
     page.goto(f"/p/{second}/")
     assert day_rows(page)[zh_date(6)].endswith("3")
+    # Day 7 answered at 00:30 of day 8's date: inside the hour of grace, taken and late.
+    diary.set_clock(evening(8, dt.time(0, 30)))
+    page.goto(f"/p/{second}/")
+    assert "迟交：01:00 之前仍可回答。" in page.locator("main").inner_text()
+    page.goto(f"/p/{second}/pain_diary/7/day7/")
+    assert "01:00" in page.locator(".notice.warn").inner_text()
+    look(page, "patient-question-late")
+    assert answer(page, 2).status == 200
+    assert [(a["day"], a["value"], a["late"]) for a in diary.answers(code)] == [
+        (6, 3, False),
+        (7, 2, True),
+    ]
+    page.goto(f"/p/{second}/")
+    assert day_rows(page)[zh_date(7)] == "迟交：2"
     # English looks of the start page and the refusals.
     third = diary.invite(code, "en")
     for path, name in (

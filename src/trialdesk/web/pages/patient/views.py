@@ -131,6 +131,8 @@ def start(request: HttpRequest, link: PatientLink, token: str) -> HttpResponse:
             "view": view,
             "url": _question_url(token, view, view.open_items[0]),
             "late": now >= view.entry.closes_at,
+            # The last minute it is open (`closes` is inclusive: 23:59, not midnight).
+            "open_until": view.entry.closes_at - dt.timedelta(minutes=1),
         }
         for view in views
         if view.state is EntryState.OPEN and view.open_items
