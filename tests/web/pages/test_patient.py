@@ -270,6 +270,7 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
                 box = boxes.nth(i).bounding_box()
                 assert box["width"] >= 44 and box["height"] >= 44, (i, box)
             assert page.evaluate("document.documentElement.scrollWidth") <= 360
+            assert code not in page.content() and "AUH" not in page.content()
         if day == 3:
             # A second screen with day 3's form, sent again after the answer below.
             stale = page.context.new_page()
@@ -383,6 +384,9 @@ def test_a_revoked_links_post_writes_nothing_and_a_reissued_link_speaks_its_lang
     sent = answer(page, 3)
     assert sent.status == 404
     assert diary.answers(code) == []
+    unknown = page.goto("/p/no-such-token-" + "x" * 30 + "/")
+    assert unknown.status == 404
+    assert_private(unknown)
     page.goto(f"/p/{second}/")
     assert page.evaluate("document.documentElement.lang") == "zh-hans"
     assert page.get_by_role("link", name=re.compile(zh_date(6))).count() == 1
