@@ -6,8 +6,8 @@ pain_diary`): day d of the diary is the local date day 0 + d in the patient's zo
 18:00-23:59, answers taken late until 60 minutes after 23:59, i.e. until 01:00 of the next
 local date; after that the day is missed. Each evening below is 19:30 Copenhagen time.
 
-Subjects are made through the REST API as in test_visits.py; links are made with the
-service itself (`invite_patient`) run against the served store's database.
+Subjects are made through the REST API as in test_visits.py, and so are the links
+(`POST .../patient-link`, a reissue revokes the live one; `DELETE` revokes).
 """
 
 from __future__ import annotations
@@ -50,26 +50,6 @@ PRIVATE_HEADERS = {
     "x-robots-tag": "noindex",
 }
 
-INVITE = """
-import json, sys
-from trialdesk.store.database import open_store
-open_store()
-from trialdesk.store.models import Study
-from trialdesk.store.services.patient_reports import invite_patient
-study = Study.objects.get(protocol_id=sys.argv[1])
-link, token = invite_patient(study, sys.argv[2], "sj-coordinator", language=sys.argv[3],
-                             time_zone="Europe/Copenhagen")
-print(json.dumps({"token": token}))
-"""
-REVOKE = """
-import sys
-from trialdesk.store.database import open_store
-open_store()
-from trialdesk.store.models import Study
-from trialdesk.store.services.patient_reports import revoke_patient_link
-study = Study.objects.get(protocol_id=sys.argv[1])
-revoke_patient_link(study, sys.argv[2], "sj-coordinator", "phone lost")
-"""
 ANSWERS = """
 import json, sys
 from trialdesk.store.database import open_store
@@ -119,6 +99,7 @@ class Diary:
         made = served.trialdesk("token", "create", "sj-investigator", "--json")
         assert made.returncode == 0, made.stderr
         self.api = ApiClient(served.base_url, json.loads(made.stdout)["token"])
+        self.subjects = f"/studies/{STEMJOINT}/subjects"
 
     def set_clock(self, instant: dt.datetime) -> None:
         self.clock_file.write_text(instant.isoformat(), encoding="utf-8")
@@ -149,10 +130,20 @@ class Diary:
         return code
 
     def invite(self, code: str, language: str) -> str:
-        return json.loads(run_in_store(self.served, INVITE, STEMJOINT, code, language))["token"]
+        """A personal link through the API (a reissue revokes the live one): its token."""
+        body = {"language": language, "time_zone": "Europe/Copenhagen"}
+        made = self.api.expect("POST", f"{self.subjects}/{code}/patient-link", body, 201)
+        assert made["path"] == f"/p/{made['token']}/"
+        return made["token"]
 
     def revoke(self, code: str) -> None:
-        run_in_store(self.served, REVOKE, STEMJOINT, code)
+        body = {"reason": "phone lost"}
+        self.api.expect("DELETE", f"{self.subjects}/{code}/patient-link", body)
+
+    def compliance(self, code: str) -> tuple[int, int, int]:
+        """(answered, late, missed) as the staff's API counts them by the server's clock."""
+        diary = self.api.expect("GET", f"{self.subjects}/{code}/diary")
+        return diary["answered"], diary["late"], diary["missed"]
 
     def answers(self, code: str) -> list[dict[str, Any]]:
         return json.loads(run_in_store(self.served, ANSWERS, code))
@@ -333,6 +324,7 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
         evening(d).astimezone(dt.UTC) for d in (1, 2, 3)
     ]
     assert diary.diary_record(code) == {"day1": 4, "day2": 5, "day3": 6}
+    assert diary.compliance(code) == (3, 0, 1)
 
     # The other subject's link shows only its own diary: nothing answered, the first subject's
     # answers are not there, and its question of day 5 is open; answering it (9) leaves the
