@@ -57,6 +57,7 @@ from trialdesk.store.calendar import (
     overdue_sae_reports,
     visit_state,
 )
+from trialdesk.store.diary_compliance import diary_alerts
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
 from trialdesk.store.models import (
     AdverseEvent,
@@ -70,6 +71,7 @@ from trialdesk.store.models import (
 from trialdesk.store.sdv_status import SdvState, visit_states
 
 if TYPE_CHECKING:
+    from trialdesk.protocol.model import Protocol
     from trialdesk.protocol.model import Visit as ProtocolVisit
     from trialdesk.store.access import Access
 
@@ -440,6 +442,8 @@ class WorkList:
     eligibility: WorkSection
     sae_overdue: WorkSection
     sae_due: WorkSection
+    #: Subjects whose diary has two missed days in a row (`diary_compliance.diary_alerts`).
+    diary_missed: WorkSection = field(default_factory=WorkSection)
 
     @property
     def total(self) -> int:
@@ -451,6 +455,7 @@ class WorkList:
                 self.eligibility,
                 self.sae_overdue,
                 self.sae_due,
+                self.diary_missed,
             )
         )
 
@@ -464,8 +469,9 @@ def work_list(
 ) -> WorkList:
     """What the user's subjects need, as it stands on `today` (`now` for SAE deadlines):
     overdue visits, open visits whose forms are not complete, consented subjects whose
-    eligibility is to be confirmed, SAE reports overdue and due. Only subjects of
-    `access.subjects()` (of `site` when given). `limit=0` counts without listing."""
+    eligibility is to be confirmed, SAE reports overdue and due, subjects whose diary has
+    two missed days in a row at `now`. Only subjects of `access.subjects()` (of `site` when
+    given). `limit=0` counts without listing."""
     subjects = access.subjects()
     if site:
         subjects = subjects.filter(site__code=site)
@@ -488,6 +494,7 @@ def work_list(
         eligibility=_eligibility_section(subjects, limit),
         sae_overdue=_sae_section(overdue_sae_reports(access.study, now), access, site, limit),
         sae_due=_sae_section(open_sae_reports(access.study, now), access, site, limit),
+        diary_missed=_diary_section(awaiting, access.study.protocol(), now, limit),
     )
 
 
@@ -663,6 +670,15 @@ def _sae_section(events: list[AdverseEvent], access: Access, site: str, limit: i
         and (not site or event.subject.site.code == site)
     ]
     return WorkSection(len(mine), mine[:limit] if limit else [])
+
+
+def _diary_section(
+    awaiting: QuerySet[Subject], protocol: Protocol, now: dt.datetime, limit: int
+) -> WorkSection:
+    """Subjects taking part whose live link's diary has two missed days in a row (two
+    queries, none without a patient_reported schedule)."""
+    alerts = diary_alerts(awaiting, protocol, now)
+    return WorkSection(len(alerts), alerts[:limit] if limit else [])
 
 
 def readable_subject_counts(accesses: list[Access]) -> dict[int, int]:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
+from trialdesk.store import clock
 from trialdesk.store import matrix as store_matrix
 from trialdesk.store.access import Access, accesses_of
 from trialdesk.store.matrix import SORTS, MatrixQuery, SubjectMatrix
@@ -122,7 +123,7 @@ def work_summary(request: HttpRequest, study: str) -> HttpResponse:
     access = study_access(request, study)
     if not getattr(request, "htmx", False):
         return redirect(reverse("pages:work-list", args=[study_key(access.study)]))
-    work = store_matrix.work_list(access, timezone.localdate(), timezone.now(), limit=0)
+    work = store_matrix.work_list(access, timezone.localdate(), clock.now(), limit=0)
     return render_study_page(
         request, "pages/home/work_summary.html", access, "study-home", {"work": work}
     )
@@ -136,7 +137,7 @@ def work_list(request: HttpRequest, study: str) -> HttpResponse:
     sites = _site_choices(access)
     site = request.GET.get("site", "")
     site = site if site in {code for code, _ in sites} else ""
-    work = store_matrix.work_list(access, timezone.localdate(), timezone.now(), site=site)
+    work = store_matrix.work_list(access, timezone.localdate(), clock.now(), site=site)
     context = {
         "work": work,
         "sites": sites,

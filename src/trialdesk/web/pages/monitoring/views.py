@@ -13,7 +13,9 @@ from django.views.decorators.http import require_GET
 
 from trialdesk.monitoring.kri import KRIS
 from trialdesk.monitoring.report import funnel_svg
+from trialdesk.store import clock
 from trialdesk.store.access import Access
+from trialdesk.store.diary_compliance import compliance_by_site
 from trialdesk.web.pages.context import staff_page, study_access
 from trialdesk.web.pages.monitoring.dashboard import (
     FLAGS,
@@ -53,7 +55,10 @@ def _funnel_words() -> dict[str, str]:
 @require_GET
 def monitoring(request: HttpRequest, study: str) -> HttpResponse:
     access = _reader(request, study)
-    context = {"dashboard": dashboard(access)}
+    context = {
+        "dashboard": dashboard(access),
+        "diary_compliance": compliance_by_site(access, clock.now()),
+    }
     return render_study_page(
         request, "pages/monitoring/dashboard.html", access, "monitoring", context
     )
