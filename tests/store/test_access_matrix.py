@@ -13,7 +13,8 @@ blinding" and the REST API's errors), never asked of `trialdesk.store.access`:
   roles its text names: queries raised, closed and re-opened by monitors and data managers,
   answered by the site's coordinators, investigators and assessors (a comment by either
   side), source data verified by monitors, visits and casebooks signed by investigators,
-  records locked and unlocked by data managers.
+  records locked and unlocked by data managers. Issue 14's patient links are given (and
+  reissued) and revoked by the site's coordinators and investigators.
 
 Every write runs in a transaction rolled back afterwards, so one study state serves every call;
 a refused write must leave the audit trail's head where it was, an accepted one must move it.
@@ -55,12 +56,13 @@ from trialdesk.store.services import (
 )
 from trialdesk.store.services.accounts import set_password
 from trialdesk.store.services.locks import lock_record
+from trialdesk.store.services.patient_reports import invite_patient
 from trialdesk.store.services.queries import answer_query, raise_query
 from trialdesk.store.services.setup import revoke_role, set_full_name
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 from trialdesk.web.api import api
 
-from .conftest import OPERATOR, ROLES, SCREENING_FORMS, WOMAC_ALL_ONES, make_eligible
+from .conftest import OPERATOR, PROTOCOL, ROLES, SCREENING_FORMS, WOMAC_ALL_ONES, make_eligible
 
 OPEN_LABEL = Path(__file__).parent / "protocols" / "OPEN-LABEL.yaml"
 DAY0 = dt.date(2024, 4, 1)
@@ -305,6 +307,18 @@ CALLS: dict[tuple[str, str], Call] = {
         valid={"meaning": "visit_review", "password": PASSWORD},
         invalid={"meaning": "casebook_approval", "password": PASSWORD},
     ),
+    # Issue 14: the site's staff invite a patient to answer at home (a reissue: "treated" has
+    # a live link) and revoke the link.
+    ("get", SUBJECT + "/diary"): Call(),
+    ("post", SUBJECT + "/patient-link"): writes(
+        *SITE_STAFF,
+        valid={"language": "da", "time_zone": "Europe/Copenhagen"},
+        invalid={"language": "da", "time_zone": "Europe/Aarhus"},
+        created=True,
+    ),
+    ("delete", SUBJECT + "/patient-link"): writes(
+        *SITE_STAFF, valid={"reason": "phone lost"}, invalid={"reason": " "}
+    ),
     **{
         ("post", SUBJECT + level + "/lock"): writes(
             "data_manager", valid={"reason": "data review done"}, refused_on="locked"
@@ -443,6 +457,7 @@ def populate_site(study: Study, site: str) -> dict[str, str]:
             study, treated, text=text, by="mona", visit_id="SCR", form="vitals", item="weight_kg"
         )
     answer_query(study, treated, ANSWERED_QUERY, text="The clinic's scale.", by="ines")
+    invite_patient(study, treated, "ines", language="en", time_zone="Europe/Copenhagen")
     subjects["ended"] = make_eligible(study, site)
     record_visit(study, subjects["ended"], "SCR", dt.date(2024, 3, 1), "ines")
     withdraw_subject(study, subjects["ended"], "patient's decision", "ines")
@@ -690,6 +705,30 @@ def swap_arms() -> None:
 
 #: MD5 instead of Argon2 for the passwords set and checked here (tests/store/conftest.py).
 pytestmark = pytest.mark.usefixtures("fast_password_hashing")
+
+#: A questionnaire at home (issue 14), so that the patient-link steps reach the role check:
+#: KNEE-TEST's own file has none, and an invitation would be refused for every role.
+AT_HOME = """patient_reported:
+  - {id: womac_home, form: womac, visit: W12, kind: once, first_day: 77, last_day: 84}
+"""
+
+
+@pytest.fixture
+def study(django_db_setup: str) -> Study:
+    """tests/store/conftest.py's `study` (KNEE-TEST, sites 01 and 02, the same users), its
+    protocol with the questionnaire at home added."""
+    study = create_study(PROTOCOL.name, OPERATOR, text=PROTOCOL.read_text() + AT_HOME)
+    add_site(study, "01", OPERATOR)
+    add_site(study, "02", OPERATOR)
+    for username, role, site in [
+        ("ines", "investigator", None),
+        ("colin", "coordinator", "01"),
+        ("pia", "pharmacist", None),
+        ("ada", "assessor", None),
+        ("mona", "monitor", None),
+    ]:
+        add_user(study, username, role, OPERATOR, site)
+    return study
 
 
 @pytest.mark.django_db

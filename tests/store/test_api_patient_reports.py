@@ -180,7 +180,6 @@ def test_the_compliance_grid_by_the_servers_clock(study: Any, code: str, set_clo
     assert grid.status_code == 200, grid.content
     found = grid.json()
     assert (found["subject"], found["invited"], found["time_zone"]) == (code, True, ZONE)
-    assert instant(found["now"]) == utc(2026, 1, 15, 11, 0)
     entries = found["entries"]
     assert [entry["day"] for entry in entries] == list(range(1, 31))
     assert [entry["state"] for entry in entries[:6]] == [

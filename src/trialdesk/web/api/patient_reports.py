@@ -66,7 +66,6 @@ class DiaryOut(Schema):
     time_zone: str | None = Field(
         description="the patient's time zone (of their latest link); null: never invited"
     )
-    now: dt.datetime = Field(description="the server's clock the states are read at")
     answered: int
     late: int
     missed: int
@@ -173,7 +172,6 @@ def diary(subject: Subject, now: dt.datetime) -> dict:
         "subject": subject.code,
         "invited": invited,
         "time_zone": latest.time_zone if latest is not None else None,
-        "now": now,
         **{key: sum(s[key] for s in summaries) for key in ("answered", "late", "missed")},
         "compliance": summaries,
         "entries": rows,
