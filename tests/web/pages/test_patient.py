@@ -167,11 +167,17 @@ def diary(serve_store: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture
 def phone(browser: Any, diary: Diary) -> Any:
-    """`phone()`: a new page in a phone's browser context (360 x 740, touch)."""
+    """`phone(javascript=True)`: a new page in a phone's browser context (360 x 740,
+    touch)."""
     contexts: list[Any] = []
 
-    def open_phone() -> Any:
-        context = browser.new_context(**PHONE, locale="en-GB", base_url=diary.served.base_url)
+    def open_phone(javascript: bool = True) -> Any:
+        context = browser.new_context(
+            **PHONE,
+            locale="en-GB",
+            base_url=diary.served.base_url,
+            java_script_enabled=javascript,
+        )
         contexts.append(context)
         return context.new_page()
 
@@ -262,6 +268,13 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
                 assert box["width"] >= 44 and box["height"] >= 44, (i, box)
             assert page.evaluate("document.documentElement.scrollWidth") <= 360
             assert code not in page.content() and "AUH" not in page.content()
+            # The keyboard reaches the scale, and the focused box shows it.
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.value") == "0"
+            outline = page.locator("label.patient-option").first.evaluate(
+                "label => getComputedStyle(label).outlineStyle"
+            )
+            assert outline == "solid"
         if day == 3:
             # A second screen with day 3's form, sent again after the answer below.
             stale = page.context.new_page()
@@ -328,8 +341,9 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
 
     # The other subject's link shows only its own diary: nothing answered, the first subject's
     # answers are not there, and its question of day 5 is open; answering it (9) leaves the
-    # first subject's record as it was.
-    other_page = phone()
+    # first subject's record as it was. This phone runs no JavaScript: the page works, and
+    # no phone clock is recorded.
+    other_page = phone(javascript=False)
     other_page.goto(f"/p/{other_token}/")
     assert other_page.evaluate("document.documentElement.lang") == "en"
     assert set(day_rows(other_page).values()) == {"Missed"}
@@ -343,6 +357,7 @@ def test_a_patient_answers_three_evenings_misses_one_and_cannot_change_or_back_f
     assert [state for state in day_rows(page).values() if "9" in state] == []
     assert diary.diary_record(code) == {"day1": 4, "day2": 5, "day3": 6}
     assert diary.diary_record(other) == {"day5": 9}
+    assert [(a["day"], a["authored"]) for a in diary.answers(other)] == [(5, False)]
 
     # A revoked link answers 404, in every language, and a POST through it writes nothing.
     page.goto(item_url.format(day=5))
