@@ -127,10 +127,10 @@ def test_staff_see_the_grid_the_alert_and_invite_once(
         assert "Missed" in page.inner_text(f"#entry-pain_diary-{day}")
     assert state_of(page, 6) == "open"
     assert state_of(page, 7) == "upcoming"
-    # The local date of day 1 and when its answer came (19:30 in Copenhagen, the coordinator
-    # reads in UTC unless their profile says otherwise: shown as a time, not checked here).
-    day1 = page.locator("#entry-pain_diary-1 td").first.inner_text()
-    assert str((DAY0 + dt.timedelta(days=1)).day) in day1
+    # Day 1's local date, and when its answer came in the patient's time (19:30 Copenhagen).
+    day1 = page.locator("#entry-pain_diary-1 td").all_inner_texts()
+    assert day1[0] == (DAY0 + dt.timedelta(days=1)).isoformat(), day1
+    assert day1[2].endswith("19:30"), day1
     assert "2 missed days in a row" in page.inner_text("#diary-alert")
     counts = {
         item.get_attribute("data-state"): item.locator("strong").inner_text()
