@@ -34,7 +34,7 @@ from trialdesk.store.errors import (
     SubjectStateError,
 )
 from trialdesk.store.models import AuditEvent, FormRecord, PatientAnswer, PatientLink, Subject
-from trialdesk.store.services import screen_subject
+from trialdesk.store.services import screen_subject, withdraw_subject
 from trialdesk.store.services.locks import lock_record
 from trialdesk.store.services.patient_reports import (
     EntryClosed,
@@ -379,3 +379,59 @@ def test_a_locked_form_or_casebook_takes_no_answer(
         answer_entry(link, "pain_diary", 2, "day2", 4, now=evening(2))
     assert counts() == before
     assert "day2" not in {k for k, v in diary_values(code).items() if v is not None}
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_subject_takes_no_answer(study: Any, code: str, invited: tuple) -> None:
+    link, _ = invited
+    withdraw_subject(study, code, "patient's decision", "ines")
+    before = counts()
+    with pytest.raises(SubjectStateError, match="withdrawn: no answers are taken"):
+        answer_entry(link, "pain_diary", 1, "day1", 3, now=evening(1))
+    assert counts() == before
+    with pytest.raises(SubjectStateError, match="is withdrawn"):
+        invite_patient(study, code, "colin", language="da", time_zone=ZONE)
+    assert PatientLink.objects.count() == 1
+
+
+#: KOOS at home in the week before M3 (day 91), added to the protocol file alone.
+KOOS_AT_HOME = """  - id: koos_home
+    form: koos
+    visit: M3
+    kind: once
+    first_day: 84
+    last_day: 91
+"""
+
+
+@pytest.mark.django_db
+def test_koos_at_home_added_in_the_protocol_file_is_answered_item_by_item(
+    django_db_setup: str,
+) -> None:
+    from trialdesk.instruments import get_instrument
+    from trialdesk.protocol import protocol_source
+
+    _, text = protocol_source("NCT05933434")
+    diary_end = "    grace_minutes: 60\n"
+    assert text.count(diary_end) == 1
+    study = stemjoint_study(text.replace(diary_end, diary_end + KOOS_AT_HOME))
+    code = treated_subject(study, DAY0)
+    link, _ = invite_patient(study, code, "colin", language="en", time_zone=ZONE)
+    items = [item.id for item in get_instrument("koos").items]
+    # Day 84 is 4 April 2026 (summer time): open from 00:00 local, 22:00 UTC the day before,
+    # to 24:00 local on day 91, 11 April: 22:00 UTC; no grace.
+    with pytest.raises(EntryClosed):
+        answer_entry(link, "koos_home", 84, items[0], 1, now=utc(2026, 4, 3, 21, 59, 59))
+    answer_entry(link, "koos_home", 84, items[0], 1, now=utc(2026, 4, 3, 22, 0))
+    answer_entry(link, "koos_home", 84, items[1], 2, now=utc(2026, 4, 11, 21, 59, 59))
+    with pytest.raises(EntryClosed):
+        answer_entry(link, "koos_home", 84, items[2], 2, now=utc(2026, 4, 11, 22, 0))
+    subject = Subject.objects.select_related("study").get(code=code)
+    (view,) = subject_entries(subject, ZONE, utc(2026, 4, 5), schedule_id="koos_home")
+    assert view.items == tuple(items) and view.answered == tuple(items[:2])
+    assert view.state is EntryState.OPEN  # not every item answered yet
+    (missed,) = subject_entries(subject, ZONE, utc(2026, 4, 12), schedule_id="koos_home")
+    assert missed.state is EntryState.MISSED
+    record = FormRecord.objects.select_related("visit").get(subject=subject, form="koos")
+    assert record.visit.visit_id == "M3"
+    assert (record.values[items[0]], record.values[items[1]]) == (1, 2)

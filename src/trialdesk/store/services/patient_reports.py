@@ -35,7 +35,7 @@ from trialdesk.schedule.diary import Entry, EntryState, entries, entry_state
 from trialdesk.store.audit import audited_state, audited_write
 from trialdesk.store.contact_seal import seal
 from trialdesk.store.errors import AlreadyExists, NotFound, SubjectStateError
-from trialdesk.store.lifecycle import RANDOMIZED_STATUSES
+from trialdesk.store.lifecycle import SubjectStatus
 from trialdesk.store.models import PatientAnswer, PatientLink, Study, Subject
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
@@ -43,8 +43,11 @@ from trialdesk.store.services.forms import as_stored, open_form_visit, write_for
 
 #: The languages a patient answers in (the web app's).
 PATIENT_LANGUAGES = ("en", "da", "zh-hans")
-#: Statuses in which a subject answers at home: randomized and still taking part.
-ANSWERING_STATUSES = RANDOMIZED_STATUSES
+#: Statuses in which a subject answers at home: randomized and still taking part (not once
+#: completed, withdrawn or lost to follow-up: no answer, no reminder after withdrawal).
+ANSWERING_STATUSES = frozenset(
+    {SubjectStatus.RANDOMIZED, SubjectStatus.TREATED, SubjectStatus.IN_FOLLOW_UP}
+)
 
 
 class EntryClosed(BadInput):
@@ -201,9 +204,7 @@ def subject_entries(
             answered = tuple(item for item in items if item in got)
             # An entry stands answered once all its items are; when the last came is when.
             last = max(got[item] for item in answered) if len(answered) == len(items) else None
-            views.append(
-                EntryView(schedule, entry, entry_state(entry, last, now), items, answered)
-            )
+            views.append(EntryView(schedule, entry, entry_state(entry, last, now), items, answered))
     return views
 
 
