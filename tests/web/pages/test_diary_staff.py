@@ -102,6 +102,14 @@ def test_staff_see_the_grid_the_alert_and_invite_once(
     # The defaults: the site's country's language (Denmark: Danish), Copenhagen.
     assert page.locator("#invite-language").input_value() == "da"
     assert page.locator("#invite-time-zone").input_value() == "Europe/Copenhagen"
+    # A time zone that does not exist is refused, naming the field and the expectation.
+    page.fill("#invite-time-zone", "Mars/Olympus")
+    with page.expect_response(lambda r: r.url.endswith("/diary/invite")) as refused:
+        page.click("form.invite-form button[type=submit]")
+    assert refused.value.status == 400
+    assert "expected an IANA zone" in page.inner_text("form.invite-form [role=alert]")
+    assert page.locator("#new-link").count() == 0
+    page.fill("#invite-time-zone", "Europe/Copenhagen")
     page.click("form.invite-form button[type=submit]")
     page.wait_for_load_state()
     url = page.locator("#patient-link-url").inner_text()
@@ -160,9 +168,19 @@ def test_staff_see_the_grid_the_alert_and_invite_once(
         assert other.locator("form.invite-form").count() == 0
         assert other.locator("form.revoke-form").count() == 0
         no_arm_in(other.content(), STEMJOINT, reader)
-        # Posting anyway is refused by the service (the role has no such step).
-        refused = other.request.post(clocked.url(diary_url(code) + "invite"))
-        assert refused.status in (403, 400), refused.status
+        # Posting anyway (with the page's CSRF token) is refused by the service: the role
+        # has no such step.
+        csrf = other.locator("input[name=csrfmiddlewaretoken]").first.get_attribute("value")
+        refused = other.request.post(
+            clocked.url(diary_url(code) + "invite"),
+            form={
+                "csrfmiddlewaretoken": csrf,
+                "language": "da",
+                "time_zone": "Europe/Copenhagen",
+            },
+        )
+        assert refused.status == 403, refused.status
+        assert "Your role does not allow this step." in refused.text()
 
     monitor = sign_in(clocked, "sj-monitor")
     monitor.goto(f"/studies/{STEMJOINT}/monitoring/")
