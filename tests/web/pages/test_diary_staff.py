@@ -96,6 +96,7 @@ def test_staff_see_the_grid_the_alert_and_invite_once(
     code = treated_subject(clocked, STEMJOINT, "AUH", "sj-investigator", [("INJ", DAY0)])
     page = sign_in(clocked, "sj-coordinator")
     page.goto(f"/studies/{STEMJOINT}/subjects/{code}/")
+    look(page, "subject-diary-link")
     page.click("text=Diary and personal link")
     assert page.url.endswith(diary_url(code))
     assert page.locator("#diary-alert").count() == 0
