@@ -52,6 +52,7 @@ messages: install-dev
 	done
 	cd $(PAGES) && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete \
 	  $(foreach area,$(PAGE_AREAS),--ignore '$(area)/*')
+	cd src/trialdesk/store && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete
 
 compile-messages:
 	cd $(PAGES) && $(DJANGO_ADMIN) compilemessages --ignore '.venv'

@@ -128,3 +128,49 @@ def revoke_command(
         print_json(_link_document(chosen, link))
         return
     typer.echo(f"{chosen}, subject {link.subject.code}: personal link revoked ({reason.strip()})")
+
+
+# ---------------------------------------------------------------- reminders
+
+
+@epro_app.command("remind")
+@reports_errors
+def remind_command(
+    now: str | None = typer.Option(
+        None, "--now", help="The moment to send for (ISO 8601 with offset); default: the clock."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send the patients' reminders due now, each once: a diary entry that opened, a day
+    missed. Run it every 15 minutes (docs/epro.md). Exit 1 if a message was refused (it is
+    tried again on the next run)."""
+    import datetime as dt
+    import sys
+
+    from trialdesk.errors import BadInput
+
+    moment = None
+    if now is not None:
+        try:
+            moment = dt.datetime.fromisoformat(now)
+        except ValueError:
+            raise BadInput(f"--now {now!r}: expected an ISO 8601 instant") from None
+        if moment.tzinfo is None:
+            raise BadInput(f"--now {now!r}: the instant has no offset (e.g. +01:00 or Z)")
+    from trialdesk.store.database import open_store
+
+    open_store()
+    from trialdesk.store.models import ReminderKind
+    from trialdesk.store.reminders import send_due
+
+    run = send_due(moment)
+    counts = {kind.value: run.sent[kind.value] for kind in ReminderKind}
+    if as_json:
+        print_json({"sent": counts, "failed": list(run.failed)})
+    else:
+        for kind, count in counts.items():
+            typer.echo(f"{kind}: {count} sent")
+    for failure in run.failed:
+        sys.stderr.write(f"error: {failure}\n")
+    if run.failed:
+        raise typer.Exit(1)

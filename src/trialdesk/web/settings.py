@@ -60,6 +60,15 @@ def allowed_hosts(text: str | None) -> list[str]:
     return hosts
 
 
+def port_number(variable: str, text: str | None, default: int) -> int:
+    """The port a variable names (`default` when unset), or a clear error."""
+    if not text:
+        return default
+    if not text.strip().isdigit() or not 0 < int(text) < 65536:
+        raise BadInput(f"{variable}: {text!r} is not a port; expected a number from 1 to 65535")
+    return int(text)
+
+
 TRIALDESK_HOME = trialdesk_home()
 
 # Read (and made on first use) only when something needs the key: importing the settings
@@ -211,3 +220,16 @@ LANGUAGES = [("en", "English"), ("da", "Dansk"), ("zh-hans", "简体中文")]
 #: Each area of the web app keeps its own messages (`web/pages/<area>/locale/`), and the
 #: pages they share theirs (`web/pages/locale/`).
 LOCALE_PATHS = sorted(str(path) for path in (Path(__file__).parent / "pages").glob("**/locale"))
+#: The messages to patients (`trialdesk.store.reminders`): listed so `make compile-messages`,
+#: run in the pages' folder, compiles them too.
+LOCALE_PATHS.append(str(Path(__file__).parents[1] / "store" / "locale"))
+
+# ---------------------------------------------------------------- messages to patients
+
+#: Reminders and invitations to patients (`trialdesk.store.reminders`) go out through this
+#: SMTP server, from this address; a server that does not answer in 10 s fails the message
+#: (tried again on the next `trialdesk epro remind`).
+EMAIL_HOST = os.environ.get("TRIALDESK_SMTP_HOST") or "localhost"
+EMAIL_PORT = port_number("TRIALDESK_SMTP_PORT", os.environ.get("TRIALDESK_SMTP_PORT"), 25)
+DEFAULT_FROM_EMAIL = os.environ.get("TRIALDESK_MAIL_FROM") or "trialdesk@localhost"
+EMAIL_TIMEOUT = 10
