@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from trialdesk.analysis.datasets import AnalysisDatasets, PrimaryEndpoint, primary_endpoint
+from trialdesk.analysis.report.diary_section import diary_sections
 from trialdesk.analysis.report.efficacy_sections import primary_section, responder_section
 from trialdesk.analysis.report.markup import ReportBody, html_table, inline_figure, shown_once
 from trialdesk.analysis.report.tables import (
@@ -43,6 +44,7 @@ def report_sections(
     primary_section(body, datasets, protocol, arms, endpoint)
     responder_section(body, datasets, protocol, arms, endpoint)
     _figures_section(body, datasets, arms, endpoint, out_dir, figures)
+    diary_sections(body, datasets, protocol, arms)
     _safety_section(body, datasets, arms)
     _deviations_section(body, datasets, arms)
     _unblinding_section(body, datasets)
