@@ -33,7 +33,9 @@ def now() -> dt.datetime:
     try:
         instant = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise BadInput(f"{path}: expected an ISO 8601 instant, e.g. 2026-03-02T19:30:00+01:00")
+        raise BadInput(
+            f"{path}: expected an ISO 8601 instant, e.g. 2026-03-02T19:30:00+01:00"
+        ) from None
     if instant.tzinfo is None:
         raise BadInput(f"{path}: the instant {text!r} has no offset (e.g. +01:00 or Z)")
     return instant.astimezone(dt.UTC)
