@@ -484,3 +484,23 @@ def test_the_remind_command_refuses_a_moment_without_offset_and_reports_a_refusa
     assert "window_open: 0 sent" in refused.stdout
     assert "window_open pain_diary day 1 by email" in refused.stderr
     assert mails(inbox) == []
+
+
+@pytest.mark.django_db
+def test_epro_invite_emails_the_invitation(stemjoint: Any, inbox: Inbox) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from trialdesk.cli import app
+
+    code = treated_subject(stemjoint)
+    arguments = ["epro", "invite", STEMJOINT, code, "--by", "colin", "--language", "da"]
+    arguments += ["--time-zone", "Europe/Copenhagen", "--email", ADDRESS]
+    result = CliRunner().invoke(app, [*arguments, "--base-url", BASE, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["emailed"] is True
+    [(to, subject, body)] = mails(inbox)
+    assert (to, subject) == ([ADDRESS], "Dit personlige link til forsøgets dagbog")
+    assert f"{BASE}/p/{document['token']}/" in body

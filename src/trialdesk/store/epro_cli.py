@@ -96,13 +96,34 @@ def invite_command(
         chosen, subject, by, language=language, time_zone=time_zone, email=email
     )
     url = f"{address}/p/{token}/"
+    emailed = _send_invitation(link, token, address)
     if as_json:
-        print_json({**_link_document(chosen, link), "token": token, "url": url})
+        print_json({**_link_document(chosen, link), "token": token, "url": url, "emailed": emailed})
         return
     typer.echo(f"{chosen}, subject {link.subject.code}: personal link ({language}, {time_zone})")
     typer.echo(url)
     segno.make(url, error="m").terminal(out=sys.stdout, compact=True)
     typer.echo("Shown once: give it to the patient now; it cannot be shown again.")
+    if emailed:
+        typer.echo("The invitation with this link was emailed to the patient.")
+
+
+def _send_invitation(link: Any, token: str, address: str) -> bool:
+    """Email the invitation with the link (the only moment the token is known); a refusal
+    of the mail server is told on stderr and leaves the link as made."""
+    import smtplib
+    import sys
+
+    from trialdesk.store.reminders import send_invitation
+
+    try:
+        return send_invitation(link, token, base=address)
+    except (OSError, smtplib.SMTPException) as error:
+        sys.stderr.write(
+            f"warning: the invitation email was not sent ({error}); give the "
+            "link to the patient now\n"
+        )
+        return False
 
 
 @epro_app.command("revoke")
