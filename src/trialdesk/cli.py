@@ -33,6 +33,7 @@ AREAS = [
     "trialdesk.store.monitor_cli",
     "trialdesk.store.checks_cli",
     "trialdesk.store.epro_cli",
+    "trialdesk.store.export_cli",
 ]
 
 for area in AREAS:
