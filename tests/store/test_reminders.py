@@ -17,11 +17,8 @@ The expected words are those of the Danish and Chinese catalogues
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+
+from support.smtp import Inbox, free_port, smtp_server
 
 from .conftest import OPERATOR
 
@@ -51,50 +49,23 @@ def utc(day: int, hour: int, minute: int = 0) -> dt.datetime:
 # ---------------------------------------------------------------- the SMTP server
 
 
-class Inbox:
-    """aiosmtpd's handler: keeps every message it is given, parsed."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), message))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def smtp_server() -> Any:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, inbox
-    controller.stop()
+def smtp() -> Any:
+    with smtp_server() as running:
+        yield running
 
 
 @pytest.fixture
-def inbox(smtp_server: Any, settings: Any) -> Inbox:
+def inbox(smtp: Any, settings: Any) -> Inbox:
     """The test's mail: Django's SMTP backend (pytest-django would keep it in memory)
     pointed at the loopback server, emptied for each test."""
-    controller, inbox = smtp_server
+    controller, inbox = smtp
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = controller.port
     settings.DEFAULT_FROM_EMAIL = "auh-trials@example.org"
     inbox.messages.clear()
     return inbox
-
-
-def mails(inbox: Inbox) -> list[tuple[list[str], str, str]]:
-    """(recipients, subject, body) of every message received (lines ended as in Python, not
-    as SMTP sends them)."""
-    return [(to, m["Subject"], m.get_content().replace("\r\n", "\n")) for to, m in inbox.messages]
 
 
 # ---------------------------------------------------------------- a STEMJOINT patient
@@ -178,7 +149,7 @@ def test_the_invitation_carries_the_link_in_the_patients_language(
     link, token = invited(stemjoint, "da")
     assert send_invitation(link, token, base=BASE + "/") is True
     assert send_invitation(link, token, base=BASE) is False  # once per link
-    [(to, subject, body)] = mails(inbox)
+    [(to, subject, body)] = inbox.mails()
     assert to == [ADDRESS]
     assert inbox.messages[0][1]["From"] == "auh-trials@example.org"
     assert subject == "Dit personlige link til forsøgets dagbog"
@@ -189,7 +160,7 @@ def test_the_invitation_carries_the_link_in_the_patients_language(
 
     chinese, chinese_token = invited(stemjoint, "zh-hans", "patient.0043@example.org")
     assert send_invitation(chinese, chinese_token, base=BASE)
-    _to, subject, body = mails(inbox)[1]
+    _to, subject, body = inbox.mails()[1]
     assert subject == "您的研究日记个人链接"
     assert f"打开您的个人链接：\n{BASE}/p/{chinese_token}/" in body
 
@@ -207,7 +178,7 @@ def test_no_invitation_without_an_address_or_for_a_revoked_link(
     revoke_patient_link(stemjoint, other.subject.code, "colin", "phone lost")
     other.refresh_from_db()
     assert send_invitation(other, other_token, base=BASE) is False
-    assert mails(inbox) == []
+    assert inbox.mails() == []
 
 
 @pytest.mark.django_db
@@ -219,13 +190,13 @@ def test_a_refused_message_is_not_recorded_and_goes_out_on_the_next_try(
 
     link, token = invited(stemjoint)
     listening = settings.EMAIL_PORT
-    settings.EMAIL_PORT = _free_port()  # nothing listens there
+    settings.EMAIL_PORT = free_port()  # nothing listens there
     with pytest.raises(OSError):
         send_invitation(link, token, base=BASE)
     assert not PatientReminder.objects.filter(link=link).exists()
     settings.EMAIL_PORT = listening
     assert send_invitation(link, token, base=BASE)
-    assert len(mails(inbox)) == 1
+    assert len(inbox.mails()) == 1
 
 
 # ---------------------------------------------------------------- the diary's reminders
@@ -237,7 +208,7 @@ def test_the_window_reminder_comes_at_18_local_once(stemjoint: Any, inbox: Inbox
     # 16:59 UTC is 17:59 in Copenhagen: day 1 is not open yet.
     assert remind(utc(2, 16, 59)) == {}
     assert remind(utc(2, 17, 0)) == {"window_open": 1}
-    [(to, subject, body)] = mails(inbox)
+    [(to, subject, body)] = inbox.mails()
     assert to == [ADDRESS]
     assert subject == "Din dagbog er åben"
     assert "Din dagbog for dag 1 i forsøget STEMJOINT er åben indtil kl. 23:59." in body
@@ -248,7 +219,7 @@ def test_the_window_reminder_comes_at_18_local_once(stemjoint: Any, inbox: Inbox
     assert remind(utc(2, 22, 45)) == {}
     # In the grace hour (23:00-24:00 UTC) the window is closed: no reminder for it.
     assert remind(utc(2, 23, 30)) == {}
-    assert len(mails(inbox)) == 1
+    assert len(inbox.mails()) == 1
     # Day 2 opens at 17:00 UTC on 2026-02-03 (and day 1 was missed at midnight UTC).
     assert remind(utc(3, 17, 0)) == {"window_open": 1, "missed_day": 1}
 
@@ -270,7 +241,7 @@ def test_no_window_reminder_for_an_answered_day(stemjoint: Any, inbox: Inbox) ->
     assert remind(utc(2, 17, 10)) == {}
     # Answered: no missed-day message after the grace either.
     assert remind(utc(3, 0, 5)) == {}
-    assert mails(inbox) == []
+    assert inbox.mails() == []
 
 
 @pytest.mark.django_db
@@ -280,12 +251,12 @@ def test_the_missed_day_reminder_after_the_grace_once(stemjoint: Any, inbox: Inb
     # 23:59 UTC is inside the grace (answers taken late until 00:00 UTC).
     assert remind(utc(2, 23, 59)) == {}
     assert remind(dt.datetime(2026, 2, 3, 0, 0, tzinfo=dt.UTC)) == {"missed_day": 1}
-    _to, subject, body = mails(inbox)[1]
+    _to, subject, body = inbox.mails()[1]
     assert subject == "En dag i dagbogen blev ikke udfyldt"
     assert "Din dagbog for dag 1 (2026-02-02) i forsøget STEMJOINT blev ikke besvaret" in body
     assert "kan ikke længere udfyldes" in body
     assert remind(utc(3, 0, 15)) == {}
-    assert len(mails(inbox)) == 2
+    assert len(inbox.mails()) == 2
 
 
 @pytest.mark.django_db
@@ -294,12 +265,12 @@ def test_only_the_last_missed_day_is_reminded(stemjoint: Any, inbox: Inbox) -> N
     # First run on 2026-02-05 at 00:30 UTC: days 1, 2 and 3 are missed (day 3 from 00:00),
     # day 4 not open yet. One message, about day 3; no window reminder (none is open).
     assert remind(utc(5, 0, 30)) == {"missed_day": 1}
-    [(_to, _subject, body)] = mails(inbox)
+    [(_to, _subject, body)] = inbox.mails()
     assert "dag 3 (2026-02-04)" in body
     # A run more than a day after the last missed day's grace sends nothing for it:
     # 2026-02-06 00:00 UTC ends day 4's grace, so day 4 is reminded; day 3 never again.
     assert remind(utc(6, 0, 0)) == {"missed_day": 1}
-    assert "dag 4 (2026-02-05)" in mails(inbox)[1][2]
+    assert "dag 4 (2026-02-05)" in inbox.mails()[1][2]
 
 
 @pytest.mark.django_db
@@ -310,7 +281,7 @@ def test_a_stale_missed_day_is_not_reminded(stemjoint: Any, inbox: Inbox) -> Non
     late = dt.datetime(2026, 3, 5, 0, 0, tzinfo=dt.UTC)
     assert remind(late) == {}
     assert remind(late - dt.timedelta(minutes=1)) == {"missed_day": 1}
-    assert "dag 30 (2026-03-03)" in mails(inbox)[0][2]
+    assert "dag 30 (2026-03-03)" in inbox.mails()[0][2]
 
 
 @pytest.mark.django_db
@@ -327,7 +298,7 @@ def test_nothing_for_a_revoked_link_a_withdrawn_subject_or_no_address(
     invited(stemjoint, address="")
     assert remind(utc(2, 17, 0)) == {}
     assert remind(utc(3, 0, 0)) == {}
-    assert mails(inbox) == []
+    assert inbox.mails() == []
     # A reissued link is live again and reminded.
     from trialdesk.store.services.patient_reports import invite_patient
 
@@ -355,7 +326,7 @@ def test_the_address_is_never_in_the_database_in_clear(stemjoint: Any, inbox: In
     send_invitation(link, token, base=BASE)
     remind(utc(2, 17, 0))
     remind(utc(3, 0, 0))
-    assert len(mails(inbox)) == 3
+    assert len(inbox.mails()) == 3
     for model in apps.get_models():
         text = serializers.serialize("json", model.objects.all())
         assert ADDRESS not in text, model.__name__
@@ -401,7 +372,7 @@ def test_two_runs_at_once_send_once(stemjoint: Any, inbox: Inbox) -> None:
     for thread in threads:
         thread.join()
     assert sorted(sent) == [0, 1]
-    assert len(mails(inbox)) == 1
+    assert len(inbox.mails()) == 1
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -467,7 +438,7 @@ def test_the_remind_command_sends_what_is_due(stemjoint: Any, inbox: Inbox) -> N
     again = remind_command("--now", "2026-02-02T18:15:00+01:00")
     assert again.exit_code == 0, again.output
     assert again.stdout == "invitation: 0 sent\nwindow_open: 0 sent\nmissed_day: 0 sent\n"
-    assert len(mails(inbox)) == 1
+    assert len(inbox.mails()) == 1
 
 
 @pytest.mark.django_db
@@ -478,12 +449,12 @@ def test_the_remind_command_refuses_a_moment_without_offset_and_reports_a_refusa
     assert result.exit_code == 2
     assert "--now '2026-02-02T18:00:00': the instant has no offset" in result.stderr
     invited(stemjoint)
-    settings.EMAIL_PORT = _free_port()  # nothing listens there
+    settings.EMAIL_PORT = free_port()  # nothing listens there
     refused = remind_command("--now", "2026-02-02T17:00:00Z")
     assert refused.exit_code == 1
     assert "window_open: 0 sent" in refused.stdout
     assert "window_open pain_diary day 1 by email" in refused.stderr
-    assert mails(inbox) == []
+    assert inbox.mails() == []
 
 
 @pytest.mark.django_db
@@ -501,6 +472,34 @@ def test_epro_invite_emails_the_invitation(stemjoint: Any, inbox: Inbox) -> None
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert document["emailed"] is True
-    [(to, subject, body)] = mails(inbox)
+    [(to, subject, body)] = inbox.mails()
     assert (to, subject) == ([ADDRESS], "Dit personlige link til forsøgets dagbog")
     assert f"{BASE}/p/{document['token']}/" in body
+
+
+@pytest.mark.django_db
+def test_an_invitation_made_through_the_api_is_emailed_with_the_servers_address(
+    stemjoint: Any, inbox: Inbox, settings: Any
+) -> None:
+    from .test_api import Api
+
+    code = treated_subject(stemjoint)
+    body = {"language": "da", "time_zone": "Europe/Copenhagen", "email": ADDRESS}
+    path = f"/api/v1/studies/{STEMJOINT}/subjects/{code}/patient-link"
+    made = Api("colin").post(path, body)
+    assert made.status_code == 201, made.content
+    document = made.json()
+    assert (document["emailed"], document["email_refusal"]) == (True, "")
+    [(to, subject, body_text)] = inbox.mails()
+    assert (to, subject) == ([ADDRESS], "Dit personlige link til forsøgets dagbog")
+    # Django's test client asks for http://testserver/: the link starts with that address.
+    assert f"http://testserver/p/{document['token']}/" in body_text
+    # A mail server that refuses: the link is made all the same, and the refusal is said.
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    again = Api("colin").post(path, body)
+    assert again.status_code == 201, again.content
+    assert again.json()["emailed"] is False and again.json()["email_refusal"]
+    from trialdesk.store.models import PatientLink
+
+    assert PatientLink.objects.filter(subject__code=code, revoked_at__isnull=True).count() == 1
+    assert len(inbox.mails()) == 1

@@ -88,6 +88,7 @@ def invite_command(
     open_store()
     import segno
 
+    from trialdesk.store.reminders import personal_link_url
     from trialdesk.store.services.patient_reports import invite_patient
     from trialdesk.store.services.setup import find_study
 
@@ -95,7 +96,7 @@ def invite_command(
     link, token = invite_patient(
         chosen, subject, by, language=language, time_zone=time_zone, email=email
     )
-    url = f"{address}/p/{token}/"
+    url = personal_link_url(token, address)
     emailed = _send_invitation(link, token, address)
     if as_json:
         print_json({**_link_document(chosen, link), "token": token, "url": url, "emailed": emailed})
@@ -109,21 +110,19 @@ def invite_command(
 
 
 def _send_invitation(link: Any, token: str, address: str) -> bool:
-    """Email the invitation with the link (the only moment the token is known); a refusal
-    of the mail server is told on stderr and leaves the link as made."""
-    import smtplib
+    """Email the invitation with the link; a refusal of the mail server is told on stderr
+    and leaves the link as made."""
     import sys
 
-    from trialdesk.store.reminders import send_invitation
+    from trialdesk.store.reminders import email_invitation
 
-    try:
-        return send_invitation(link, token, base=address)
-    except (OSError, smtplib.SMTPException) as error:
+    emailed, refusal = email_invitation(link, token, address)
+    if refusal:
         sys.stderr.write(
-            f"warning: the invitation email was not sent ({error}); give the "
+            f"warning: the invitation email was not sent ({refusal}); give the "
             "link to the patient now\n"
         )
-        return False
+    return emailed
 
 
 @epro_app.command("revoke")

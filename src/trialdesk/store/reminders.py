@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import os
+import smtplib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
@@ -53,13 +54,16 @@ from trialdesk.schedule.diary import EntryState
 from trialdesk.store import clock
 from trialdesk.store.contact_seal import unseal
 from trialdesk.store.models import PatientLink, PatientReminder, ReminderKind
-from trialdesk.store.services.patient_reports import ANSWERING_STATUSES, subject_entries
+from trialdesk.store.services.patient_reports import (
+    ANSWERING_STATUSES,
+    PATIENT_PATH,
+    subject_entries,
+)
 
 BASE_URL_VARIABLE = "TRIALDESK_BASE_URL"
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 SMS_SENDER_VARIABLE = "TRIALDESK_SMS_SENDER"
 #: The patient's pages (`trialdesk.web.pages.patient.urls`), below the base URL.
-PATIENT_PATH = "/p/{token}/"
 EMAIL = "email"
 #: How long after an entry's grace ended its missed-day message is still worth sending.
 MISSED_DAY_NOTICE = dt.timedelta(days=1)
@@ -282,6 +286,17 @@ def send_invitation(
     return _send_once(
         link, ReminderKind.INVITATION, "", 0, message, sender or EmailSender(), now or clock.now()
     )
+
+
+def email_invitation(link: PatientLink, token: str, base: str | None = None) -> tuple[bool, str]:
+    """`send_invitation` for the pages that make a link (the CLI, the web app, the API):
+    (True, "") when it was emailed, (False, "") when the link has no address, and (False,
+    the mail server's refusal) when the message could not be sent; the link stays made
+    either way, and is then given to the patient by hand."""
+    try:
+        return send_invitation(link, token, base=base), ""
+    except (OSError, smtplib.SMTPException) as error:
+        return False, str(error) or type(error).__name__
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 serve` with the store's clock in a file (`TRIALDESK_CLOCK_FILE`), which the test moves.
 
 A STEMJOINT subject is treated on DAY0 (20 days ago). The coordinator invites the patient on
-the subject's diary page: the personal link is shown once, as a URL and a QR code, and a
-reload does not show it again. The patient answers days 1-3 inside the window through the
+the subject's diary page with the patient's address: the personal link is shown once, as a URL
+and a QR code, a reload does not show it again, and the invitation carrying it reaches the
+test's SMTP server on loopback in Danish. The patient answers days 1-3 inside the window through the
 link (the store's own `answer_entry`, run against the served store's database at those
 instants), misses days 4 and 5; with the clock on day 6 at 20:00 in Copenhagen (the pain
 diary's window is 18:00-23:59, 60 minutes' grace: days 1-5 are settled, day 6 is open), the
@@ -27,6 +28,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from support.browser import LANGUAGES, STEMJOINT, WIDTHS, choose_language, look
+from support.smtp import smtp_server
 
 from .test_visits import no_arm_in, treated_subject
 
@@ -50,7 +52,14 @@ def clock_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def clocked(serve_store: Any, clock_file: Path) -> Iterator[Any]:
-    yield serve_store(TRIALDESK_CLOCK_FILE=str(clock_file))
+    with smtp_server() as (controller, received):
+        store = serve_store(
+            TRIALDESK_CLOCK_FILE=str(clock_file),
+            TRIALDESK_SMTP_HOST="127.0.0.1",
+            TRIALDESK_SMTP_PORT=str(controller.port),
+        )
+        store.inbox = received
+        yield store
 
 
 def set_clock(clock_file: Path, instant: dt.datetime) -> None:
@@ -111,12 +120,21 @@ def test_staff_see_the_grid_the_alert_and_invite_once(
     assert "expected an IANA zone" in page.inner_text("form.invite-form [role=alert]")
     assert page.locator("#new-link").count() == 0
     page.fill("#invite-time-zone", "Europe/Copenhagen")
+    page.fill("#invite-email", "patient.0042@example.org")
     page.click("form.invite-form button[type=submit]")
     page.wait_for_load_state()
     url = page.locator("#patient-link-url").inner_text()
     assert url.startswith(clocked.base_url + "/p/"), url
     token = url.rstrip("/").rsplit("/", 1)[1]
     assert len(token) >= 40
+    assert "was emailed to the patient" in page.inner_text("#invitation-emailed")
+    # The Danish invitation (the store's catalogue, src/trialdesk/store/locale/da) with the link.
+    [(to, subject, body)] = clocked.inbox.mails()
+    assert (to, subject) == (
+        ["patient.0042@example.org"],
+        "Dit personlige link til forsøgets dagbog",
+    )
+    assert url in body
     assert page.locator("#new-link svg[role=img]").count() == 1
     assert "will not be shown again" in page.inner_text("#new-link")
     look(page, "diary-staff-new-link")

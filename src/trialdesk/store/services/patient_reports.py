@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.utils import timezone
 
 from trialdesk.errors import BadInput
 from trialdesk.protocol.patient_reports import PatientSchedule
 from trialdesk.schedule.diary import Entry, EntryState, entries, entry_state
+from trialdesk.store import clock
 from trialdesk.store.audit import audited_state, audited_write
 from trialdesk.store.contact_seal import seal
 from trialdesk.store.errors import AlreadyExists, NotFound, SubjectStateError
@@ -43,6 +43,8 @@ from trialdesk.store.services.forms import as_stored, open_form_visit, write_for
 
 #: The languages a patient answers in (the web app's).
 PATIENT_LANGUAGES = ("en", "da", "zh-hans")
+#: Where a personal link opens the patient's pages, below the server's address.
+PATIENT_PATH = "/p/{token}/"
 #: Statuses in which a subject answers at home: randomized and still taking part (not once
 #: completed, withdrawn or lost to follow-up: no answer, no reminder after withdrawal).
 ANSWERING_STATUSES = frozenset(
@@ -99,7 +101,7 @@ def invite_patient(
             raise SubjectStateError(
                 f"subject {code} is {subject.status}: patients answer at home once randomized"
             )
-        now = timezone.now()
+        now = clock.now()
         for live in PatientLink.objects.filter(subject=subject, revoked_at__isnull=True):
             _revoke(trail, live, user, now, "reissued")
         link = PatientLink.objects.create(
@@ -126,7 +128,7 @@ def revoke_patient_link(study: Study, code: str, by: str, reason: str) -> Patien
         if link is None:
             raise NotFound(f"subject {code} has no live patient link")
         link.subject = subject
-        _revoke(trail, link, user, timezone.now(), reason)
+        _revoke(trail, link, user, clock.now(), reason)
     return link
 
 
@@ -222,7 +224,7 @@ def answer_entry(
     take answers at `now` (the server's clock), AlreadyExists when the item is answered."""
     from trialdesk.instruments import get_instrument
 
-    now = now or timezone.now()
+    now = now or clock.now()
     subject = link.subject
     study = subject.study
     protocol = study.protocol()

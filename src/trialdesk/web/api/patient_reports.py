@@ -20,8 +20,10 @@ from ninja import Field, Router, Schema, Status
 from trialdesk.schedule.diary import EntryState, compliance, missed_in_a_row
 from trialdesk.store import clock
 from trialdesk.store.models import PatientAnswer, PatientLink, Subject
+from trialdesk.store.reminders import email_invitation
 from trialdesk.store.services.patient_reports import (
     PATIENT_LANGUAGES,
+    PATIENT_PATH,
     invite_patient,
     revoke_patient_link,
     subject_entries,
@@ -34,7 +36,6 @@ router = Router(tags=["patients at home"])
 
 LINK = SUBJECT + "/patient-link"
 #: Where the patient's pages are, below the server's address.
-PATIENT_PATH = "/p/{token}/"
 
 
 class DiaryEntryOut(Schema):
@@ -87,6 +88,13 @@ class LinkOut(Schema):
 class InvitationOut(LinkOut):
     token: str = Field(description="the link's secret: shown in this answer only, never again")
     path: str = Field(description="the patient's pages below the server's address: /p/<token>/")
+    emailed: bool = Field(
+        description="the invitation with the link was emailed to the link's address"
+    )
+    email_refusal: str = Field(
+        description="the mail server's refusal when the invitation could not be sent, else "
+        '""; the link is made either way'
+    )
 
 
 TimeZone = Annotated[
@@ -192,7 +200,8 @@ def invite(
 ) -> Status:
     """A coordinator or investigator of the subject's site gives the patient a personal link
     (a live one is revoked: a reissue). The token is in this answer only; it is stored as its
-    SHA-256. 400 when the protocol has no patient_reported schedule or the time zone or
+    SHA-256. With an address, the invitation carrying the link is emailed (`emailed`).
+    400 when the protocol has no patient_reported schedule or the time zone or
     address is not one."""
     access, _ = subject_for(request, study, code, version)
     link, token = invite_patient(
@@ -203,8 +212,16 @@ def invite(
         time_zone=body.time_zone,
         email=body.email,
     )
+    emailed, refusal = email_invitation(link, token, request.build_absolute_uri("/"))
     return Status(
-        201, {**_link_out(link), "token": token, "path": PATIENT_PATH.format(token=token)}
+        201,
+        {
+            **_link_out(link),
+            "token": token,
+            "path": PATIENT_PATH.format(token=token),
+            "emailed": emailed,
+            "email_refusal": refusal,
+        },
     )
 
 

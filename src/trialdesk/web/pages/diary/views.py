@@ -32,8 +32,10 @@ from trialdesk.store.access import Access
 from trialdesk.store.diary_compliance import ALERT_RUN
 from trialdesk.store.models import PatientAnswer, PatientLink, Subject
 from trialdesk.store.permissions import Step
+from trialdesk.store.reminders import email_invitation
 from trialdesk.store.services.patient_reports import (
     PATIENT_LANGUAGES,
+    PATIENT_PATH,
     invite_patient,
     revoke_patient_link,
     subject_entries,
@@ -44,8 +46,6 @@ from trialdesk.web.pages.refusals import refusal
 from trialdesk.web.pages.visits.steps import may
 
 TEMPLATE = "pages/diary/subject_diary.html"
-#: The patient's page of a personal link (the patient area's `patient-start`).
-PATIENT_PATH = "/p/{token}/"
 #: The session key holding a new link until its page shows it.
 NEW_LINK = "diary_new_link"
 DEFAULT_TIME_ZONE = "Europe/Copenhagen"
@@ -235,7 +235,7 @@ def invite(request: HttpRequest, study: str, code: str) -> HttpResponse:
         "reason": "",
     }
     try:
-        _link, token = invite_patient(
+        link, token = invite_patient(
             access.study,
             found.code,
             access.user.username,
@@ -253,8 +253,14 @@ def invite(request: HttpRequest, study: str, code: str) -> HttpResponse:
             values=values,
             invite_refusal=refused,
         )
-    url = request.build_absolute_uri(PATIENT_PATH.format(token=token))
-    request.session[NEW_LINK] = {"study": access.study.pk, "code": found.code, "url": url}
+    emailed, email_refusal = email_invitation(link, token, request.build_absolute_uri("/"))
+    request.session[NEW_LINK] = {
+        "study": access.study.pk,
+        "code": found.code,
+        "url": request.build_absolute_uri(PATIENT_PATH.format(token=token)),
+        "emailed": emailed,
+        "email_refusal": email_refusal,
+    }
     return redirect(_page_url(access, found))
 
 
