@@ -124,14 +124,22 @@ def schema(
 @reports_errors
 def import_(
     record: Annotated[
-        Path, typer.Argument(help="a ClinicalTrials.gov study record (API v2 JSON or legacy XML)")
+        Path,
+        typer.Argument(
+            help="a ClinicalTrials.gov study record (API v2 JSON or legacy XML), or a REDCap "
+            "data dictionary (.csv, or a file whose first column is 'Variable / Field Name')"
+        ),
     ],
     out: Annotated[Path | None, typer.Option(help="write the draft protocol YAML here")] = None,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Draft a protocol from a ClinicalTrials.gov record (API v2 JSON, or legacy XML)."""
+    """Draft a protocol from a ClinicalTrials.gov record or a REDCap data dictionary."""
     from trialdesk.protocol.ctgov import import_record, protocol_document, read_record
+    from trialdesk.protocol.redcap_dictionary import is_redcap_dictionary
 
+    if is_redcap_dictionary(record):
+        _import_dictionary(record, out, as_json)
+        return
     imported = import_record(read_record(record))
     for warning in imported.warnings:
         sys.stderr.write(f"warning: {warning}\n")
@@ -148,6 +156,39 @@ def import_(
         print_json(protocol_document(imported.protocol))
     else:
         sys.stdout.write(imported.to_yaml())
+
+
+def _import_dictionary(dictionary: Path, out: Path | None, as_json: bool) -> None:
+    """A REDCap data dictionary as a draft protocol at --out and its forms' instrument
+    definitions in the folder beside it (NAME.instruments/)."""
+    from trialdesk.protocol.redcap_dictionary import (
+        import_dictionary,
+        instruments_folder,
+        read_dictionary,
+    )
+
+    if out is None:
+        raise BadInput(
+            f"{dictionary}: a REDCap dictionary imports to a draft protocol and its forms' "
+            "instrument definitions; give --out FILE.yaml"
+        )
+    imported = import_dictionary(read_dictionary(dictionary), dictionary.name)
+    written = imported.write(out)
+    if as_json:
+        print_json(
+            {
+                "protocol": imported.protocol_document["id"],
+                "out": str(out),
+                "instruments": [str(path) for path in written[1:]],
+                "not_imported": list(imported.empty_forms),
+            }
+        )
+    else:
+        sys.stderr.write(
+            f"wrote {out} and {len(written) - 1} instrument definitions in "
+            f"{instruments_folder(out)}: {len(imported.protocol_document['assumptions'])} "
+            "assumptions to review\n"
+        )
 
 
 @protocol_app.command("export")
