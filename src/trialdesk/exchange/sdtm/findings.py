@@ -1,0 +1,360 @@
+"""Findings: IE (criteria not met), VS (vital signs) and LB (safety laboratory tests).
+
+IE holds, as SDTMIG asks, only the criteria a subject did not meet: an inclusion criterion
+failed (IEORRES N) or an exclusion criterion met (IEORRES Y), from the eligibility verdicts.
+IETESTCD is the protocol's criterion id (I1.., E1.., AGE), as in TI.
+
+VS and LB are one row per test per form record: the test codes, names and units are CDISC
+terms (VSTESTCD/VSTEST/VSRESU, LBTESTCD/LBTEST/UNIT). Results are in the units entered (SI),
+so the standard result equals the original one. LB gives the site's upper limit of normal
+where the form records it. The infection serology (HIV, HBV, HCV, syphilis) belongs to the
+microbiology domains (MB/IS) and is not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from trialdesk.exchange.sdtm.common import (
+    EPOCH,
+    SUBJECT_IDENTIFIERS,
+    VISIT,
+    VISITNUM,
+    day_variable,
+    seq,
+    subject_row,
+    visit_columns,
+)
+from trialdesk.exchange.sdtm.domain import Domain, Row, Variable, numbered, text
+from trialdesk.exchange.sdtm.tabulation import Tabulation, iso_date
+
+IE_VARIABLES = (
+    *SUBJECT_IDENTIFIERS,
+    seq("IE"),
+    Variable(
+        "IETESTCD",
+        "Inclusion/Exclusion Criterion Short Name",
+        "text",
+        "Topic",
+        "Req",
+        8,
+        sponsor_codelist=True,
+        origin="Protocol",
+    ),
+    Variable(
+        "IETEST",
+        "Inclusion/Exclusion Criterion",
+        "text",
+        "Synonym Qualifier",
+        "Req",
+        origin="Protocol",
+    ),
+    Variable(
+        "IECAT",
+        "Inclusion/Exclusion Category",
+        "text",
+        "Grouping Qualifier",
+        "Req",
+        10,
+        "IECAT",
+        origin="Protocol",
+    ),
+    Variable(
+        "IEORRES", "I/E Criterion Original Result", "text", "Result Qualifier", "Req", 1, "NY"
+    ),
+    Variable(
+        "IESTRESC",
+        "I/E Criterion Result in Std Format",
+        "text",
+        "Result Qualifier",
+        "Req",
+        1,
+        "NY",
+        origin="Derived",
+    ),
+    VISITNUM,
+    VISIT,
+    EPOCH,
+    Variable("IEDTC", "Date/Time of Collection", "date", "Timing", "Perm"),
+    day_variable("IEDY", "Study Day of Collection"),
+)
+
+
+def ie_rows(tabulation: Tabulation) -> Iterator[Row]:
+    yield from numbered(_ie(tabulation), "IESEQ")
+
+
+def _ie(tabulation: Tabulation) -> Iterator[Row]:
+    screening = tabulation.visits[0].id
+    screened_on = {subject["code"]: subject["screened_on"] for subject in tabulation.subjects}
+    verdicts = sorted(
+        tabulation.source.extract.eligibility, key=lambda row: (row["subject"], row["id"])
+    )
+    latest = {row["subject"]: row for row in verdicts}
+    for subject, verdict in sorted(latest.items()):
+        for result in verdict["criteria"]:
+            if result.get("result") != "fail":
+                continue
+            criterion = tabulation.protocol.criterion(result["id"])
+            answer = "N" if criterion.type == "inclusion" else "Y"
+            date = screened_on.get(subject)
+            yield {
+                **subject_row(tabulation, "IE", subject),
+                "IETESTCD": criterion.id,
+                "IETEST": text(criterion.text),
+                "IECAT": criterion.type.upper(),
+                "IEORRES": answer,
+                "IESTRESC": answer,
+                **visit_columns(tabulation, screening),
+                "IEDTC": iso_date(date),
+                "IEDY": tabulation.study_day_of(subject, date),
+            }
+
+
+@dataclass(frozen=True)
+class Test:
+    """One test of a findings domain: the form item it comes from and its CDISC names."""
+
+    item: str  # the form's item, or score, id
+    code: str  # --TESTCD
+    name: str  # --TEST
+    unit: str  # "" for a qualitative result
+    category: str = ""
+    upper_limit_item: str | None = None  # the form item holding the site's ULN
+
+
+VITAL_SIGNS = (
+    Test("height_cm", "HEIGHT", "Height", "cm"),
+    Test("weight_kg", "WEIGHT", "Weight", "kg"),
+    Test("bmi", "BMI", "Body Mass Index", "kg/m2"),
+    Test("systolic_bp", "SYSBP", "Systolic Blood Pressure", "mmHg"),
+    Test("diastolic_bp", "DIABP", "Diastolic Blood Pressure", "mmHg"),
+    Test("pulse", "PULSE", "Pulse Rate", "beats/min"),
+    Test("temperature_c", "TEMP", "Temperature", "C"),
+)
+LAB_TESTS = (
+    Test("haemoglobin", "HGB", "Hemoglobin", "g/L", "HEMATOLOGY"),
+    Test("leukocytes", "WBC", "Leukocytes", "10^9/L", "HEMATOLOGY"),
+    Test("neutrophils", "NEUT", "Neutrophils", "10^9/L", "HEMATOLOGY"),
+    Test("platelets", "PLAT", "Platelets", "10^9/L", "HEMATOLOGY"),
+    Test("albumin", "ALB", "Albumin", "g/L", "CHEMISTRY"),
+    Test("creatinine", "CREAT", "Creatinine", "umol/L", "CHEMISTRY", "creatinine_uln"),
+    Test("bilirubin", "BILI", "Bilirubin", "umol/L", "CHEMISTRY", "bilirubin_uln"),
+    Test("alt", "ALT", "Alanine Aminotransferase", "U/L", "CHEMISTRY", "alt_uln"),
+    Test("ast", "AST", "Aspartate Aminotransferase", "U/L", "CHEMISTRY", "ast_uln"),
+    Test("pregnancy_test", "HCG", "Choriogonadotropin Beta", "", "PREGNANCY TEST"),
+)
+#: Qualitative results as the forms record them -> SDTM's original result.
+QUALITATIVE = {"negative": "NEGATIVE", "positive": "POSITIVE"}
+
+
+def _number_text(value: float | int) -> str:
+    return format(value, ".12g") if isinstance(value, float) else str(value)
+
+
+def findings_variables(
+    prefix: str, unit_codelist: str, test_codelists: tuple[str, str]
+) -> tuple[Variable, ...]:
+    code_list, name_list = test_codelists
+    return (
+        *SUBJECT_IDENTIFIERS,
+        seq(prefix),
+        Variable(
+            f"{prefix}TESTCD",
+            f"{_noun(prefix)} Test or Examination Short Name"[:40],
+            "text",
+            "Topic",
+            "Req",
+            8,
+            code_list,
+            origin="Assigned",
+        ),
+        Variable(
+            f"{prefix}TEST",
+            f"{_noun(prefix)} Test or Examination Name"[:40],
+            "text",
+            "Synonym Qualifier",
+            "Req",
+            40,
+            name_list,
+            origin="Assigned",
+        ),
+        *(
+            (
+                Variable(
+                    "LBCAT",
+                    "Category for Lab Test",
+                    "text",
+                    "Grouping Qualifier",
+                    "Exp",
+                    20,
+                    sponsor_codelist=True,
+                    origin="Assigned",
+                ),
+            )
+            if prefix == "LB"
+            else ()
+        ),
+        Variable(
+            f"{prefix}ORRES",
+            "Result or Finding in Original Units",
+            "text",
+            "Result Qualifier",
+            "Exp",
+            40,
+        ),
+        Variable(
+            f"{prefix}ORRESU",
+            "Original Units",
+            "text",
+            "Variable Qualifier",
+            "Exp",
+            20,
+            unit_codelist,
+        ),
+        Variable(
+            f"{prefix}STRESC",
+            "Character Result/Finding in Std Format",
+            "text",
+            "Result Qualifier",
+            "Exp",
+            40,
+            origin="Derived",
+        ),
+        Variable(
+            f"{prefix}STRESN",
+            "Numeric Result/Finding in Standard Units",
+            "float",
+            "Result Qualifier",
+            "Exp",
+            origin="Derived",
+        ),
+        Variable(
+            f"{prefix}STRESU",
+            "Standard Units",
+            "text",
+            "Variable Qualifier",
+            "Exp",
+            20,
+            unit_codelist,
+            origin="Derived",
+        ),
+        *(
+            (
+                Variable(
+                    "LBORNRHI",
+                    "Reference Range Upper Limit in Orig Unit",
+                    "text",
+                    "Variable Qualifier",
+                    "Exp",
+                    20,
+                ),
+                Variable(
+                    "LBSTNRHI",
+                    "Reference Range Upper Limit-Std Units",
+                    "float",
+                    "Variable Qualifier",
+                    "Exp",
+                    origin="Derived",
+                ),
+            )
+            if prefix == "LB"
+            else ()
+        ),
+        VISITNUM,
+        VISIT,
+        EPOCH,
+        Variable(
+            f"{prefix}DTC",
+            "Date/Time of Measurements" if prefix == "VS" else "Date/Time of Specimen Collection",
+            "date",
+            "Timing",
+            "Exp",
+        ),
+        day_variable(
+            f"{prefix}DY",
+            "Study Day of Vital Signs" if prefix == "VS" else "Study Day of Specimen Collection",
+        ),
+    )
+
+
+def _noun(prefix: str) -> str:
+    return {"VS": "Vital Signs", "LB": "Lab"}[prefix]
+
+
+def form_findings(
+    tabulation: Tabulation, prefix: str, form: str, tests: tuple[Test, ...]
+) -> Iterator[Row]:
+    records = sorted(
+        (record for record in tabulation.source.extract.forms if record["form"] == form),
+        key=lambda record: (record["subject"], tabulation.visitnum[record["visit_id"]]),
+    )
+    rows = (
+        row for record in records for row in _record_findings(tabulation, prefix, record, tests)
+    )
+    yield from numbered(rows, f"{prefix}SEQ")
+
+
+def _record_findings(
+    tabulation: Tabulation, prefix: str, record: Row, tests: tuple[Test, ...]
+) -> Iterator[Row]:
+    subject, visit_id = record["subject"], record["visit_id"]
+    date = tabulation.visit_dates.get((subject, visit_id))
+    values = {**record["values"], **record["scores"]}
+    for test in tests:
+        value = values.get(test.item)
+        if value is None or value == "not_applicable" or isinstance(value, bool):
+            continue
+        numeric = isinstance(value, int | float)
+        original = (
+            _number_text(value) if numeric else QUALITATIVE.get(str(value), text(value).upper())
+        )
+        row = {
+            **subject_row(tabulation, prefix, subject),
+            f"{prefix}TESTCD": test.code,
+            f"{prefix}TEST": test.name,
+            f"{prefix}ORRES": original,
+            f"{prefix}ORRESU": test.unit if numeric else "",
+            f"{prefix}STRESC": original,
+            f"{prefix}STRESN": float(value) if numeric else None,
+            f"{prefix}STRESU": test.unit if numeric else "",
+            **visit_columns(tabulation, visit_id),
+            f"{prefix}DTC": iso_date(date),
+            f"{prefix}DY": tabulation.study_day_of(subject, date),
+        }
+        if prefix == "LB":
+            limit = values.get(test.upper_limit_item) if test.upper_limit_item else None
+            row["LBCAT"] = test.category
+            row["LBORNRHI"] = _number_text(limit) if limit is not None else ""
+            row["LBSTNRHI"] = float(limit) if limit is not None else None
+        yield row
+
+
+IE = Domain(
+    "IE",
+    "Inclusion/Exclusion Criteria Not Met",
+    "FINDINGS",
+    "One record per inclusion/exclusion criterion not met per subject",
+    ("STUDYID", "USUBJID", "IETESTCD"),
+    IE_VARIABLES,
+    ie_rows,
+)
+VS = Domain(
+    "VS",
+    "Vital Signs",
+    "FINDINGS",
+    "One record per vital sign measurement per visit per subject",
+    ("STUDYID", "USUBJID", "VSTESTCD", "VISITNUM"),
+    findings_variables("VS", "VSRESU", ("VSTESTCD", "VSTEST")),
+    lambda tabulation: form_findings(tabulation, "VS", "vitals", VITAL_SIGNS),
+)
+LB = Domain(
+    "LB",
+    "Laboratory Test Results",
+    "FINDINGS",
+    "One record per lab test per visit per subject",
+    ("STUDYID", "USUBJID", "LBTESTCD", "VISITNUM"),
+    findings_variables("LB", "UNIT", ("LBTESTCD", "LBTEST")),
+    lambda tabulation: form_findings(tabulation, "LB", "labs", LAB_TESTS),
+)
