@@ -34,6 +34,7 @@ from trialdesk.exchange.source import ExportSource
 
 #: Every domain the export can write, in the order of define.xml.
 DOMAINS: tuple[Domain, ...] = (DM, DS, IE, EX, AE, SV, QS, VS, LB, TS, TE, TA, TV, TI)
+NUMERIC = ("integer", "float")
 SOURCE_SYSTEM = {"name": "trialdesk", "version": __version__}
 
 
@@ -67,7 +68,8 @@ def write(source: ExportSource, out: Path) -> list[Path]:
         json_path = out / f"{domain.name.lower()}.json"
         xpt = XptFile(out / f"{domain.name.lower()}.xpt", domain)
         with DatasetJsonFile(json_path, domain, header) as dataset:
-            for row in chain([first], rows):
+            for made in chain([first], rows):
+                row = _complete(domain, made)
                 _check(domain, row)
                 dataset.add(row)
                 xpt.add(row)
@@ -93,6 +95,17 @@ def write(source: ExportSource, out: Path) -> list[Path]:
 def _instant(moment: dt.datetime) -> str:
     """An aware instant as ISO 8601 in UTC, to the second: 2026-12-04T14:30:38Z."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _complete(domain: Domain, row: Row) -> Row:
+    """The row with every declared variable: one a domain does not give is null ("" or None)."""
+    undeclared = set(row) - {variable.name for variable in domain.variables}
+    if undeclared:
+        raise TrialdeskError(f"SDTM {domain.name}: undeclared variables {sorted(undeclared)}")
+    return {
+        variable.name: row.get(variable.name, None if variable.type in NUMERIC else "")
+        for variable in domain.variables
+    }
 
 
 def _check(domain: Domain, row: Row) -> None:

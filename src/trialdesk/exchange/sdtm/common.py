@@ -15,6 +15,19 @@ EPOCH = Variable("EPOCH", "Epoch", "text", "Timing", "Perm", 20, "EPOCH", origin
 SUBJECT_IDENTIFIERS = (STUDYID, DOMAIN, USUBJID)
 
 
+def last_before_exposure(prefix: str) -> Variable:
+    return Variable(
+        f"{prefix}LOBXFL",
+        "Last Observation Before Exposure Flag",
+        "text",
+        "Record Qualifier",
+        "Exp",
+        1,
+        "NY",
+        origin="Derived",
+    )
+
+
 def seq(domain: str) -> Variable:
     return Variable(
         f"{domain}SEQ", "Sequence Number", "integer", "Identifier", "Req", origin="Derived"

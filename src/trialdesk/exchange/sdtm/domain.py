@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
@@ -74,6 +75,25 @@ def numbered(rows: Iterable[Row], sequence: str) -> Iterator[Row]:
     for row in rows:
         counts[row["USUBJID"]] = counts.get(row["USUBJID"], 0) + 1
         yield {**row, sequence: counts[row["USUBJID"]]}
+
+
+def flag_last_before_exposure(
+    rows: Iterable[Row], first_exposure: Callable[[str], str], prefix: str, keys: tuple[str, ...]
+) -> Iterator[Row]:
+    """`rows` (in subject order) with --LOBXFL "Y" on each subject's last row per test (`keys`)
+    that has a result and is dated on or before the first exposure (`first_exposure(USUBJID)`,
+    an ISO date, "" when never exposed), as SDTMIG 3.4 defines the flag."""
+    flag, result, dated = f"{prefix}LOBXFL", f"{prefix}ORRES", f"{prefix}DTC"
+    for usubjid, group in groupby(rows, key=lambda row: row["USUBJID"]):
+        subject_rows = [{**row, flag: ""} for row in group]
+        start = first_exposure(usubjid)
+        last: dict[tuple[object, ...], int] = {}
+        for position, row in enumerate(subject_rows):
+            if start and row[result] != "" and row[dated] != "" and row[dated] <= start:
+                last[tuple(row[key] for key in keys)] = position
+        for position in last.values():
+            subject_rows[position][flag] = "Y"
+        yield from subject_rows
 
 
 def text(value: object, limit: int = VALUE_LIMIT) -> str:

@@ -1,7 +1,8 @@
 """Events: AE (one row per adverse event) and DS (consent, randomization, disposition).
 
 AE: the store keeps the reported term and a CTCAE grade, not a MedDRA coding, so AEDECOD
-(required) repeats the reported term in upper case until the terms are coded; the grade is
+(required) repeats the reported term in upper case until the terms are coded, and the MedDRA
+variables SDTMIG expects (AELLT ... AESOCCD) are written null; the grade is
 AETOXGR with AETOXGRV naming CTCAE. AEREL has no CDISC codelist (SDTMIG leaves it to the
 sponsor); the WHO-UMC categories are written as they are recorded, in upper case.
 
@@ -74,9 +75,20 @@ AE_VARIABLES = (
     seq("AE"),
     Variable("AESPID", "Sponsor-Defined Identifier", "text", "Identifier", "Perm", 20),
     Variable("AETERM", "Reported Term for the Adverse Event", "text", "Topic", "Req"),
+    Variable("AELLT", "Lowest Level Term", "text", "Variable Qualifier", "Exp"),
+    Variable("AELLTCD", "Lowest Level Term Code", "integer", "Variable Qualifier", "Exp"),
     Variable(
         "AEDECOD", "Dictionary-Derived Term", "text", "Synonym Qualifier", "Req", origin="Derived"
     ),
+    Variable("AEPTCD", "Preferred Term Code", "integer", "Variable Qualifier", "Exp"),
+    Variable("AEHLT", "High Level Term", "text", "Variable Qualifier", "Exp"),
+    Variable("AEHLTCD", "High Level Term Code", "integer", "Variable Qualifier", "Exp"),
+    Variable("AEHLGT", "High Level Group Term", "text", "Variable Qualifier", "Exp"),
+    Variable("AEHLGTCD", "High Level Group Term Code", "integer", "Variable Qualifier", "Exp"),
+    Variable("AEBODSYS", "Body System or Organ Class", "text", "Record Qualifier", "Exp"),
+    Variable("AEBDSYCD", "Body System or Organ Class Code", "integer", "Variable Qualifier", "Exp"),
+    Variable("AESOC", "Primary System Organ Class", "text", "Variable Qualifier", "Exp"),
+    Variable("AESOCCD", "Primary System Organ Class Code", "integer", "Variable Qualifier", "Exp"),
     _flag("AESER", "Serious Event", "Exp"),
     Variable(
         "AEACN", "Action Taken with Study Treatment", "text", "Record Qualifier", "Exp", 40, "ACN"

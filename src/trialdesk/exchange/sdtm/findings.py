@@ -22,11 +22,19 @@ from trialdesk.exchange.sdtm.common import (
     VISIT,
     VISITNUM,
     day_variable,
+    last_before_exposure,
     seq,
     subject_row,
     visit_columns,
 )
-from trialdesk.exchange.sdtm.domain import Domain, Row, Variable, numbered, text
+from trialdesk.exchange.sdtm.domain import (
+    Domain,
+    Row,
+    Variable,
+    flag_last_before_exposure,
+    numbered,
+    text,
+)
 from trialdesk.exchange.sdtm.tabulation import Tabulation, iso_date
 
 IE_VARIABLES = (
@@ -153,49 +161,8 @@ def _number_text(value: float | int) -> str:
     return format(value, ".12g") if isinstance(value, float) else str(value)
 
 
-def findings_variables(
-    prefix: str, unit_codelist: str, test_codelists: tuple[str, str]
-) -> tuple[Variable, ...]:
-    code_list, name_list = test_codelists
+def _result_variables(prefix: str, unit_codelist: str) -> tuple[Variable, ...]:
     return (
-        *SUBJECT_IDENTIFIERS,
-        seq(prefix),
-        Variable(
-            f"{prefix}TESTCD",
-            f"{_noun(prefix)} Test or Examination Short Name"[:40],
-            "text",
-            "Topic",
-            "Req",
-            8,
-            code_list,
-            origin="Assigned",
-        ),
-        Variable(
-            f"{prefix}TEST",
-            f"{_noun(prefix)} Test or Examination Name"[:40],
-            "text",
-            "Synonym Qualifier",
-            "Req",
-            40,
-            name_list,
-            origin="Assigned",
-        ),
-        *(
-            (
-                Variable(
-                    "LBCAT",
-                    "Category for Lab Test",
-                    "text",
-                    "Grouping Qualifier",
-                    "Exp",
-                    20,
-                    sponsor_codelist=True,
-                    origin="Assigned",
-                ),
-            )
-            if prefix == "LB"
-            else ()
-        ),
         Variable(
             f"{prefix}ORRES",
             "Result or Finding in Original Units",
@@ -240,47 +207,109 @@ def findings_variables(
             unit_codelist,
             origin="Derived",
         ),
-        *(
-            (
-                Variable(
-                    "LBORNRHI",
-                    "Reference Range Upper Limit in Orig Unit",
-                    "text",
-                    "Variable Qualifier",
-                    "Exp",
-                    20,
-                ),
-                Variable(
-                    "LBSTNRHI",
-                    "Reference Range Upper Limit-Std Units",
-                    "float",
-                    "Variable Qualifier",
-                    "Exp",
-                    origin="Derived",
-                ),
-            )
-            if prefix == "LB"
-            else ()
-        ),
-        VISITNUM,
-        VISIT,
-        EPOCH,
+    )
+
+
+def _test_variables(prefix: str, code_label: str, name_label: str) -> tuple[Variable, ...]:
+    return (
         Variable(
-            f"{prefix}DTC",
-            "Date/Time of Measurements" if prefix == "VS" else "Date/Time of Specimen Collection",
-            "date",
-            "Timing",
-            "Exp",
+            f"{prefix}TESTCD",
+            code_label,
+            "text",
+            "Topic",
+            "Req",
+            8,
+            f"{prefix}TESTCD",
+            origin="Assigned",
         ),
-        day_variable(
-            f"{prefix}DY",
-            "Study Day of Vital Signs" if prefix == "VS" else "Study Day of Specimen Collection",
+        Variable(
+            f"{prefix}TEST",
+            name_label,
+            "text",
+            "Synonym Qualifier",
+            "Req",
+            40,
+            f"{prefix}TEST",
+            origin="Assigned",
         ),
     )
 
 
-def _noun(prefix: str) -> str:
-    return {"VS": "Vital Signs", "LB": "Lab"}[prefix]
+VS_VARIABLES = (
+    *SUBJECT_IDENTIFIERS,
+    seq("VS"),
+    *_test_variables("VS", "Vital Signs Test Short Name", "Vital Signs Test Name"),
+    *_result_variables("VS", "VSRESU"),
+    last_before_exposure("VS"),
+    VISITNUM,
+    VISIT,
+    EPOCH,
+    Variable("VSDTC", "Date/Time of Measurements", "date", "Timing", "Exp"),
+    day_variable("VSDY", "Study Day of Vital Signs"),
+)
+LB_VARIABLES = (
+    *SUBJECT_IDENTIFIERS,
+    seq("LB"),
+    *_test_variables("LB", "Lab Test or Examination Short Name", "Lab Test or Examination Name"),
+    Variable(
+        "LBCAT",
+        "Category for Lab Test",
+        "text",
+        "Grouping Qualifier",
+        "Exp",
+        20,
+        sponsor_codelist=True,
+        origin="Assigned",
+    ),
+    *_result_variables("LB", "UNIT"),
+    Variable(
+        "LBORNRLO",
+        "Reference Range Lower Limit in Orig Unit",
+        "text",
+        "Variable Qualifier",
+        "Exp",
+        20,
+    ),
+    Variable(
+        "LBORNRHI",
+        "Reference Range Upper Limit in Orig Unit",
+        "text",
+        "Variable Qualifier",
+        "Exp",
+        20,
+    ),
+    Variable(
+        "LBSTNRLO",
+        "Reference Range Lower Limit-Std Units",
+        "float",
+        "Variable Qualifier",
+        "Exp",
+        origin="Derived",
+    ),
+    Variable(
+        "LBSTNRHI",
+        "Reference Range Upper Limit-Std Units",
+        "float",
+        "Variable Qualifier",
+        "Exp",
+        origin="Derived",
+    ),
+    Variable(
+        "LBNRIND",
+        "Reference Range Indicator",
+        "text",
+        "Variable Qualifier",
+        "Exp",
+        10,
+        origin="Derived",
+    ),
+    last_before_exposure("LB"),
+    VISITNUM,
+    VISIT,
+    EPOCH,
+    Variable("LBDTC", "Date/Time of Specimen Collection", "date", "Timing", "Exp"),
+    day_variable("LBDY", "Study Day of Specimen Collection"),
+)
 
 
 def form_findings(
@@ -293,7 +322,10 @@ def form_findings(
     rows = (
         row for record in records for row in _record_findings(tabulation, prefix, record, tests)
     )
-    yield from numbered(rows, f"{prefix}SEQ")
+    flagged = flag_last_before_exposure(
+        rows, tabulation.first_exposure, prefix, (f"{prefix}TESTCD",)
+    )
+    yield from numbered(flagged, f"{prefix}SEQ")
 
 
 def _record_findings(
@@ -346,7 +378,7 @@ VS = Domain(
     "FINDINGS",
     "One record per vital sign measurement per visit per subject",
     ("STUDYID", "USUBJID", "VSTESTCD", "VISITNUM"),
-    findings_variables("VS", "VSRESU", ("VSTESTCD", "VSTEST")),
+    VS_VARIABLES,
     lambda tabulation: form_findings(tabulation, "VS", "vitals", VITAL_SIGNS),
 )
 LB = Domain(
@@ -355,6 +387,6 @@ LB = Domain(
     "FINDINGS",
     "One record per lab test per visit per subject",
     ("STUDYID", "USUBJID", "LBTESTCD", "VISITNUM"),
-    findings_variables("LB", "UNIT", ("LBTESTCD", "LBTEST")),
+    LB_VARIABLES,
     lambda tabulation: form_findings(tabulation, "LB", "labs", LAB_TESTS),
 )

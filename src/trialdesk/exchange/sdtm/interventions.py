@@ -5,7 +5,8 @@ A blinded source has no arm, so its EX names no product: EXTRT is the placeholde
 the blind; EX is the exposure the sponsor knows, written in full only when the arms are
 known). Route, location and dose form come from the arm's route text: "intra-articular" or
 "intraarticular" gives INTRA-ARTICULAR, "knee" gives KNEE JOINT with the index knee's side in
-EXLAT, "injection" gives INJECTION. Kit numbers are not written.
+EXLAT, "injection" gives INJECTION. The protocols word doses as text ("20 million AD-MSC"), so
+EXDOSE and EXDOSU are null and the dose is EXDOSTXT. Kit numbers are not written.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ EX_VARIABLES = (
     *SUBJECT_IDENTIFIERS,
     seq("EX"),
     Variable("EXTRT", "Name of Treatment", "text", "Topic", "Req", origin="Assigned"),
+    Variable("EXDOSE", "Dose", "float", "Record Qualifier", "Exp", origin="Protocol"),
     Variable("EXDOSTXT", "Dose Description", "text", "Record Qualifier", "Perm", origin="Protocol"),
+    Variable(
+        "EXDOSU", "Dose Units", "text", "Variable Qualifier", "Exp", 20, "UNIT", origin="Protocol"
+    ),
     Variable(
         "EXDOSFRM", "Dose Form", "text", "Variable Qualifier", "Exp", 40, "FRM", origin="Protocol"
     ),

@@ -27,11 +27,19 @@ from trialdesk.exchange.sdtm.common import (
     VISIT,
     VISITNUM,
     day_variable,
+    last_before_exposure,
     seq,
     subject_row,
     visit_columns,
 )
-from trialdesk.exchange.sdtm.domain import Domain, Row, Variable, numbered, text
+from trialdesk.exchange.sdtm.domain import (
+    Domain,
+    Row,
+    Variable,
+    flag_last_before_exposure,
+    numbered,
+    text,
+)
 from trialdesk.exchange.sdtm.tabulation import Tabulation, iso_date
 from trialdesk.exchange.sdtm.terminology import SponsorTerm
 from trialdesk.instruments.catalogue import get_instrument
@@ -141,6 +149,7 @@ QS_VARIABLES = (
         "Exp",
         origin="Derived",
     ),
+    last_before_exposure("QS"),
     VISITNUM,
     VISIT,
     EPOCH,
@@ -190,7 +199,10 @@ def qs_rows(tabulation: Tabulation) -> Iterator[Row]:
         for record in records
         for row in _record_rows(tabulation, by_form[record["form"]], codes[record["form"]], record)
     )
-    yield from numbered(rows, "QSSEQ")
+    flagged = flag_last_before_exposure(
+        rows, tabulation.first_exposure, "QS", ("QSCAT", "QSTESTCD")
+    )
+    yield from numbered(flagged, "QSSEQ")
 
 
 def _record_rows(

@@ -26,6 +26,8 @@ from trialdesk.exchange.sdtm.tabulation import Tabulation, iso_date, study_day
 from trialdesk.exchange.sdtm.terminology import SponsorTerm
 
 BLINDED = "BLINDED"
+#: Not collected by the store (DESIGN.md: age, sex and year of birth are enough); SDTMIG
+#: expects the columns, so they are written null: RACE, ACTARMUD.
 
 #: ISO 3166-1 alpha-3 codes of the countries the seed protocols' sites are in, and a few more.
 COUNTRIES = {
@@ -61,12 +63,17 @@ DM_VARIABLES = (
     _date("RFXENDTC", "Date/Time of Last Study Treatment"),
     _date("RFICDTC", "Date/Time of Informed Consent"),
     _date("RFPENDTC", "Date/Time of End of Participation"),
+    _date("DTHDTC", "Date/Time of Death"),
+    Variable(
+        "DTHFL", "Subject Death Flag", "text", "Record Qualifier", "Exp", 1, "NY", origin="Derived"
+    ),
     Variable("SITEID", "Study Site Identifier", "text", "Record Qualifier", "Req", 10),
     Variable("AGE", "Age", "integer", "Record Qualifier", "Exp"),
     Variable(
         "AGEU", "Age Units", "text", "Variable Qualifier", "Exp", 10, "AGEU", origin="Assigned"
     ),
     Variable("SEX", "Sex", "text", "Record Qualifier", "Req", 2, "SEX"),
+    Variable("RACE", "Race", "text", "Record Qualifier", "Exp", 40, "RACE"),
     Variable(
         "ARMCD",
         "Planned Arm Code",
@@ -115,6 +122,7 @@ DM_VARIABLES = (
         "ARMNULRS",
         origin="Assigned",
     ),
+    Variable("ACTARMUD", "Description of Unplanned Actual Arm", "text", "Record Qualifier", "Exp"),
     Variable("COUNTRY", "Country", "text", "Record Qualifier", "Req", 3, origin="Assigned"),
 )
 
@@ -147,6 +155,18 @@ def _arm_columns(tabulation: Tabulation, subject: str) -> Row:
     return {**planned, "ACTARMCD": arm.id, "ACTARM": arm.label, "ARMNRS": ""}
 
 
+def _death(tabulation: Tabulation, subject: str) -> Row:
+    """DTHFL and DTHDTC from an adverse event with a fatal outcome (its end date)."""
+    fatal = [
+        event
+        for event in tabulation.source.extract.adverse_events
+        if event["subject"] == subject and event["outcome"] == "fatal"
+    ]
+    if not fatal:
+        return {"DTHFL": "", "DTHDTC": ""}
+    return {"DTHFL": "Y", "DTHDTC": iso_date(fatal[0]["end_date"] or fatal[0]["onset_date"])}
+
+
 def dm_rows(tabulation: Tabulation) -> Iterator[Row]:
     countries = _countries(tabulation)
     for subject in tabulation.subjects:
@@ -164,6 +184,7 @@ def dm_rows(tabulation: Tabulation) -> Iterator[Row]:
             "RFXENDTC": iso_date(max(given)) if given else "",
             "RFICDTC": iso_date(subject["screened_on"]),
             "RFPENDTC": iso_date(last),
+            **_death(tabulation, code),
             "SITEID": subject["site"],
             "AGE": subject["age"],
             "AGEU": "YEARS" if subject["age"] is not None else "",

@@ -135,6 +135,10 @@ class Tabulation:
                 sides[form["subject"]] = side.upper()
         return sides
 
+    def first_exposure(self, usubjid: str) -> str:
+        """RFXSTDTC of a USUBJID ("" when the subject was never treated)."""
+        return iso_date(self.reference_start.get(usubjid.removeprefix(f"{self.studyid}-")))
+
     def study_day_of(self, subject: str, date: dt.date | None) -> int | None:
         reference = self.reference_start.get(subject)
         if date is None or reference is None:
