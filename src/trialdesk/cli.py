@@ -34,6 +34,7 @@ AREAS = [
     "trialdesk.store.checks_cli",
     "trialdesk.store.epro_cli",
     "trialdesk.store.export_cli",
+    "trialdesk.store.import_cli",
 ]
 
 for area in AREAS:

@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
-from trialdesk.analysis.datasets import Row
 from trialdesk.instruments import get_instrument
 from trialdesk.instruments.definition import FormulaScore, Instrument, ItemScore, ItemSetScore
 from trialdesk.protocol.edit_checks import FormExpression, ItemRange
@@ -50,6 +49,10 @@ from trialdesk.protocol.edit_checks import FormExpression, ItemRange
 if TYPE_CHECKING:
     from trialdesk.exchange.source import ExportSource
     from trialdesk.protocol.model import Protocol
+
+#: One row of the extract or the audit trail (as `trialdesk.analysis.datasets.Row`, whose
+#: module needs pandas, which reading and writing ODM do not).
+Row = Mapping[str, Any]
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 ODM_VERSION = "1.3.2"
