@@ -1,0 +1,97 @@
+"""One study as a FHIR R4 Bundle (type collection) in JSON, built with fhir.resources' R4B
+models (R4's element names for ResearchStudy and ResearchSubject).
+
+Entries, in this order: the sponsor's Organization, the ResearchStudy, a Questionnaire per
+instrument the protocol uses, a Patient and a ResearchSubject per subject, a
+QuestionnaireResponse per form record (followed by its Observations for labs and vital
+signs), an AdverseEvent per adverse event. Every fullUrl is a deterministic urn:uuid and every
+reference points at one of them (a QuestionnaireResponse's questionnaire at a Questionnaire's
+url, which is its fullUrl).
+
+The Bundle is written entry by entry: each resource is a validated model serialized on its own
+into the entry array, so no model of the whole Bundle is ever held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.resource import Resource
+
+from trialdesk.analysis.datasets import Row
+from trialdesk.exchange.fhir import codes
+from trialdesk.exchange.fhir.adverse_events import adverse_event
+from trialdesk.exchange.fhir.observations import CATEGORIES, observations
+from trialdesk.exchange.fhir.questionnaires import (
+    questionnaire,
+    questionnaire_response,
+    used_instruments,
+)
+from trialdesk.exchange.fhir.study import patient, research_study, research_subject, sponsor
+from trialdesk.exchange.source import ExportSource
+from trialdesk.instruments.catalogue import get_instrument
+
+
+def write(source: ExportSource, out: Path) -> list[Path]:
+    """Write the Bundle of `source` to the file `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = Bundle(
+        id=codes.resource_id(source.protocol.id, "Bundle", source.exported_at.isoformat()),
+        type="collection",
+        timestamp=source.exported_at.isoformat(),
+    ).model_dump_json()
+    with out.open("w", encoding="utf-8") as stream:
+        stream.write(header.removesuffix("}") + ',"entry":[')
+        for number, (fullurl, resource) in enumerate(entries(source)):
+            stream.write(",\n" if number else "\n")
+            stream.write(f'{{"fullUrl":{json.dumps(fullurl)},"resource":')
+            stream.write(resource.model_dump_json())
+            stream.write("}")
+        stream.write("\n]}\n")
+    return [out]
+
+
+def entries(source: ExportSource) -> Iterator[tuple[str, Resource]]:
+    """(fullUrl, resource) of every entry, in Bundle order."""
+    protocol, extract = source.protocol, source.extract
+    yield sponsor(protocol)
+    yield research_study(protocol)
+
+    recorded = list(dict.fromkeys(form["form"] for form in extract.forms))
+    instruments = {
+        instrument_id: get_instrument(instrument_id)
+        for instrument_id in dict.fromkeys([*used_instruments(protocol), *recorded])
+    }
+    for instrument in instruments.values():
+        yield questionnaire(instrument)
+
+    allocations = {row["subject"]: row for row in extract.allocations}
+    treated = {row["subject"] for row in extract.administrations if row["administered_on"]}
+    for subject in extract.subjects:
+        yield patient(protocol, subject)
+        code = subject["code"]
+        yield research_subject(protocol, subject, allocations.get(code), code in treated)
+
+    visit_dates = {(v["subject"], v["visit_id"]): v["actual_date"] for v in extract.visits}
+    changed = _last_changed(source.audit)
+    for form in extract.forms:
+        instrument = instruments[form["form"]]
+        visit_date = visit_dates.get((form["subject"], form["visit_id"]))
+        response = questionnaire_response(
+            protocol, instrument, form, changed.get(str(form["id"]), visit_date)
+        )
+        yield response
+        if instrument.id in CATEGORIES:
+            yield from observations(protocol, instrument, form, visit_date, response[0])
+
+    for event in extract.adverse_events:
+        yield adverse_event(protocol, event)
+
+
+def _last_changed(audit: Iterable[Row]) -> dict[str, dt.datetime]:
+    """{form record id: when it was last changed}, from the audit trail (in seq order)."""
+    return {row["object_id"]: row["at"] for row in audit if row["object_type"] == "FormRecord"}
