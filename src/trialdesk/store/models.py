@@ -10,7 +10,6 @@ screening and sex.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -22,11 +21,12 @@ if TYPE_CHECKING:
     from trialdesk.protocol import Protocol
 
 
-@lru_cache(maxsize=16)
-def _parsed_protocol(text: str, name: str) -> Protocol:
-    from trialdesk.protocol import parse_protocol
-
-    return parse_protocol(text, name)
+#: Parsed protocols by their text's SHA-256: a stored study's text never changes, so a process
+#: reads and parses it once and the pages may leave it out of their queries (`STUDY_TEXT`).
+_PARSED_PROTOCOLS: dict[str, Protocol] = {}
+_PARSED_LIMIT = 16
+#: The study's protocol text: what a query of studies may defer (`.defer(STUDY_TEXT)`).
+STUDY_TEXT = "protocol_yaml"
 
 
 class Study(models.Model):
@@ -50,8 +50,17 @@ class Study(models.Model):
         return f"{self.protocol_id} v{self.version}"
 
     def protocol(self) -> Protocol:
-        """The protocol model of the stored text (parsed once per process)."""
-        return _parsed_protocol(self.protocol_yaml, f"{self.protocol_id}.yaml")
+        """The protocol model of the stored text (parsed once per process; the text is read
+        from the database then, if the query deferred it)."""
+        parsed = _PARSED_PROTOCOLS.get(self.protocol_sha256)
+        if parsed is None:
+            from trialdesk.protocol import parse_protocol
+
+            if len(_PARSED_PROTOCOLS) >= _PARSED_LIMIT:
+                _PARSED_PROTOCOLS.clear()
+            parsed = parse_protocol(self.protocol_yaml, f"{self.protocol_id}.yaml")
+            _PARSED_PROTOCOLS[self.protocol_sha256] = parsed
+        return parsed
 
 
 class Site(models.Model):

@@ -174,7 +174,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "trialdesk.web.pages.accounts.backend.AccountBackend",
 ]
 LOGIN_URL = "pages:sign-in"
 LOGIN_REDIRECT_URL = "pages:start"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 
+from django.db.models import F
+
 from trialdesk.store.audit import AuditTrail, audited_state
 from trialdesk.store.errors import NotFound, ReasonRequired, StudyLocked
 from trialdesk.store.lifecycle import SubjectStatus, check_transition
@@ -29,7 +31,10 @@ def writable_study(study: Study) -> Study:
     Read after the audit head is locked, so a concurrent `lock_study` cannot slip between
     this check and the write.
     """
-    current = current_study(study)
+    return _unless_locked(current_study(study))
+
+
+def _unless_locked(current: Study) -> Study:
     if current.locked:
         raise StudyLocked(
             f"{current} is locked: the database accepts no changes (unlock it with a reason)"
@@ -43,6 +48,24 @@ def find_subject(study: Study, code: str) -> Subject:
         raise NotFound(f"{study}: no subject {code!r}")
     subject.study = study  # the audit trail names it: no query for it
     return subject
+
+
+def writable_subject(study: Study, code: str) -> tuple[Study, Subject]:
+    """`writable_study` and `find_subject` in one query: the subject with the study's lock
+    flags as they are now (read inside the write transaction, after the audit head)."""
+    subject = (
+        Subject.objects.select_related("site")
+        .annotate(_locked=F("study__locked"), _reopened=F("study__reopened_after_lock"))
+        .filter(study=study, code=code)
+        .first()
+    )
+    if subject is None:
+        writable_study(study)  # a locked study says so before the missing subject
+        raise NotFound(f"{study}: no subject {code!r}")
+    current = copy.copy(study)
+    current.locked, current.reopened_after_lock = subject._locked, subject._reopened
+    subject.study = _unless_locked(current)
+    return current, subject
 
 
 def require_reason(reason: str, what: str) -> str:

@@ -25,7 +25,7 @@ from trialdesk.store.errors import ReasonRequired, SubjectStateError
 from trialdesk.store.lifecycle import RANDOMIZED_STATUSES, SubjectStatus
 from trialdesk.store.models import FormDraft, FormRecord, Study, Subject, Visit, VisitStatus
 from trialdesk.store.permissions import Step, require
-from trialdesk.store.services.common import find_subject, writable_study
+from trialdesk.store.services.common import writable_subject
 from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
 from trialdesk.store.services.visits import protocol_visit, schedule_visit
 
@@ -82,8 +82,7 @@ def save_form(
         checked, scores = values_and_scores(form, values)
         entered = as_stored(checked), as_stored(scores)
     with audited_write(by, study) as trail:
-        study = writable_study(study)
-        subject = find_subject(study, code)
+        study, subject = writable_subject(study, code)
         user = require(study, by, Step.ENTER_FORMS, subject.site)
         if subject.status == SubjectStatus.SCREENED:
             raise SubjectStateError(f"subject {code} has not consented: no data before consent")

@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from trialdesk.errors import BadInput
 from trialdesk.store.access import Access, access_for
 from trialdesk.store.errors import NotFound
-from trialdesk.store.models import RoleAssignment, Study, StudyUser, Subject
+from trialdesk.store.models import STUDY_TEXT, RoleAssignment, Study, StudyUser, Subject
 
 #: The path of one subject; the subject endpoints extend it.
 SUBJECT = "/studies/{study}/subjects/{code}"
@@ -25,10 +25,11 @@ def studies_of(user: StudyUser) -> QuerySet[Study]:
     """The studies where the user holds a live (not revoked) role.
 
     An EXISTS, not a join with DISTINCT: a study row carries its whole protocol text, which
-    DISTINCT would have to compare.
+    DISTINCT would have to compare. The text is deferred: `Study.protocol()` reads it once per
+    process.
     """
     roles = RoleAssignment.objects.filter(study=OuterRef("pk"), user=user, revoked_at__isnull=True)
-    return Study.objects.filter(Exists(roles))
+    return Study.objects.filter(Exists(roles)).defer(STUDY_TEXT)
 
 
 def study_for(request: HttpRequest, study: str, version: str | None) -> Access:

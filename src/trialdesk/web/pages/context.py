@@ -31,11 +31,15 @@ def study_user(request: HttpRequest) -> StudyUser | None:
     account = request.user
     if not account.is_authenticated:
         return None
-    user = getattr(request, "_study_user", None)
-    if user is None:
-        user = StudyUser.objects.filter(account=account, deactivated_at__isnull=True).first()
+    if not hasattr(request, "_study_user"):
+        try:
+            user = account.study_user  # read with the account (`AccountBackend`)
+        except StudyUser.DoesNotExist:
+            user = None
+        if user is not None and user.deactivated_at is not None:
+            user = None
         request._study_user = user  # type: ignore[attr-defined]
-    return user
+    return request._study_user  # type: ignore[attr-defined]
 
 
 def study_key(study: Study) -> str:

@@ -94,10 +94,12 @@ def _form_page(request: HttpRequest, study: str, code: str, visit: str, form: st
     plan = next((v for v in access.study.protocol().visits if v.id == visit), None)
     if plan is None or form not in plan.forms:
         raise Http404(f"no form {form} at visit {visit}")
-    row = Visit.objects.filter(subject=subject, visit_id=visit).first()
     record = (
-        FormRecord.objects.filter(subject=subject, visit=row, form=form).first() if row else None
+        FormRecord.objects.select_related("visit")
+        .filter(subject=subject, visit__visit_id=visit, form=form)
+        .first()
     )
+    row = record.visit if record else Visit.objects.filter(subject=subject, visit_id=visit).first()
     return FormPage(access, subject, plan, get_instrument(form), row, record)
 
 
