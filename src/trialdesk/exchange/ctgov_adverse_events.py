@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.analysis.datasets import AnalysisDatasets
+from trialdesk.exchange.ctgov_outcomes import Groups
 from trialdesk.protocol.model import Protocol
 
 FREQUENCY_THRESHOLD = "0"
@@ -28,9 +29,6 @@ COLLECTION_START = {
     "consent": "informed consent",
     "first_administration": "the first administration (day 0)",
 }
-
-#: (arm id, registry group) in protocol order.
-Groups = list[tuple[str, dict[str, str]]]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ An outcome is reported when the project's analysis computes it:
   outcome's parameter and visits as to the primary one);
 - an adverse-event outcome (no instrument, "adverse event" in its registry measure): the
   participants of the safety set with at least one treatment-emergent and at least one
-  serious treatment-emergent adverse event (the counts of `ctgov_results.safety_events`).
+  serious treatment-emergent adverse event (the counts of
+  `ctgov_adverse_events.safety_events`).
 
 Any other outcome (an instrument without a named score, a measure no analysis reads) is left
 out; `not_reported` names them.

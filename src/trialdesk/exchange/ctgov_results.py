@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
-from trialdesk.analysis.consort import NO_REASON, ArmFlow, consort_flow
+from trialdesk.analysis.consort import NO_REASON, ArmFlow, ConsortFlow, consort_flow
 from trialdesk.analysis.datasets import AnalysisDatasets, build_datasets, primary_endpoint
 from trialdesk.errors import BadInput
 from trialdesk.exchange.ctgov_adverse_events import adverse_events_module, safety_events
-from trialdesk.exchange.ctgov_outcomes import decimal, outcome_measures, score_label
+from trialdesk.exchange.ctgov_outcomes import Groups, decimal, outcome_measures, score_label
 from trialdesk.exchange.source import ExportSource
 from trialdesk.protocol.ctgov import export_record
 from trialdesk.protocol.model import Protocol
@@ -43,9 +43,6 @@ NOT_FINISHED = "Follow-up not finished at database lock"
 WITHDRAWN_WITHOUT_REASON = "Withdrawal, reason not recorded"
 TOTAL = {"title": "Total", "description": "Total of all reporting groups"}
 PARTICIPANTS = "Participants"
-
-#: (arm id, registry group) in protocol order.
-Groups = list[tuple[str, dict[str, str]]]
 
 
 def write(source: ExportSource, out: Path) -> list[Path]:
@@ -205,7 +202,7 @@ def _recruitment(subjects: pd.DataFrame, protocol: Protocol) -> str:
     return f"Patients were screened{period} at {count}: {where}."
 
 
-def _pre_assignment(flow: Any) -> str:
+def _pre_assignment(flow: ConsortFlow) -> str:
     parts = [f"{box.label.lower()} {box.n}" for box in flow.exclusions if box.n]
     text = f"{flow.assessed.n} patients were assessed for eligibility and {flow.randomized.n} "
     text += "randomized"
