@@ -14,6 +14,9 @@ import io
 import json
 import math
 import re
+import shutil
+import subprocess
+import sys
 import tarfile
 from functools import cache
 from importlib import resources
@@ -27,6 +30,7 @@ import pytest
 import xmlschema
 from lxml import etree
 
+from support.exchange_trial import _environment, store_home
 from trialdesk.exchange import sdtm
 from trialdesk.exchange.source import ExportSource
 
@@ -526,3 +530,31 @@ def test_an_unblinded_export_has_the_allocated_arms(
     for row in records(written["EX"]):
         product = protocol.intervention(arms[row["USUBJID"]].interventions[0].intervention)
         assert row["EXTRT"] == product.name.upper()
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_trialdesk_export_format_sdtm_writes_the_directory_as_the_user_may_see_it(
+    shared_dir: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "store"
+    shutil.copytree(store_home(shared_dir, "NCT05933434", 20), home)
+    environment = _environment(home)
+    arms = {}
+    for user in ("data_manager", "statistician"):
+        out = tmp_path / user
+        command = [sys.executable, "-m", "trialdesk.cli", "export", "NCT05933434"]
+        result = subprocess.run(
+            [*command, "--format", "sdtm", "--out", str(out), "--user", user],
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        names = {path.name for path in out.iterdir()}
+        assert {"define.xml", "dm.json", "dm.xpt", "qs.json", "qs.xpt", "ts.json"} <= names
+        dm = records(json.loads((out / "dm.json").read_text()))
+        arms[user] = {row["ARMCD"] for row in dm}
+    assert arms["data_manager"] == {""}
+    assert arms["statistician"] - {""} == {"MSC", "SALINE"}

@@ -155,20 +155,21 @@ def _arm_columns(tabulation: Tabulation, subject: str) -> Row:
     return {**planned, "ACTARMCD": arm.id, "ACTARM": arm.label, "ARMNRS": ""}
 
 
-def _death(tabulation: Tabulation, subject: str) -> Row:
-    """DTHFL and DTHDTC from an adverse event with a fatal outcome (its end date)."""
-    fatal = [
-        event
+def _deaths(tabulation: Tabulation) -> dict[str, Row]:
+    """Subject -> DTHFL and DTHDTC, from an adverse event with a fatal outcome (its end date)."""
+    return {
+        event["subject"]: {
+            "DTHFL": "Y",
+            "DTHDTC": iso_date(event["end_date"] or event["onset_date"]),
+        }
         for event in tabulation.source.extract.adverse_events
-        if event["subject"] == subject and event["outcome"] == "fatal"
-    ]
-    if not fatal:
-        return {"DTHFL": "", "DTHDTC": ""}
-    return {"DTHFL": "Y", "DTHDTC": iso_date(fatal[0]["end_date"] or fatal[0]["onset_date"])}
+        if event["outcome"] == "fatal"
+    }
 
 
 def dm_rows(tabulation: Tabulation) -> Iterator[Row]:
     countries = _countries(tabulation)
+    deaths = _deaths(tabulation)
     for subject in tabulation.subjects:
         code = subject["code"]
         given = [row["administered_on"] for row in tabulation.administrations.get(code, [])]
@@ -184,7 +185,7 @@ def dm_rows(tabulation: Tabulation) -> Iterator[Row]:
             "RFXENDTC": iso_date(max(given)) if given else "",
             "RFICDTC": iso_date(subject["screened_on"]),
             "RFPENDTC": iso_date(last),
-            **_death(tabulation, code),
+            **deaths.get(code, {"DTHFL": "", "DTHDTC": ""}),
             "SITEID": subject["site"],
             "AGE": subject["age"],
             "AGEU": "YEARS" if subject["age"] is not None else "",
