@@ -404,3 +404,39 @@ def test_the_cli_round_trip_on_a_locked_virtual_trial(
     assert list(schema.iter_errors(str(again))) == []
     verify = _cli(home, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.django_db
+def test_forms_of_a_subject_who_has_not_consented_are_refused(
+    study: Any, trial: dict[str, str], tmp_path: Path
+) -> None:
+    from trialdesk.store.errors import SubjectStateError
+    from trialdesk.store.models import AuditEvent
+    from trialdesk.store.odm_import import import_odm
+    from trialdesk.store.services import screen_subject
+
+    screened = screen_subject(
+        study,
+        "01",
+        year_of_birth=1960,
+        age=63,
+        sex="female",
+        by="ines",
+        screened_on=dt.date(2024, 3, 1),
+    ).code
+    a = export(study, "mona", tmp_path / "a.xml")
+
+    def add_vitals(root: etree._Element) -> None:
+        subject = root.find(f".//odm:SubjectData[@SubjectKey='{screened}']", NS)
+        event = etree.SubElement(subject, f"{{{NS['odm']}}}StudyEventData", StudyEventOID="SE.SCR")
+        form = etree.SubElement(event, f"{{{NS['odm']}}}FormData", FormOID="F.vitals")
+        group = etree.SubElement(form, f"{{{NS['odm']}}}ItemGroupData", ItemGroupOID="IG.vitals")
+        etree.SubElement(group, f"{{{NS['odm']}}}ItemData", ItemOID="I.vitals.pulse", Value="60")
+
+    b = edited(a, tmp_path / "b.xml", add_vitals)
+    before, events = stored(study), AuditEvent.objects.count()
+    with pytest.raises(
+        SubjectStateError, match=rf"b\.xml:\d+: subject {screened} has not consented"
+    ):
+        import_odm(study, b, "ines")
+    assert (stored(study), AuditEvent.objects.count()) == (before, events)

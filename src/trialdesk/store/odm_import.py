@@ -44,7 +44,7 @@ from trialdesk.store.services.visits import protocol_visit
 if TYPE_CHECKING:
     from trialdesk.protocol.model import Protocol
     from trialdesk.protocol.model import Visit as ProtocolVisit
-    from trialdesk.store.models import Study
+    from trialdesk.store.models import Study, StudyUser, Subject
 
 
 @dataclass(frozen=True)
@@ -104,19 +104,18 @@ def import_odm(study: Study, path: Path, by: str, reason: str = "") -> ImportRes
             study = writable_study(study)
         except TrialdeskError as error:
             raise _at(str(path), error) from None
+        # A subject's forms come together: its row and the user's right are read once.
+        subjects: dict[str, tuple[Subject, StudyUser]] = {}
         for form in checked:
             entry = form.entry
             try:
-                subject = find_subject(study, entry.subject)
+                if entry.subject not in subjects:
+                    subjects[entry.subject] = _enterable_subject(study, entry, by)
+                subject, user = subjects[entry.subject]
                 if entry.site is not None and entry.site != subject.site.code:
                     raise BadInput(
                         f"SiteRef LOC.{entry.site}; subject {subject.code} is at site "
                         f"{subject.site.code}"
-                    )
-                user = require(study, by, Step.ENTER_FORMS, subject.site)
-                if subject.status == SubjectStatus.SCREENED:
-                    raise SubjectStateError(
-                        f"subject {subject.code} has not consented: no data before consent"
                     )
                 visit = open_form_visit(trail, subject, form.visit_plan, entry.form)
                 if needs_visit_date(form.visit_plan) and visit.actual_date is None:
@@ -153,6 +152,16 @@ def import_odm(study: Study, path: Path, by: str, reason: str = "") -> ImportRes
         unchanged=len(checked) - entered - changed,
         audit_events=events,
     )
+
+
+def _enterable_subject(study: Study, entry: FormEntry, by: str) -> tuple[Subject, StudyUser]:
+    """The subject of `entry` and the user, if the user may enter its forms and it has
+    consented."""
+    subject = find_subject(study, entry.subject)
+    user = require(study, by, Step.ENTER_FORMS, subject.site)
+    if subject.status == SubjectStatus.SCREENED:
+        raise SubjectStateError(f"subject {subject.code} has not consented: no data before consent")
+    return subject, user
 
 
 def _checked(protocol: Protocol, path: Path, entry: FormEntry) -> CheckedForm:
