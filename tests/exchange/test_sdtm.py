@@ -427,6 +427,13 @@ def test_womac_is_cdiscs_category_and_koos_a_flagged_sponsor_category(export: Pa
     tree = etree.parse(str(export / "define.xml"))
     testcd = tree.find(f".//{ODM}CodeList[@OID='CL.QS.QSTESTCD']")
     assert testcd.get(f"{DEF}IsNonStandard") == "Yes"  # no CDISC codelist: sponsor-defined
+    comment = tree.find(f".//{DEF}CommentDef[@OID='{testcd.get(f'{DEF}CommentOID')}']")
+    assert "Sponsor-defined" in "".join(comment.itertext())
+    decodes = {
+        item.get("CodedValue"): item.find(f"{ODM}Decode/{ODM}TranslatedText").text
+        for item in testcd.iter(f"{ODM}CodeListItem")
+    }
+    assert decodes == {row["QSTESTCD"]: row["QSTEST"] for row in qs}
 
 
 # ---------------------------------------------------------------- what the rows hold

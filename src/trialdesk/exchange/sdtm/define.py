@@ -28,6 +28,17 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 SDTMIG_STANDARD, CT_STANDARD = "STD.SDTMIG", "STD.CT"
 DATA_TYPES = {"text": "text", "integer": "integer", "float": "float", "date": "date"}
+#: A coded variable and the variable of the same row that names its value (the decode).
+DECODED_BY = {
+    "QSTESTCD": "QSTEST",
+    "IETESTCD": "IETEST",
+    "VSTESTCD": "VSTEST",
+    "LBTESTCD": "LBTEST",
+    "TSPARMCD": "TSPARM",
+    "ARMCD": "ARM",
+    "ACTARMCD": "ACTARM",
+    "ETCD": "ELEMENT",
+}
 
 
 @dataclass
@@ -38,6 +49,7 @@ class DatasetProfile:
     records: int = 0
     longest: dict[str, int] = field(default_factory=dict)
     coded: dict[str, dict[str, str | None]] = field(default_factory=dict)  # var -> value -> CL
+    decodes: dict[str, dict[str, str]] = field(default_factory=dict)  # var -> value -> name
 
     def add(self, row: Row) -> None:
         self.records += 1
@@ -50,6 +62,9 @@ class DatasetProfile:
             codelist = self.domain.codelist_of(variable, row)
             if codelist is not None or variable.sponsor_codelist:
                 self.coded.setdefault(variable.name, {})[str(value)] = codelist
+                decode = row.get(DECODED_BY.get(variable.name, ""))
+                if decode:
+                    self.decodes.setdefault(variable.name, {}).setdefault(str(value), decode)
 
 
 def _e(
@@ -139,10 +154,13 @@ def write_define(
     for profile in profiles:
         for variable in profile.domain.variables:
             _item_def(version, profile, variable)
+    comments: dict[str, str] = {}
     for profile in profiles:
         for variable in profile.domain.variables:
             if variable.name in profile.coded:
-                _codelist(version, profile, variable)
+                _codelist(version, profile, variable, comments)
+    for oid, words in comments.items():
+        _described(_e(version, "CommentDef", {"OID": oid}, DEF_NS), words)
     etree.ElementTree(root).write(
         str(path), xml_declaration=True, encoding="UTF-8", pretty_print=True
     )
@@ -209,28 +227,56 @@ def _item_def(version: etree._Element, profile: DatasetProfile, variable: Variab
     _e(item, "Origin", {"Type": variable.origin}, DEF_NS)
 
 
-def _codelist(version: etree._Element, profile: DatasetProfile, variable: Variable) -> None:
+def _codelist(
+    version: etree._Element, profile: DatasetProfile, variable: Variable, comments: dict[str, str]
+) -> None:
+    domain = profile.domain
     values = profile.coded[variable.name]
     named = {codelist for codelist in values.values() if codelist is not None}
     standard = (
         codelists()[next(iter(named))] if len(named) == 1 and None not in values.values() else None
     )
+    oid = f"CL.{domain.name}.{variable.name}"
     attributes = {
-        "OID": f"CL.{profile.domain.name}.{variable.name}",
-        "Name": f"{profile.domain.name} {variable.name}" if standard is None else standard.title,
+        "OID": oid,
+        "Name": f"{domain.name} {variable.name}" if standard is None else standard.title,
         "DataType": "text",
     }
+    sponsor = {term.value: term.why for term in domain.sponsor_terms}
+    extended = sorted(
+        value
+        for value, named_in in values.items()
+        if named_in is not None and value not in codelists()[named_in].terms
+    )
     if standard is not None:
         attributes[_d("StandardOID")] = CT_STANDARD
+        if extended:
+            comments[f"COM.{oid}"] = "Extended with sponsor terms: " + "; ".join(
+                f"{value} ({sponsor.get(value, 'sponsor-defined')})" for value in extended
+            )
     else:
         attributes[_d("IsNonStandard")] = "Yes"
+        comments[f"COM.{oid}"] = (
+            f"Sponsor-defined: CDISC CT {CT_VERSION} has no codelist for {domain.name}."
+            f"{variable.name}"
+            + (" (its values are terms of " + ", ".join(sorted(named)) + ")" if named else "")
+        )
+    if f"COM.{oid}" in comments:
+        attributes[_d("CommentOID")] = f"COM.{oid}"
     codelist = _e(version, "CodeList", attributes)
+    decodes = profile.decodes.get(variable.name)
     for order, (value, named_in) in enumerate(sorted(values.items()), start=1):
         term = codelists()[named_in].terms.get(value) if named_in else None
         item_attributes = {"CodedValue": value, "OrderNumber": str(order)}
         if named_in is not None and term is None:
             item_attributes[_d("ExtendedValue")] = "Yes"
-        item = _e(codelist, "EnumeratedItem", item_attributes)
+        if decodes is not None:
+            item = _e(codelist, "CodeListItem", item_attributes)
+            _e(_e(item, "Decode"), "TranslatedText", {XML_LANG: "en"}).text = decodes.get(
+                value, value
+            )
+        else:
+            item = _e(codelist, "EnumeratedItem", item_attributes)
         if term is not None:
             _e(item, "Alias", {"Context": "nci:ExtCodeID", "Name": term})
     if standard is not None:
