@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import yaml
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
+from support.exchange_trial import store_home
 from trialdesk.exchange.fhir import write
 from trialdesk.exchange.source import ExportSource
 
@@ -574,3 +579,35 @@ def test_adverse_events_carry_seriousness_severity_and_outcome(
         assert event["outcome"]["coding"][0]["code"] == outcome[row["outcome"]]
         serious = "Serious" if row["seriousness"] else "Non-serious"
         assert event["seriousness"]["coding"][0]["code"] == serious
+
+
+def test_the_command_exports_what_write_writes(
+    blinded: ExportSource,
+    blinded_export: tuple[Path, dict[str, Any]],
+    shared_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """`trialdesk export --format fhir` as the blinded data manager: the same entries as the
+    fixture's source gives, no arm."""
+    # The virtual trial randomizes the patients it was made with (tests/exchange/conftest.py).
+    patients = len(blinded.extract.allocations)
+    home = tmp_path / "store"
+    shutil.copytree(store_home(shared_dir, blinded.protocol.id, patients), home)
+    environment = {
+        **os.environ,
+        "TRIALDESK_HOME": str(home),
+        "TRIALDESK_SECRET_KEY": "tests-only-" + "k" * 40,
+        "TRIALDESK_AUDIT_KEY": "tests-only-audit-key-" + "a" * 32,
+    }
+    out = tmp_path / "export" / "study.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "trialdesk.cli", "export", blinded.protocol.id]
+        + ["--format", "fhir", "--out", str(out), "--user", "data_manager", "--json"],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["blinded"] is True
+    bundle = json.loads(out.read_text(encoding="utf-8"))
+    assert bundle["entry"] == blinded_export[1]["entry"]
