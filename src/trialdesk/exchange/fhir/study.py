@@ -92,8 +92,9 @@ def research_study(protocol: Protocol) -> tuple[str, ResearchStudy]:
 def birth_year(age: int, screened_on: dt.date) -> int:
     """The most likely year of birth of someone `age` full years old on `screened_on`.
 
-    The birth date lies in the year before `screened_on - age years` (exclusive) up to that
-    day; the middle of that interval gives the year that holds most of it. Off by at most one.
+    The birth date lies in the 365 or 366 days that end on `screened_on - age years`; the
+    year of their middle day holds most of them. The true year is this one or a neighbour:
+    the Patient's birth year is approximate.
     """
     try:
         anniversary = screened_on.replace(year=screened_on.year - age)
