@@ -80,9 +80,22 @@ def test_every_dataset_json_is_valid_against_the_official_schema(export: Path) -
     schema = json.loads((REFERENCE / "dataset.schema.json").read_text())
     validator = jsonschema.Draft201909Validator(schema)
     written = datasets(export)
-    assert {"DM", "DS", "EX", "AE", "SV", "QS", "VS", "LB", "TS", "TE", "TA", "TV", "TI"} <= set(
-        written
-    )
+    assert {
+        "DM",
+        "DS",
+        "EX",
+        "AE",
+        "SV",
+        "QS",
+        "VS",
+        "LB",
+        "MK",
+        "TS",
+        "TE",
+        "TA",
+        "TV",
+        "TI",
+    } <= set(written)
     for name, dataset in written.items():
         errors = [error.message for error in validator.iter_errors(dataset)]
         assert errors == [], name
@@ -330,6 +343,14 @@ CODELISTS = {
     "LBSTRESU": "UNIT",
     "LBLOBXFL": "NY",
     "QSCAT": "QSCAT",
+    "MKTESTCD": "MUSCTSCD",
+    "MKTEST": "MUSCTS",
+    "MKORRESU": "UNIT",
+    "MKSTRESU": "UNIT",
+    "MKLOC": "LOC",
+    "MKLAT": "LAT",
+    "MKMETHOD": "METHOD",
+    "MKLOBXFL": "NY",
     "QSLOBXFL": "NY",
     "TSPARMCD": "TSPARMCD",
     "TSPARM": "TSPARM",

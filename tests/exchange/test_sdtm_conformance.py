@@ -19,7 +19,7 @@ import pytest
 from trialdesk.exchange import sdtm
 from trialdesk.exchange.source import ExportSource
 
-SUBJECT_DOMAINS = ("DM", "DS", "IE", "EX", "AE", "SV", "QS", "VS", "LB")
+SUBJECT_DOMAINS = ("DM", "DS", "IE", "EX", "AE", "SV", "QS", "VS", "LB", "MK")
 
 #: SDTMIG 3.4, Core = Req.
 REQUIRED = {
@@ -35,6 +35,7 @@ REQUIRED = {
     "QS": ("STUDYID", "DOMAIN", "USUBJID", "QSSEQ", "QSTESTCD", "QSTEST", "QSCAT"),
     "VS": ("STUDYID", "DOMAIN", "USUBJID", "VSSEQ", "VSTESTCD", "VSTEST"),
     "LB": ("STUDYID", "DOMAIN", "USUBJID", "LBSEQ", "LBTESTCD", "LBTEST"),
+    "MK": ("STUDYID", "DOMAIN", "USUBJID", "MKSEQ", "MKTESTCD", "MKTEST"),
     "TS": ("STUDYID", "DOMAIN", "TSSEQ", "TSPARMCD", "TSPARM"),
     "TA": ("STUDYID", "DOMAIN", "ARMCD", "ARM", "TAETORD", "ETCD", "EPOCH"),
     "TE": ("STUDYID", "DOMAIN", "ETCD", "ELEMENT", "TESTRL"),
@@ -63,6 +64,7 @@ EXPECTED = {
         "LBCAT", "LBORRES", "LBORRESU", "LBORNRLO", "LBORNRHI", "LBSTRESC", "LBSTRESN",
         "LBSTRESU", "LBSTNRLO", "LBSTNRHI", "LBNRIND", "LBLOBXFL", "VISITNUM", "LBDTC",
     ),
+    "MK": ("MKORRES", "MKSTRESC", "MKSTRESN", "MKLOBXFL", "VISITNUM", "MKDTC"),
     "TS": ("TSVAL", "TSVALCD", "TSVCDREF", "TSVCDVER"),
     "TA": ("TABRANCH", "TATRANS"),
     "TV": ("ARMCD",),
@@ -77,6 +79,7 @@ STUDY_DAYS = {
     "QS": (("QSDTC", "QSDY"),),
     "VS": (("VSDTC", "VSDY"),),
     "LB": (("LBDTC", "LBDY"),),
+    "MK": (("MKDTC", "MKDY"),),
 }
 #: ISO 8601 as SDTMIG 4.4.2 allows it in --DTC: a date, optionally with a time.
 ISO_8601 = re.compile(
@@ -270,3 +273,37 @@ def test_disposition_has_each_subjects_consent_and_one_final_status(
     for row in written["DM"]:
         if row["USUBJID"] in failures:
             assert row["ARMNRS"] == "SCREEN FAILURE" and row["RFSTDTC"] == ""
+
+
+#: The test a --LOBXFL is kept for, per domain (with the category or side that splits it).
+FLAGGED_TESTS = {
+    "VS": ("VSTESTCD",),
+    "LB": ("LBTESTCD",),
+    "QS": ("QSCAT", "QSTESTCD"),
+    "MK": ("MKTESTCD", "MKLAT"),
+}
+
+
+def test_last_observation_before_exposure_is_flagged_once_per_test(
+    written: dict[str, list[dict[str, Any]]],
+) -> None:
+    """SDTMIG 3.4 --LOBXFL: "Y" on the last record with a result on or before the first
+    exposure (RFXSTDTC), one per subject and test, none for a subject never exposed."""
+    exposure = {row["USUBJID"]: row["RFXSTDTC"] for row in written["DM"]}
+    for name, keys in FLAGGED_TESTS.items():
+        latest: dict[tuple[Any, ...], str] = {}
+        flagged: Counter[tuple[Any, ...]] = Counter()
+        for row in written[name]:
+            test = (row["USUBJID"], *(row[key] for key in keys))
+            start = exposure[row["USUBJID"]]
+            eligible = start and row[f"{name}ORRES"] and row[f"{name}DTC"] <= start
+            if eligible:
+                latest[test] = max(latest.get(test, ""), row[f"{name}DTC"])
+            if row[f"{name}LOBXFL"] == "Y":
+                assert eligible, (name, row)
+                flagged[test] += 1
+        assert set(flagged) == set(latest), name
+        assert set(flagged.values()) == {1}, name
+        for row in written[name]:
+            if row[f"{name}LOBXFL"] == "Y":
+                assert row[f"{name}DTC"] == latest[(row["USUBJID"], *(row[k] for k in keys))]

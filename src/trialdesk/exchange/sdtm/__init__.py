@@ -2,7 +2,7 @@
 with define.xml (Define-XML 2.1) describing them.
 
 `write(source, out)` writes into the directory `out`: dm.json and dm.xpt, ... for DM, DS, IE,
-EX, AE, SV, QS, VS, LB (the subject domains that have rows) and the trial design domains TS,
+EX, AE, SV, QS, VS, LB, MK (the subject domains that have rows) and the trial design domains TS,
 TE, TA, TV, TI, then define.xml. Each row is checked as it is written: every value of a CDISC
 codelist must be one of its terms (terminology.tsv) or a sponsor term the domain declares
 for an extensible codelist, and no character value may be longer than its variable allows.
@@ -23,7 +23,7 @@ from trialdesk.exchange.sdtm.define import DatasetProfile, write_define
 from trialdesk.exchange.sdtm.design import TA, TE, TI, TS, TV
 from trialdesk.exchange.sdtm.domain import Domain, Row
 from trialdesk.exchange.sdtm.events import AE, DS
-from trialdesk.exchange.sdtm.findings import IE, LB, VS
+from trialdesk.exchange.sdtm.findings import IE, LB, MK, VS
 from trialdesk.exchange.sdtm.interventions import EX
 from trialdesk.exchange.sdtm.questionnaires import QS
 from trialdesk.exchange.sdtm.special import DM, SV
@@ -33,7 +33,7 @@ from trialdesk.exchange.sdtm.xpt import XptFile
 from trialdesk.exchange.source import ExportSource
 
 #: Every domain the export can write, in the order of define.xml.
-DOMAINS: tuple[Domain, ...] = (DM, DS, IE, EX, AE, SV, QS, VS, LB, TS, TE, TA, TV, TI)
+DOMAINS: tuple[Domain, ...] = (DM, DS, IE, EX, AE, SV, QS, VS, LB, MK, TS, TE, TA, TV, TI)
 NUMERIC = ("integer", "float")
 SOURCE_SYSTEM = {"name": "trialdesk", "version": __version__}
 

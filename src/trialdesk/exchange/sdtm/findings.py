@@ -9,6 +9,12 @@ terms (VSTESTCD/VSTEST/VSRESU, LBTESTCD/LBTEST/UNIT). Results are in the units e
 so the standard result equals the original one. LB gives the site's upper limit of normal
 where the form records it. The infection serology (HIV, HBV, HCV, syphilis) belongs to the
 microbiology domains (MB/IS) and is not written.
+
+MK holds the knee examination (both knees: range of motion, extension deficit, effusion,
+circumferences, laxity, alignment, joint space width) and the Kellgren-Lawrence grade, one row
+per knee, MKLAT the index knee's side or the other. CDISC CT 2025-03's MUSCTSCD has no such
+terms (ROMEXT is a range of extension, not the deficit the form records), so every MK test
+code and name is a sponsor term of the extensible MUSCTSCD/MUSCTS.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from trialdesk.exchange.sdtm.domain import (
     text,
 )
 from trialdesk.exchange.sdtm.tabulation import Tabulation, iso_date
+from trialdesk.exchange.sdtm.terminology import SponsorTerm
 
 IE_VARIABLES = (
     *SUBJECT_IDENTIFIERS,
@@ -389,4 +396,158 @@ LB = Domain(
     ("STUDYID", "USUBJID", "LBTESTCD", "VISITNUM"),
     LB_VARIABLES,
     lambda tabulation: form_findings(tabulation, "LB", "labs", LAB_TESTS),
+)
+
+
+@dataclass(frozen=True)
+class KneeTest:
+    """A measurement of each knee on a form: the item after its knee prefix, and its names."""
+
+    measurement: str  # e.g. flexion_deg, read as index_flexion_deg and contralateral_...
+    code: str
+    name: str
+    unit: str  # "" for a yes/no or a grade
+    method: str = ""
+
+
+KNEE_TESTS = {
+    "knee_exam": (
+        KneeTest("flexion_deg", "ROMFLX", "Range of Motion, Flexion", "deg"),
+        KneeTest("extension_deg", "EXTDEF", "Extension Deficit", "deg"),
+        KneeTest("effusion", "EFFUSION", "Joint Effusion", ""),
+        KneeTest("knee_circumference_cm", "KNEECIRC", "Knee Circumference at Mid-Patella", "cm"),
+        KneeTest("quadriceps_circumference_cm", "THIGHCIR", "Thigh Circumference", "cm"),
+        KneeTest("ap_laxity_mm", "APLAX", "Anterior-Posterior Laxity", "mm"),
+        KneeTest("alignment_deg", "HKAANGLE", "Hip-Knee-Ankle Alignment, Varus Positive", "deg"),
+        KneeTest("joint_space_width_mm", "MINJSW", "Minimum Joint Space Width", "mm", "X-RAY"),
+    ),
+    "kl_grade": (KneeTest("knee", "KLGRADE", "Kellgren-Lawrence Grade", "", "X-RAY"),),
+}
+KNEE_SPONSOR_TERMS = tuple(
+    SponsorTerm(codelist, value, "CDISC CT 2025-03 has no term for this knee finding")
+    for tests in KNEE_TESTS.values()
+    for test in tests
+    for codelist, value in (("MUSCTSCD", test.code), ("MUSCTS", test.name))
+)
+OTHER_SIDE = {"LEFT": "RIGHT", "RIGHT": "LEFT"}
+
+MK_VARIABLES = (
+    *SUBJECT_IDENTIFIERS,
+    seq("MK"),
+    Variable(
+        "MKTESTCD",
+        "Short Name of Musculoskeletal Test",
+        "text",
+        "Topic",
+        "Req",
+        8,
+        "MUSCTSCD",
+        origin="Assigned",
+    ),
+    Variable(
+        "MKTEST",
+        "Name of Musculoskeletal Test",
+        "text",
+        "Synonym Qualifier",
+        "Req",
+        40,
+        "MUSCTS",
+        origin="Assigned",
+    ),
+    *_result_variables("MK", "UNIT"),
+    Variable(
+        "MKLOC",
+        "Location Used for the Measurement",
+        "text",
+        "Record Qualifier",
+        "Perm",
+        20,
+        "LOC",
+        origin="Assigned",
+    ),
+    Variable("MKLAT", "Laterality", "text", "Variable Qualifier", "Perm", 10, "LAT"),
+    Variable(
+        "MKMETHOD",
+        "Method of Test or Examination",
+        "text",
+        "Record Qualifier",
+        "Perm",
+        20,
+        "METHOD",
+        origin="Assigned",
+    ),
+    last_before_exposure("MK"),
+    VISITNUM,
+    VISIT,
+    EPOCH,
+    Variable("MKDTC", "Date/Time of Collection", "date", "Timing", "Exp"),
+    day_variable("MKDY", "Study Day of Collection"),
+)
+
+
+def mk_rows(tabulation: Tabulation) -> Iterator[Row]:
+    records = sorted(
+        (record for record in tabulation.source.extract.forms if record["form"] in KNEE_TESTS),
+        key=lambda record: (
+            record["subject"],
+            tabulation.visitnum[record["visit_id"]],
+            list(KNEE_TESTS).index(record["form"]),
+        ),
+    )
+    rows = (row for record in records for row in _knee_findings(tabulation, record))
+    flagged = flag_last_before_exposure(
+        rows, tabulation.first_exposure, "MK", ("MKTESTCD", "MKLAT")
+    )
+    yield from numbered(flagged, "MKSEQ")
+
+
+def _knee_findings(tabulation: Tabulation, record: Row) -> Iterator[Row]:
+    subject, visit_id = record["subject"], record["visit_id"]
+    date = tabulation.visit_dates.get((subject, visit_id))
+    index_side = tabulation.index_knee.get(subject, "")
+    prefixes = (
+        ("index_knee", "contralateral_knee")
+        if record["form"] == "kl_grade"
+        else ("index_", "contralateral_")
+    )
+    for test in KNEE_TESTS[record["form"]]:
+        for prefix, side in zip(
+            prefixes, (index_side, OTHER_SIDE.get(index_side, "")), strict=True
+        ):
+            item = prefix if record["form"] == "kl_grade" else prefix + test.measurement
+            value = record["values"].get(item)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                original, number = ("Y" if value else "N"), None
+            else:
+                original, number = _number_text(value), float(value)
+            unit = test.unit if number is not None else ""
+            yield {
+                **subject_row(tabulation, "MK", subject),
+                "MKTESTCD": test.code,
+                "MKTEST": test.name,
+                "MKORRES": original,
+                "MKORRESU": unit,
+                "MKSTRESC": original,
+                "MKSTRESN": number,
+                "MKSTRESU": unit,
+                "MKLOC": "KNEE JOINT",
+                "MKLAT": side,
+                "MKMETHOD": test.method,
+                **visit_columns(tabulation, visit_id),
+                "MKDTC": iso_date(date),
+                "MKDY": tabulation.study_day_of(subject, date),
+            }
+
+
+MK = Domain(
+    "MK",
+    "Musculoskeletal System Findings",
+    "FINDINGS",
+    "One record per assessment per visit per subject",
+    ("STUDYID", "USUBJID", "MKTESTCD", "MKLAT", "VISITNUM"),
+    MK_VARIABLES,
+    mk_rows,
+    KNEE_SPONSOR_TERMS,
 )
