@@ -14,7 +14,10 @@ blinding" and the REST API's errors), never asked of `trialdesk.store.access`:
   answered by the site's coordinators, investigators and assessors (a comment by either
   side), source data verified by monitors, visits and casebooks signed by investigators,
   records locked and unlocked by data managers. Issue 14's patient links are given (and
-  reissued) and revoked by the site's coordinators and investigators.
+  reissued) and revoked by the site's coordinators and investigators. Issue 15's exports are
+  taken by study-wide data managers, statisticians and DMC statisticians, before and after
+  the lock (an export changes no data); only an export with arms moves the audit head (it
+  is recorded as an unblinded output).
 
 Every write runs in a transaction rolled back afterwards, so one study state serves every call;
 a refused write must leave the audit trail's head where it was, an accepted one must move it.
@@ -89,6 +92,7 @@ STUDY_LEVEL = {
     ("get", "/api/v1/studies/{study}/schedule"),
     ("get", "/api/v1/studies/{study}/criteria"),
     ("get", "/api/v1/studies/{study}/queries"),
+    ("post", "/api/v1/studies/{study}/exports"),
     ("get", "/api/v1/studies/{study}/work-queue"),
 }
 #: Answered even to a user with no role in the study.
@@ -135,6 +139,8 @@ PASSWORD = "matrix-signs-with-this-31"
 #: answered.
 OPEN_QUERY, ANSWERED_QUERY = 1, 2
 BULK_CLOSE = ("post", "/api/v1/studies/{study}/queries/close")
+EXPORT = ("post", "/api/v1/studies/{study}/exports")
+EXPORTERS = ("data_manager", "statistician", "dmc_statistician")
 AE = {
     "term": "Knee effusion",
     "onset_date": "2024-04-12",
@@ -148,6 +154,7 @@ AE = {
     "end_date": "2024-04-14",
 }
 CALLS: dict[tuple[str, str], Call] = {
+    EXPORT: writes(*EXPORTERS, valid={"format": "odm"}, invalid={"format": "xls"}),
     ("get", "/api/v1/me"): Call(),
     ("get", "/api/v1/studies"): Call(),
     ("get", "/api/v1/studies/{study}"): Call(),
@@ -403,6 +410,8 @@ def expected_status(user: User, op: tuple[str, str], site: str, locked: bool) ->
         return 200
     if op not in STUDY_LEVEL and not user.covers(site):
         return 404
+    if op == EXPORT:  # study-wide roles only; a locked study is exported too
+        return 200 if user.roles.get(None, set()) & call.roles else 403
     if locked:
         return 409
     if user.roles_at(site) & call.roles:
@@ -620,7 +629,10 @@ class Sweep:
             response, moved = send(user.client, method, path, None), False
         else:
             response, moved = write(user.client, method, path, body)
-        status, text = response.status_code, response.content.decode()
+        content = (
+            b"".join(response.streaming_content) if response.streaming else response.content
+        )
+        status, text = response.status_code, content.decode()
         where = f"{user.name} {method.upper()} {path} ({'invalid' if invalid else 'valid'})"
         expected = expected_status(user, op, site, self.locked)
         if invalid:
@@ -628,7 +640,10 @@ class Sweep:
                 self.failures.append(f"{where}: {status}, expected a refusal: {text[:200]}")
         elif status != expected:
             self.failures.append(f"{where}: {status}, expected {expected}: {text[:200]}")
-        if method != "get" and moved != (200 <= status < 300):
+        records = 200 <= status < 300
+        if op == EXPORT:  # only an export with arms is recorded
+            records = status == 200 and user.unblinded_everywhere(self.locked)
+        if method != "get" and moved != records:
             self.failures.append(f"{where}: {status} but the audit head moved={moved}")
         # Where the user is blinded, nothing may carry an arm (emergency unblinding excepted).
         if op in STUDY_LEVEL:

@@ -31,6 +31,7 @@ class Step(StrEnum):
     SIGN = "sign casebooks"
     LOCK_RECORDS = "lock and unlock records"
     INVITE_PATIENT = "invite patients to answer at home"
+    EXPORT_DATA = "export the study's data"
 
 
 STEP_ROLES: dict[Step, frozenset[Role]] = {
@@ -53,6 +54,9 @@ STEP_ROLES: dict[Step, frozenset[Role]] = {
     Step.SIGN: frozenset({Role.INVESTIGATOR}),
     Step.LOCK_RECORDS: frozenset({Role.DATA_MANAGER}),
     Step.INVITE_PATIENT: frozenset({Role.COORDINATOR, Role.INVESTIGATOR}),
+    # A whole study's data in a standard format (`trialdesk.store.exports`): the sponsor's data
+    # and statistics roles, study-wide; what they may see of the arms is the access policy's.
+    Step.EXPORT_DATA: frozenset({Role.DATA_MANAGER, Role.STATISTICIAN, Role.DMC_STATISTICIAN}),
 }
 
 

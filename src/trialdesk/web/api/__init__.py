@@ -13,6 +13,7 @@ from ninja import NinjaAPI
 from ninja.openapi.schema import OpenAPISchema
 
 from trialdesk.web.api import (
+    exports,
     locks,
     patient_reports,
     protocol,
@@ -58,5 +59,6 @@ for area in (
     signatures,
     locks,
     patient_reports,
+    exports,
 ):
     api.add_router("", area.router)
