@@ -10,6 +10,7 @@ parameters), blinded and unblinded.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -31,6 +32,7 @@ import xmlschema
 from lxml import etree
 
 from support.exchange_trial import _environment, store_home
+from trialdesk.errors import BadInput
 from trialdesk.exchange import sdtm
 from trialdesk.exchange.source import ExportSource
 
@@ -586,3 +588,14 @@ def test_trialdesk_export_format_sdtm_writes_the_directory_as_the_user_may_see_i
         arms[user] = {row["ARMCD"] for row in dm}
     assert arms["data_manager"] == {""}
     assert arms["statistician"] - {""} == {"MSC", "SALINE"}
+
+
+def test_a_site_country_without_an_iso_code_is_refused_naming_the_site(
+    unblinded: ExportSource, tmp_path: Path
+) -> None:
+    sites = [site.model_copy(update={"country": "Atlantis"}) for site in unblinded.protocol.sites]
+    protocol = unblinded.protocol.model_copy(update={"sites": sites})
+    source = dataclasses.replace(unblinded, protocol=protocol)
+    with pytest.raises(BadInput, match=r"sites\[0\] .*country 'Atlantis'; expected one of"):
+        sdtm.write(source, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

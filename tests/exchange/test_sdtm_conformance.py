@@ -307,3 +307,16 @@ def test_last_observation_before_exposure_is_flagged_once_per_test(
         for row in written[name]:
             if row[f"{name}LOBXFL"] == "Y":
                 assert row[f"{name}DTC"] == latest[(row["USUBJID"], *(row[k] for k in keys))]
+
+
+def test_adverse_events_are_serious_when_a_criterion_is_and_end_after_they_start(
+    written: dict[str, list[dict[str, Any]]],
+) -> None:
+    """SDTMIG 6.2.1 AE assumptions: AESER is Y when any seriousness criterion (AESCONG,
+    AESDISAB, AESDTH, AESHOSP, AESLIFE, AESMIE) is Y; an event ends on or after its start."""
+    criteria = ("AESCONG", "AESDISAB", "AESDTH", "AESHOSP", "AESLIFE", "AESMIE")
+    for row in written.get("AE", []):
+        if any(row[flag] == "Y" for flag in criteria):
+            assert row["AESER"] == "Y", row
+        if row["AESTDTC"] and row["AEENDTC"]:
+            assert row["AEENDTC"] >= row["AESTDTC"], row

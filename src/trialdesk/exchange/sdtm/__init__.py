@@ -26,7 +26,7 @@ from trialdesk.exchange.sdtm.events import AE, DS
 from trialdesk.exchange.sdtm.findings import IE, LB, MK, VS
 from trialdesk.exchange.sdtm.interventions import EX
 from trialdesk.exchange.sdtm.questionnaires import QS
-from trialdesk.exchange.sdtm.special import DM, SV
+from trialdesk.exchange.sdtm.special import DM, SV, site_countries
 from trialdesk.exchange.sdtm.tabulation import Tabulation
 from trialdesk.exchange.sdtm.terminology import codelists
 from trialdesk.exchange.sdtm.xpt import XptFile
@@ -40,8 +40,9 @@ SOURCE_SYSTEM = {"name": "trialdesk", "version": __version__}
 
 def write(source: ExportSource, out: Path) -> list[Path]:
     """Write the SDTM datasets and define.xml of `source` into the directory `out`."""
-    out.mkdir(parents=True, exist_ok=True)
     tabulation = Tabulation(source)
+    site_countries(tabulation)  # bad input is refused before anything is written
+    out.mkdir(parents=True, exist_ok=True)
     created = _instant(source.exported_at)
     study_oid = f"trialdesk/{tabulation.studyid}"
     metadata_version = f"MDV.{tabulation.studyid}.SDTMIG.3.4"

@@ -127,7 +127,8 @@ DM_VARIABLES = (
 )
 
 
-def _countries(tabulation: Tabulation) -> dict[str, str]:
+def site_countries(tabulation: Tabulation) -> dict[str, str]:
+    """Site id -> ISO 3166 alpha-3 code; BadInput naming the site whose country has none."""
     codes = {}
     for number, site in enumerate(tabulation.protocol.sites):
         code = COUNTRIES.get(site.country or "")
@@ -168,7 +169,7 @@ def _deaths(tabulation: Tabulation) -> dict[str, Row]:
 
 
 def dm_rows(tabulation: Tabulation) -> Iterator[Row]:
-    countries = _countries(tabulation)
+    countries = site_countries(tabulation)
     deaths = _deaths(tabulation)
     for subject in tabulation.subjects:
         code = subject["code"]
