@@ -11,6 +11,7 @@ for the records; and REDCap's calculation syntax ([field], ^) evaluated here by 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import os
 import re
@@ -34,6 +35,13 @@ REAL_DICTIONARY = SHARED / "reference/redcap/redcapr_clinical-trial-1_dictionary
 EVENTS_HEADER = ["event_name", "arm_num", "unique_event_name", "custom_event_label"]
 #: The columns of REDCap's instrument-event mappings (API "Export Instrument-Event Mappings").
 MAPPING_HEADER = ["arm_num", "unique_event_name", "form"]
+FILES = [
+    "data_dictionary.csv",
+    "events.csv",
+    "instrument_event_mapping.csv",
+    "records.csv",
+    "repeating_instruments.csv",
+]
 
 
 def read_csv(path: Path) -> list[list[str]]:
@@ -47,12 +55,7 @@ def as_dicts(path: Path) -> list[dict[str, str]]:
 def export(source: ExportSource, tmp_path: Path) -> Path:
     out = tmp_path / "redcap"
     written = redcap.write(source, out)
-    assert sorted(path.name for path in written) == [
-        "data_dictionary.csv",
-        "events.csv",
-        "instrument_event_mapping.csv",
-        "records.csv",
-    ]
+    assert sorted(path.name for path in written) == FILES
     assert all(path.parent == out and path.is_file() for path in written)
     return out
 
@@ -107,7 +110,7 @@ def test_a_seed_protocol_exports_to_a_dictionary_that_imports_back_to_the_same_f
     imported = import_dictionary(parse_dictionary(text, "seed.csv"), "seed.csv")
     definitions = {instrument.id: instrument for instrument in imported.instruments()}
     forms = protocol_forms(unblinded)
-    assert list(definitions) == ["subject", *forms]
+    assert list(definitions) == ["subject", *forms, "adverse_event"]
     for form in forms:
         shipped, back = get_instrument(form), definitions[form]
         assert (back.title, back.description) == (shipped.title, shipped.description)
@@ -171,7 +174,9 @@ def expected_cell(value) -> str:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if hasattr(value, "isoformat"):
+    if isinstance(value, dt.datetime):  # REDCap's datetime_seconds_ymd, here in UTC
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
 
@@ -190,29 +195,65 @@ def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> No
     events = {row["event_name"]: row["unique_event_name"] for row in as_dicts(out / "events.csv")}
     event_of = {visit.id: events[visit.label] for visit in source.protocol.visits}
     header, *_ = read_csv(out / "records.csv")
-    # REDCap's layout: record id, event, then each form's fields (no descriptive text)
-    # followed by <form>_complete.
-    expected_header = ["record_id", "redcap_event_name"]
+    # REDCap's layout (REDCapR's longitudinal-with-repeating-instrument data.csv): record id,
+    # event, repeat instrument and instance, then each form's fields (no descriptive text, a
+    # checkbox one column per choice) followed by <form>_complete.
+    expected_header = [
+        "record_id",
+        "redcap_event_name",
+        "redcap_repeat_instrument",
+        "redcap_repeat_instance",
+    ]
     for form in dict.fromkeys(field["Form Name"] for field in dictionary):
-        expected_header += [
-            field["Variable / Field Name"]
-            for field in dictionary
-            if field["Form Name"] == form
-            and field["Field Type"] != "descriptive"
-            and field["Variable / Field Name"] != "record_id"
-        ] + [f"{form}_complete"]
+        for field in dictionary:
+            name = field["Variable / Field Name"]
+            if field["Form Name"] != form or field["Field Type"] == "descriptive":
+                continue
+            if field["Field Type"] == "checkbox":
+                codes = [c.split(",")[0].strip() for c in field[COLUMNS[5]].split("|")]
+                expected_header += [f"{name}___{code}" for code in codes]
+            elif name != "record_id":
+                expected_header.append(name)
+        expected_header.append(f"{form}_complete")
     assert header == expected_header
     rows = {
-        (row["record_id"], row["redcap_event_name"]): row for row in as_dicts(out / "records.csv")
+        (
+            row["record_id"],
+            row["redcap_event_name"],
+            row["redcap_repeat_instrument"],
+            row["redcap_repeat_instance"],
+        ): row
+        for row in as_dicts(out / "records.csv")
     }
     first = event_of[source.protocol.visits[0].id]
-    expected_rows = {(s["code"], first) for s in source.extract.subjects} | {
-        (record["subject"], event_of[record["visit_id"]]) for record in source.extract.forms
-    }
+    expected_rows = (
+        {(s["code"], first, "", "") for s in source.extract.subjects}
+        | {(r["subject"], event_of[r["visit_id"]], "", "") for r in source.extract.forms}
+        | {
+            (event["subject"], first, "adverse_event", str(event["number"]))
+            for event in source.extract.adverse_events
+        }
+    )
     assert set(rows) == expected_rows
+    assert source.extract.adverse_events
+    for event in source.extract.adverse_events:
+        row = rows[(event["subject"], first, "adverse_event", str(event["number"]))]
+        for key in ("number", "term", "onset_date", "end_date", "ctcae_grade", "relatedness"):
+            assert row[f"ae_{key}"] == expected_cell(event[key]), key
+        for key in ("expected", "action_taken", "outcome", "report_due_at", "reported_at"):
+            assert row[f"ae_{key}"] == expected_cell(event[key]), key
+        for criterion in ("death", "life_threatening", "hospitalization", "disability"):
+            assert row[f"ae_seriousness___{criterion}"] == str(
+                int(criterion in event["seriousness"])
+            )
+        assert row["ae_seriousness___medically_important"] == str(
+            int("medically_important" in event["seriousness"])
+        )
+        assert row["adverse_event_complete"] == "2" and row["subject_complete"] == ""
+    assert any(event["seriousness"] for event in source.extract.adverse_events)
     checked = 0
     for record in source.extract.forms:
-        row = rows[(record["subject"], event_of[record["visit_id"]])]
+        row = rows[(record["subject"], event_of[record["visit_id"]], "", "")]
         assert row[f"{record['form']}_complete"] == "2"  # a locked study
         for part in ("values", "scores"):
             for key, value in record[part].items():
@@ -226,7 +267,7 @@ def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> No
     allocations = {a["subject"]: a for a in source.extract.allocations}
     kits = {(a["subject"], a["administration_id"]): a for a in source.extract.administrations}
     for subject in source.extract.subjects:
-        row = rows[(subject["code"], first)]
+        row = rows[(subject["code"], first, "", "")]
         assert (row["site"], row["sex"], row["age"], row["status"]) == (
             subject["site"],
             subject["sex"],
@@ -257,7 +298,7 @@ def test_events_and_mapping_are_the_visits_and_their_forms(blinded, tmp_path):
     assert all(re.fullmatch(r"[a-z0-9_]{1,18}_arm_1", name) for name in unique)
     mapping = read_csv(out / "instrument_event_mapping.csv")
     assert mapping[0] == MAPPING_HEADER
-    expected = [("1", unique[0], "subject")] + [
+    expected = [("1", unique[0], "subject"), ("1", unique[0], "adverse_event")] + [
         ("1", unique[k], form) for k, visit in enumerate(visits) for form in visit.forms
     ]
     assert [tuple(row) for row in mapping[1:]] == expected
@@ -293,11 +334,6 @@ def test_trialdesk_export_format_redcap_writes_the_directory(shared_dir, tmp_pat
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert sorted(path.name for path in out.iterdir()) == [
-        "data_dictionary.csv",
-        "events.csv",
-        "instrument_event_mapping.csv",
-        "records.csv",
-    ]
+    assert sorted(path.name for path in out.iterdir()) == FILES
     assert "blinded" in result.stdout
     assert "arm" not in read_csv(out / "records.csv")[0]

@@ -14,15 +14,19 @@
   with trialdesk's value, annotated `@READONLY trialdesk_score=ID` (a sum with proration,
   the KOOS 0-100 means: missing-item rules REDCap's calculations lack). Items an
   `item_missing` edit check names are required. No instrument has conditional items, so no
-  field has branching logic.
-- `records.csv`: one row per subject and event (`redcap_event_name`), the columns in
-  dictionary order (descriptive fields have none), each form followed by its
-  `<form>_complete` status (2 "Complete" in a locked study, else 1 "Unverified"). No
-  trialdesk item is multiple-choice, so no field is a checkbox (whose columns would be
-  `field___code`; the importer reads a checkbox as one boolean item per choice of that name).
+  field has branching logic. Last, `adverse_event`, a repeating form: term, dates, CTCAE
+  grade, the ICH E2A seriousness criteria as a checkbox, relatedness, expectedness, action
+  taken, outcome, and when the SAE report was due and made (UTC).
+- `records.csv`: one row per subject and event (`redcap_event_name`) and one per adverse
+  event (`redcap_repeat_instrument` adverse_event, `redcap_repeat_instance` its number, at
+  the first event), the columns in dictionary order (descriptive fields have none; a
+  checkbox one per choice, `field___code`, 1 or 0), each form followed by its
+  `<form>_complete` status (2 "Complete" in a locked study, else 1 "Unverified").
+- `repeating_instruments.csv`: the adverse event form, repeating at the first event.
 - for a protocol of more than one visit (a longitudinal project), `events.csv` (one event
   per visit, all in REDCap's schedule arm 1, which is no treatment arm) and
-  `instrument_event_mapping.csv` (the forms each visit collects; `subject` at the first).
+  `instrument_event_mapping.csv` (the forms each visit collects; `subject` and
+  `adverse_event` at the first).
 
 REDCap variable names are lower case and unique in a project: an item whose lower-cased id is
 taken gets its form's name in front, and an item whose name differs from its trialdesk id
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trialdesk.analysis.safety import RELATEDNESS
 from trialdesk.exchange.source import ExportSource
 from trialdesk.instruments.catalogue import get_instrument
 from trialdesk.instruments.definition import FormulaScore, Instrument, Item, ItemScore
@@ -52,10 +57,38 @@ from trialdesk.protocol.redcap_dictionary import (
     choices_text,
     csv_line,
     dictionary_text,
+    parse_choices,
 )
 
 RECORD_ID = "record_id"
 SUBJECT_FORM = "subject"
+ADVERSE_EVENT_FORM = "adverse_event"
+#: The store's codes of an adverse event's coded fields (`trialdesk.store.models`: Seriousness,
+#: ActionTaken, AdverseEventOutcome), with their labels. The core cannot read the store's
+#: choices; until the record's fields are declared once (issue 15, point 7) they are here.
+SERIOUSNESS = (
+    ("death", "Results in death"),
+    ("life_threatening", "Life-threatening"),
+    ("hospitalization", "Requires or prolongs inpatient hospitalisation"),
+    ("disability", "Persistent or significant disability or incapacity"),
+    ("congenital_anomaly", "Congenital anomaly or birth defect"),
+    ("medically_important", "Important medical event"),
+)
+ACTION_TAKEN = (
+    ("dose_not_changed", "Dose not changed"),
+    ("drug_withdrawn", "Drug withdrawn"),
+    ("drug_interrupted", "Drug interrupted"),
+    ("not_applicable", "Not applicable"),
+    ("unknown", "Unknown"),
+)
+OUTCOME = (
+    ("recovered", "Recovered/resolved"),
+    ("recovering", "Recovering/resolving"),
+    ("not_recovered", "Not recovered/not resolved"),
+    ("recovered_with_sequelae", "Recovered/resolved with sequelae"),
+    ("fatal", "Fatal"),
+    ("unknown", "Unknown"),
+)
 #: Radio buttons up to this many choices, a dropdown beyond.
 RADIO_CHOICES = 7
 #: REDCap's unique event name: the event name's first 18 characters, then `_arm_N`.
@@ -67,8 +100,8 @@ REDCAP_FUNCTIONS = frozenset({"abs", "min", "max"})
 
 
 def write(source: ExportSource, out: Path) -> list[Path]:
-    """The data dictionary, the records and, for a longitudinal project, the events and the
-    instrument-event mapping, in the directory `out`."""
+    """The data dictionary, the records, the repeating forms and, for a longitudinal
+    project, the events and the instrument-event mapping, in the directory `out`."""
     project = Project.of(source.protocol, blinded=source.blinded)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "data_dictionary.csv", out / "records.csv"]
@@ -76,6 +109,8 @@ def write(source: ExportSource, out: Path) -> list[Path]:
     with written[1].open("w", encoding="utf-8", newline="") as records:
         for line in project.record_lines(source):
             records.write(line)
+    written.append(out / "repeating_instruments.csv")
+    written[-1].write_text(project.repeating_text(), encoding="utf-8")
     if project.longitudinal:
         written.append(out / "events.csv")
         written[-1].write_text(project.events_text(), encoding="utf-8")
@@ -127,6 +162,9 @@ class Project:
             for score_field, score_id in _score_fields(instrument, form, names, columns):
                 columns.append(Column(score_field, form, score_id, score=True))
                 dictionary.append(score_field)
+        for column in _adverse_event_columns(names):
+            columns.append(column)
+            dictionary.append(column.field)
         return cls(
             protocol=protocol,
             columns=tuple(columns),
@@ -139,22 +177,26 @@ class Project:
 
     def header(self) -> list[str]:
         header = [RECORD_ID] + (["redcap_event_name"] if self.longitudinal else [])
+        header += ["redcap_repeat_instrument", "redcap_repeat_instance"]
         for form, columns in self._columns_by_form():
             for column in columns:
-                if column.field.name == RECORD_ID:
-                    continue
-                header.append(column.field.name)
+                if column.field.name != RECORD_ID:
+                    header.extend(_cell_names(column.field))
             header.append(f"{form}_complete")
         return header
 
     def record_lines(self, source: ExportSource) -> Iterator[str]:
-        """The records CSV, one line at a time: a row per subject and event with data."""
+        """The records CSV, one line at a time: a row per subject and event with data, then
+        a row per adverse event (an instance of the repeating form at the first event)."""
         extract = source.extract
         complete = COMPLETE if extract.study.get("locked") else UNVERIFIED
         yield csv_line(self.header())
         forms_of: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
         for record in extract.forms:
             forms_of[(record["subject"], record["visit_id"])][record["form"]] = record
+        events_of: dict[str, list[Any]] = defaultdict(list)
+        for event in extract.adverse_events:
+            events_of[event["subject"]].append(event)
         facts = _subject_facts(extract)
         first_visit = self.protocol.visits[0].id
         for subject in extract.subjects:
@@ -165,15 +207,28 @@ class Project:
                     continue
                 if visit.id == first_visit:
                     records = {**records, SUBJECT_FORM: {"values": facts[code], "scores": {}}}
-                row = [code] + ([self.events[visit.id]] if self.longitudinal else [])
-                for form, columns in self._columns_by_form():
-                    record = records.get(form)
-                    for column in columns:
-                        if column.field.name == RECORD_ID:
-                            continue
-                        row.append(_cell(column, record))
-                    row.append("" if record is None else complete)
-                yield csv_line(row)
+                yield self._row(code, visit.id, ("", ""), records, complete)
+            for event in sorted(events_of[code], key=lambda row: row["number"]):
+                records = {ADVERSE_EVENT_FORM: {"values": event, "scores": {}}}
+                instance = (ADVERSE_EVENT_FORM, str(event["number"]))
+                yield self._row(code, first_visit, instance, records, complete)
+
+    def _row(
+        self,
+        code: str,
+        visit_id: str,
+        instance: tuple[str, str],
+        records: dict[str, Any],
+        complete: str,
+    ) -> str:
+        row = [code] + ([self.events[visit_id]] if self.longitudinal else []) + list(instance)
+        for form, columns in self._columns_by_form():
+            record = records.get(form)
+            for column in columns:
+                if column.field.name != RECORD_ID:
+                    row.extend(_cells(column, record))
+            row.append("" if record is None else complete)
+        return csv_line(row)
 
     def _columns_by_form(self) -> list[tuple[str, list[Column]]]:
         grouped: dict[str, list[Column]] = {}
@@ -193,10 +248,26 @@ class Project:
         lines = [csv_line(["arm_num", "unique_event_name", "form"])]
         first = self.protocol.visits[0].id
         for visit in self.protocol.visits:
-            forms = ([SUBJECT_FORM] if visit.id == first else []) + list(visit.forms)
-            for form in dict.fromkeys(forms):
+            at_first = [SUBJECT_FORM, ADVERSE_EVENT_FORM] if visit.id == first else []
+            for form in dict.fromkeys(at_first + list(visit.forms)):
                 lines.append(csv_line([str(SCHEDULE_ARM), self.events[visit.id], form]))
         return "".join(lines)
+
+    def repeating_text(self) -> str:
+        """The repeating forms, as REDCap's "Export Repeating Instruments and Events" gives
+        them: the adverse event form at the first event, each instance labelled by its term."""
+        label = f"[{self._variable(ADVERSE_EVENT_FORM, 'term')}]"
+        if not self.longitudinal:
+            return csv_line(["form_name", "custom_form_label"]) + csv_line(
+                [ADVERSE_EVENT_FORM, label]
+            )
+        event = self.events[self.protocol.visits[0].id]
+        return csv_line(["event_name", "form_name", "custom_form_label"]) + csv_line(
+            [event, ADVERSE_EVENT_FORM, label]
+        )
+
+    def _variable(self, form: str, key: str) -> str:
+        return next(c.field.name for c in self.columns if (c.form, c.key) == (form, key))
 
 
 def collected_forms(protocol: Protocol) -> list[str]:
@@ -260,6 +331,62 @@ def _subject_columns(protocol: Protocol, names: _VariableNames, *, blinded: bool
         arms = choices_text([(arm.id, arm.label) for arm in protocol.arms])
         facts.append(("arm", {"field_type": "radio", "label": "Arm", "choices": arms}))
     return [Column(_field(names, key, form, **columns), form, key) for key, columns in facts]
+
+
+def _adverse_event_columns(names: _VariableNames) -> list[Column]:
+    """The repeating adverse event form: one instance per event, its fields the extract's."""
+    form = ADVERSE_EVENT_FORM
+    date = {"validation": DATE_VALIDATION}
+    instant = {"validation": "datetime_seconds_ymd", "note": "UTC"}
+    grades = get_instrument("ctcae_grade").items[0].options
+    facts: list[tuple[str, dict[str, str]]] = [
+        ("number", {"label": "Adverse event number", "validation": "integer"}),
+        ("term", {"label": "Adverse event term", "required": "y"}),
+        ("onset_date", {"label": "Onset date"} | date),
+        ("end_date", {"label": "End date"} | date),
+        (
+            "ctcae_grade",
+            {
+                "field_type": "radio",
+                "label": "CTCAE grade",
+                "choices": choices_text([(str(g.value), g.label) for g in grades]),
+            },
+        ),
+        (
+            "seriousness",
+            {
+                "field_type": "checkbox",
+                "label": "Seriousness criteria met (ICH E2A)",
+                "choices": choices_text(list(SERIOUSNESS)),
+            },
+        ),
+        (
+            "relatedness",
+            {
+                "field_type": "radio",
+                "label": "Relatedness to the study treatment",
+                "choices": choices_text(list(RELATEDNESS)),
+            },
+        ),
+        ("expected", {"field_type": "yesno", "label": "Expected"}),
+        (
+            "action_taken",
+            {
+                "field_type": "dropdown",
+                "label": "Action taken with the study treatment",
+                "choices": choices_text(list(ACTION_TAKEN)),
+            },
+        ),
+        (
+            "outcome",
+            {"field_type": "dropdown", "label": "Outcome", "choices": choices_text(list(OUTCOME))},
+        ),
+        ("report_due_at", {"label": "Serious adverse event report due"} | instant),
+        ("reported_at", {"label": "Serious adverse event reported"} | instant),
+    ]
+    return [
+        Column(_field(names, f"ae_{key}", form, **columns), form, key) for key, columns in facts
+    ]
 
 
 def _subject_facts(extract: Any) -> dict[str, dict[str, Any]]:
@@ -413,10 +540,21 @@ def _unique_event_names(protocol: Protocol) -> dict[str, str]:
     return names
 
 
-def _cell(column: Column, record: dict[str, Any] | None) -> str:
+def _cell_names(field: DictionaryField) -> list[str]:
+    """The records columns of a field: one per choice of a checkbox (`field___code`)."""
+    if field.field_type == "checkbox":
+        return [f"{field.name}___{code}" for code, _ in parse_choices(field.choices)]
+    return [field.name]
+
+
+def _cells(column: Column, record: dict[str, Any] | None) -> list[str]:
     if record is None:
-        return ""
-    return export_value(record["scores" if column.score else "values"].get(column.key))
+        return ["" for _ in _cell_names(column.field)]
+    value = record["scores" if column.score else "values"].get(column.key)
+    if column.field.field_type == "checkbox":
+        chosen = set(value or ())
+        return ["1" if code in chosen else "0" for code, _ in parse_choices(column.field.choices)]
+    return [export_value(value)]
 
 
 def export_value(value: Any) -> str:
@@ -427,6 +565,8 @@ def export_value(value: Any) -> str:
         return "1" if value else "0"
     if isinstance(value, float):
         return _number_text(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
         return value.isoformat()
     return str(value)
