@@ -114,7 +114,7 @@ run: install run-deps compile-messages
 test: install-dev system-deps compile-messages
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=25
 
 lint: install-dev
 	$(BIN)/ruff check --fix src tests bench
