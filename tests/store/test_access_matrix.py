@@ -629,9 +629,7 @@ class Sweep:
             response, moved = send(user.client, method, path, None), False
         else:
             response, moved = write(user.client, method, path, body)
-        content = (
-            b"".join(response.streaming_content) if response.streaming else response.content
-        )
+        content = b"".join(response.streaming_content) if response.streaming else response.content
         status, text = response.status_code, content.decode()
         where = f"{user.name} {method.upper()} {path} ({'invalid' if invalid else 'valid'})"
         expected = expected_status(user, op, site, self.locked)
