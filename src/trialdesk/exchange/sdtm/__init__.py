@@ -111,6 +111,7 @@ def _complete(domain: Domain, row: Row) -> Row:
 
 def _check(domain: Domain, row: Row) -> None:
     """A value the declarations do not allow is a bug of the export: stop, name it."""
+    sponsor = {(term.codelist, term.value) for term in domain.sponsor_terms}
     for variable in domain.variables:
         value = row[variable.name]
         if variable.type in ("text", "date") and not isinstance(value, str):
@@ -119,14 +120,11 @@ def _check(domain: Domain, row: Row) -> None:
             raise TrialdeskError(
                 f"SDTM {domain.name}.{variable.name}: {value!r} is longer than {variable.length}"
             )
-    for variable in domain.coded_variables:
-        value = row[variable.name]
         codelist = domain.codelist_of(variable, row)
         if codelist is None or value == "":
             continue
         known = codelists()[codelist]
-        sponsor = (codelist, value) in domain.sponsor_values
-        if value not in known.terms and not (known.extensible and sponsor):
+        if value not in known.terms and not (known.extensible and (codelist, value) in sponsor):
             undeclared = " (extensible; not declared a sponsor term)" if known.extensible else ""
             raise TrialdeskError(
                 f"SDTM {domain.name}.{variable.name}: {value!r} is not a term of codelist "

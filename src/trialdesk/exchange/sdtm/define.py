@@ -53,28 +53,18 @@ class DatasetProfile:
 
     def add(self, row: Row) -> None:
         self.records += 1
-        longest = self.longest
         for variable in self.domain.variables:
             value = row[variable.name]
             if value is None or value == "":
                 continue
-            size = len(value) if isinstance(value, str) else len(_shown(value))
-            if size > longest.get(variable.name, 0):
-                longest[variable.name] = size
-        for variable in self.domain.coded_variables:
-            value = row[variable.name]
-            if value is None or value == "":
-                continue
+            shown = str(value) if not isinstance(value, float) else format(value, ".12g")
+            self.longest[variable.name] = max(len(shown), self.longest.get(variable.name, 0))
             codelist = self.domain.codelist_of(variable, row)
             if codelist is not None or variable.sponsor_codelist:
                 self.coded.setdefault(variable.name, {})[str(value)] = codelist
                 decode = row.get(DECODED_BY.get(variable.name, ""))
                 if decode:
                     self.decodes.setdefault(variable.name, {}).setdefault(str(value), decode)
-
-
-def _shown(number: float | int) -> str:
-    return format(number, ".12g") if isinstance(number, float) else str(number)
 
 
 def _e(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cached_property
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,20 +67,6 @@ class Domain:
 
     def variable(self, name: str) -> Variable:
         return next(v for v in self.variables if v.name == name)
-
-    @cached_property
-    def coded_variables(self) -> tuple[Variable, ...]:
-        """The variables whose values come from a codelist, CDISC's or the sponsor's."""
-        return tuple(
-            v
-            for v in self.variables
-            if v.codelist or v.sponsor_codelist or v.name in self.row_codelists
-        )
-
-    @cached_property
-    def sponsor_values(self) -> frozenset[tuple[str, str]]:
-        """(codelist, value) of every sponsor term the domain declares."""
-        return frozenset((term.codelist, term.value) for term in self.sponsor_terms)
 
 
 def numbered(rows: Iterable[Row], sequence: str) -> Iterator[Row]:
