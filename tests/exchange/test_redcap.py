@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -338,27 +337,3 @@ def test_trialdesk_export_format_redcap_writes_the_directory(shared_dir, tmp_pat
     assert sorted(path.name for path in out.iterdir()) == FILES
     assert "blinded" in result.stdout
     assert "arm" not in read_csv(out / "records.csv")[0]
-
-
-def test_a_protocol_of_one_visit_is_a_classic_project_without_events(blinded, tmp_path):
-    first = blinded.protocol.visits[0]
-    protocol = blinded.protocol.model_copy(update={"visits": [first]})
-    extract = replace(
-        blinded.extract,
-        forms=tuple(r for r in blinded.extract.forms if r["visit_id"] == first.id),
-    )
-    out = tmp_path / "classic"
-    written = redcap.write(replace(blinded, protocol=protocol, extract=extract), out)
-    assert sorted(path.name for path in written) == [
-        "data_dictionary.csv",
-        "records.csv",
-        "repeating_instruments.csv",
-    ]
-    header, *rows = read_csv(out / "records.csv")
-    assert header[:3] == ["record_id", "redcap_repeat_instrument", "redcap_repeat_instance"]
-    assert "redcap_event_name" not in header
-    assert len(rows) == len(blinded.extract.subjects) + len(blinded.extract.adverse_events)
-    assert read_csv(out / "repeating_instruments.csv") == [
-        ["form_name", "custom_form_label"],
-        ["adverse_event", "[ae_term]"],
-    ]

@@ -41,7 +41,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +178,7 @@ class Project:
     def header(self) -> list[str]:
         header = [RECORD_ID] + (["redcap_event_name"] if self.longitudinal else [])
         header += ["redcap_repeat_instrument", "redcap_repeat_instance"]
-        for form, columns in self._columns_by_form:
+        for form, columns in self._columns_by_form():
             for column in columns:
                 if column.field.name != RECORD_ID:
                     header.extend(_cell_names(column.field))
@@ -223,7 +222,7 @@ class Project:
         complete: str,
     ) -> str:
         row = [code] + ([self.events[visit_id]] if self.longitudinal else []) + list(instance)
-        for form, columns in self._columns_by_form:
+        for form, columns in self._columns_by_form():
             record = records.get(form)
             for column in columns:
                 if column.field.name != RECORD_ID:
@@ -231,7 +230,6 @@ class Project:
             row.append("" if record is None else complete)
         return csv_line(row)
 
-    @cached_property
     def _columns_by_form(self) -> list[tuple[str, list[Column]]]:
         grouped: dict[str, list[Column]] = {}
         for column in self.columns:
