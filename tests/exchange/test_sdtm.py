@@ -509,6 +509,36 @@ def test_counts_are_the_extracts(exports: dict[str, Path], unblinded: ExportSour
     assert written["TV"]["records"] == len(unblinded.protocol.visits)
 
 
+#: SDTMIG 3.4's AE seriousness flags, by hand, beside the store's ICH E2A criteria (the codes of
+#: the API's `seriousness` enum, docs/store.md).
+SERIOUSNESS_FLAGS = {
+    "AESDTH": "death",
+    "AESLIFE": "life_threatening",
+    "AESHOSP": "hospitalization",
+    "AESDISAB": "disability",
+    "AESCONG": "congenital_anomaly",
+    "AESMIE": "medically_important",
+}
+
+
+def test_each_seriousness_flag_is_its_criterion(
+    exports: dict[str, Path], unblinded: ExportSource
+) -> None:
+    study = unblinded.protocol.identifiers.org_study_id or unblinded.protocol.id
+    criteria = {
+        (f"{study}-{event['subject']}", str(event["number"])): set(event["seriousness"] or ())
+        for event in unblinded.extract.adverse_events
+    }
+    assert any(criteria.values()), "the trial has serious events"
+    rows = records(datasets(exports["unblinded"])["AE"])
+    for row in rows:
+        met = criteria[(row["USUBJID"], row["AESPID"])]
+        for flag, criterion in SERIOUSNESS_FLAGS.items():
+            assert row[flag] == ("Y" if criterion in met else "N"), (row["USUBJID"], flag)
+    flagged = {flag for row in rows for flag in SERIOUSNESS_FLAGS if row[flag] == "Y"}
+    assert "AESHOSP" in flagged  # the virtual trial's serious events include hospitalizations
+
+
 # ---------------------------------------------------------------- blinding
 
 

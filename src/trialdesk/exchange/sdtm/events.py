@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from trialdesk.errors import TrialdeskError
 from trialdesk.exchange.sdtm.common import (
     EPOCH,
     SUBJECT_IDENTIFIERS,
@@ -49,12 +50,12 @@ RELATEDNESS = {
 }
 #: ICH E2A seriousness criteria (the store's names) -> the AE flag of each.
 SERIOUSNESS = {
-    "results_in_death": "AESDTH",
+    "death": "AESDTH",
     "life_threatening": "AESLIFE",
-    "hospitalisation": "AESHOSP",
+    "hospitalization": "AESHOSP",
     "disability": "AESDISAB",
     "congenital_anomaly": "AESCONG",
-    "important_medical_event": "AESMIE",
+    "medically_important": "AESMIE",
 }
 SERIOUSNESS_LABELS = {
     "AESDTH": "Results in Death",
@@ -124,6 +125,11 @@ def ae_rows(tabulation: Tabulation) -> Iterator[Row]:
 def _ae_row(tabulation: Tabulation, event: Row) -> Row:
     subject = event["subject"]
     criteria = set(event["seriousness"] or ())
+    if unknown := criteria - SERIOUSNESS.keys():
+        raise TrialdeskError(
+            f"adverse event {event['number']} of {subject}: seriousness {sorted(unknown)}; "
+            f"expected ICH E2A criteria among {', '.join(SERIOUSNESS)}"
+        )
     grade = event["ctcae_grade"]
     return {
         **subject_row(tabulation, "AE", subject),
