@@ -88,7 +88,9 @@ def _read(protocol_id: str, out: str) -> None:
 
     study = Study.objects.get(protocol_id=protocol_id)
     sources = {
-        reader: export_source(access_for(study, StudyUser.objects.get(username=reader)))
+        reader: export_source(
+            access_for(study, StudyUser.objects.get(username=reader)), batch_subjects=7
+        ).in_memory()
         for reader in (UNBLINDED_READER, BLINDED_READER)
     }
     assert not sources[UNBLINDED_READER].blinded and sources[BLINDED_READER].blinded

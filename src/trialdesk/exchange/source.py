@@ -1,29 +1,132 @@
-"""What every exporter reads: `ExportSource`."""
+"""What every exporter reads: `ExportSource`, a study read in batches of subjects.
+
+An export of 10,000 subjects must not hold the study in memory, so a writer reads the rows
+batch by batch (`ExportSource.batches()`): each `SourceBatch` holds some subjects, every row
+of theirs and their audit events, and the batches come in the order of the subjects' codes
+(so in USUBJID order). What a writer needs before the first subject (ODM's AdminData, a
+count) is in the source itself: `study`, `subjects` (one small row each) and `users`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 from trialdesk.analysis.datasets import Row, StudyExtract
 from trialdesk.protocol.model import Protocol
+
+#: The tables of a `StudyExtract` that hold rows (all but `study`).
+TABLES = tuple(f.name for f in fields(StudyExtract) if f.name != "study")
+
+
+@dataclass(frozen=True)
+class SourceBatch:
+    """Some subjects with every row of theirs (`extract`) and their audit events (`audit`)."""
+
+    extract: StudyExtract
+    audit: tuple[Row, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredBatches:
+    """Batches already read, for a source held in memory (tests, a small study)."""
+
+    stored: tuple[SourceBatch, ...]
+
+    def __call__(self) -> Iterator[SourceBatch]:
+        return iter(self.stored)
 
 
 @dataclass(frozen=True)
 class ExportSource:
     """One study as one reader may see it.
 
-    `extract` is the store's tables (`trialdesk.store.extract.extract_study`): its
-    allocations have `arm` None unless the reader may see results by arm, and then
-    `blinded` is False. `audit` is the reader's audit events (`Access.audit_events()`) as
-    rows with the keys seq, at, by, action, subject, object_type, object_id, field,
-    old_value, new_value (JSON text) and reason, in `seq` order. `exported_by` is the user
-    name, `exported_at` an aware datetime (UTC).
+    The extract tables are the store's (`trialdesk.store.extract.extract_study`): a reader who
+    may not see results by arm has allocations with `arm` None, and then `blinded` is True.
+    `study` is the extract's study row (`extracted_at` the time the rows were read),
+    `subjects` every subject of the reader in code order (the rows of `StudyExtract.subjects`)
+    and `users` everyone who wrote the reader's audit trail, in the order they first did.
+    Audit rows have the keys seq, at, by, action, subject, object_type, object_id, field,
+    old_value, new_value (JSON text) and reason, in `seq` order within a batch; events of no
+    subject (the study's own) are not in any batch. `exported_by` is the user name,
+    `exported_at` an aware datetime (UTC).
+
+    `read` gives the batches anew on each call, so a writer may make more than one pass.
     """
 
     protocol: Protocol
-    extract: StudyExtract
-    audit: tuple[Row, ...]
+    study: Row
+    subjects: tuple[Row, ...]
+    users: tuple[str, ...]
     blinded: bool
     exported_by: str
     exported_at: dt.datetime
+    read: Callable[[], Iterator[SourceBatch]] = field(repr=False, compare=False)
+
+    def batches(self) -> Iterator[SourceBatch]:
+        """The subjects' rows, a batch at a time, in the order of the subjects' codes."""
+        return self.read()
+
+    def whole(self) -> SourceBatch:
+        """Every batch as one (the whole study in memory: for tests and small studies)."""
+        return merged(self.study, self.batches())
+
+    # Until every writer reads batches: the whole study at once, read on first use.
+    @cached_property
+    def extract(self) -> StudyExtract:
+        return self.whole().extract
+
+    @cached_property
+    def audit(self) -> tuple[Row, ...]:
+        return self.whole().audit
+
+    def in_memory(self) -> ExportSource:
+        """The same source with its batches read once and kept (picklable)."""
+        return ExportSource(
+            self.protocol,
+            self.study,
+            self.subjects,
+            self.users,
+            self.blinded,
+            self.exported_by,
+            self.exported_at,
+            StoredBatches(tuple(self.batches())),
+        )
+
+    @classmethod
+    def of(
+        cls,
+        protocol: Protocol,
+        extract: StudyExtract,
+        audit: Iterable[Row],
+        *,
+        blinded: bool,
+        exported_by: str,
+        exported_at: dt.datetime,
+    ) -> ExportSource:
+        """A source of one batch: an extract and audit trail already in memory."""
+        audit = tuple(audit)
+        return cls(
+            protocol,
+            extract.study,
+            tuple(sorted(extract.subjects, key=lambda row: row["code"])),
+            tuple(dict.fromkeys(event["by"] for event in audit)),
+            blinded,
+            exported_by,
+            exported_at,
+            StoredBatches((SourceBatch(extract, audit),)),
+        )
+
+
+def merged(study: Row, batches: Iterable[SourceBatch]) -> SourceBatch:
+    """The batches' tables and audit events concatenated, in batch order."""
+    tables: dict[str, list[Row]] = {name: [] for name in TABLES}
+    audit: list[Row] = []
+    for batch in batches:
+        for name in TABLES:
+            tables[name].extend(getattr(batch.extract, name))
+        audit.extend(batch.audit)
+    extract = StudyExtract(study=study, **{name: tuple(rows) for name, rows in tables.items()})
+    return SourceBatch(extract, tuple(audit))

@@ -14,8 +14,12 @@ import hashlib
 import importlib
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from django.db import connection, transaction
 
 from trialdesk.errors import BadInput
 from trialdesk.exchange import FORMATS, ExportFormat
@@ -60,6 +64,34 @@ def files_sha256(paths: list[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def read_snapshot() -> Iterator[None]:
+    """Every read inside sees the store as it was at the first: the batches of an export
+    agree with each other while sites go on writing.
+
+    PostgreSQL: one REPEATABLE READ, READ ONLY transaction. SQLite: a deferred transaction
+    (Django's own begin IMMEDIATE, which would hold the write lock through the export), a
+    read snapshot in WAL mode. Inside a transaction already, that transaction is the
+    snapshot.
+    """
+    if connection.in_atomic_block:
+        yield
+    elif connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield
+    else:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
+
+
 def export_study(access: Access, format_name: str, out: Path) -> ExportResult:
     """Write the study in `format_name` to `out` (a file, or a directory for sdtm/redcap)."""
     chosen = export_format(format_name)
@@ -68,12 +100,13 @@ def export_study(access: Access, format_name: str, out: Path) -> ExportResult:
     if out.exists() and chosen.directory and not out.is_dir():
         raise BadInput(f"out {out}: a file; format {format_name} writes a directory")
     require_exporter(access)
-    source = export_source(access)
     writer = importlib.import_module(chosen.module)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as staging:
         staged = Path(staging) / out.name
-        written = writer.write(source, staged)
+        with read_snapshot():
+            source = export_source(access)
+            written = writer.write(source, staged)
         digest = files_sha256(written, Path(staging))
         recorded = None
         if not source.blinded:

@@ -38,6 +38,8 @@ from trialdesk.store.models import (
 )
 
 if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
     from trialdesk.store.access import Access
 
 
@@ -49,11 +51,47 @@ def _rows(queryset: Any, **renamed: str) -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
-def extract_study(access: Access) -> StudyExtract:
-    """Every table the analysis reads, for the study's subjects the reader may read; with
-    arms only if the reader may see results by arm."""
+#: A subject's row: extract name -> lookup.
+SUBJECT_FIELDS = {
+    "id": "pk",
+    "code": "code",
+    "site": "site__code",
+    "status": "status",
+    "age": "age_at_screening",
+    "sex": "sex",
+    "screened_on": "screened_on",
+    "day0": "day0",
+}
+
+
+def subject_rows(subjects: QuerySet[Subject]) -> tuple[dict[str, Any], ...]:
+    return _rows(subjects, **SUBJECT_FIELDS)
+
+
+def readable_subjects(access: Access) -> QuerySet[Subject]:
+    """The subjects of the study the reader may read (none without a role)."""
+    return access.subjects() if access.has_role else Subject.objects.none()
+
+
+def study_row(study: Study) -> dict[str, Any]:
+    """The extract's row of the study itself, `extracted_at` now."""
+    return {
+        "protocol_id": study.protocol_id,
+        "version": study.version,
+        "protocol_sha256": study.protocol_sha256,
+        "locked": study.locked,
+        "reopened_after_lock": study.reopened_after_lock,
+        "extracted_at": timezone.now(),
+    }
+
+
+def extract_study(access: Access, subjects: QuerySet[Subject] | None = None) -> StudyExtract:
+    """Every table the analysis reads, for the study's subjects the reader may read (or
+    those of `subjects`, a part of them); with arms only if the reader may see results by
+    arm."""
     study = access.study
-    subjects = access.subjects() if access.has_role else Subject.objects.none()
+    if subjects is None:
+        subjects = readable_subjects(access)
     of_study = {"subject__in": subjects.values("pk")}
     allocations = _rows(
         Allocation.objects.filter(**of_study).order_by("pk"),
@@ -66,25 +104,8 @@ def extract_study(access: Access) -> StudyExtract:
     if not access.may_see_results_by_arm:
         allocations = tuple({**row, "arm": None} for row in allocations)
     return StudyExtract(
-        study={
-            "protocol_id": study.protocol_id,
-            "version": study.version,
-            "protocol_sha256": study.protocol_sha256,
-            "locked": study.locked,
-            "reopened_after_lock": study.reopened_after_lock,
-            "extracted_at": timezone.now(),
-        },
-        subjects=_rows(
-            subjects.order_by("pk"),
-            id="pk",
-            code="code",
-            site="site__code",
-            status="status",
-            age="age_at_screening",
-            sex="sex",
-            screened_on="screened_on",
-            day0="day0",
-        ),
+        study=study_row(study),
+        subjects=subject_rows(subjects.order_by("pk")),
         status_changes=_status_changes(study, subjects),
         eligibility=_rows(
             EligibilityRecord.objects.filter(**of_study).order_by("pk"),
