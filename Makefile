@@ -43,7 +43,8 @@ endef
 run-deps:
 	$(call debian_packages,$(RUN_PACKAGES))
 
-# The web app's messages: each area's .po files (and the shared pages' in $(PAGES)/locale)
+# The web app's messages: each area's .po files (and the shared pages' in $(PAGES)/locale,
+# the patients' messages' in store/ and the records' labels in records/)
 # brought up to date with the source, for translators; `compile-messages` makes the .mo files
 # Django reads (not checked in).
 messages: install-dev
@@ -53,6 +54,7 @@ messages: install-dev
 	cd $(PAGES) && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete \
 	  $(foreach area,$(PAGE_AREAS),--ignore '$(area)/*')
 	cd src/trialdesk/store && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete
+	cd src/trialdesk/records && $(DJANGO_ADMIN) makemessages -l da -l zh_Hans --no-obsolete
 
 compile-messages:
 	cd $(PAGES) && $(DJANGO_ADMIN) compilemessages --ignore '.venv'

@@ -15,9 +15,9 @@ Rows of the extract (dates are `datetime.date`, instants timezone-aware `datetim
 - administrations: id, subject, administration_id, administered_on, kit_number
 - visits: id, subject, visit_id, status, actual_date, window_start, window_end
 - forms: id, subject, visit_id, form, values, scores
-- adverse_events: id, subject, number, term, onset_date, end_date, ctcae_grade, seriousness
-  (list of ICH E2A criteria), relatedness, expected, action_taken, outcome, report_due_at,
-  reported_at
+- adverse_events: id, subject, then the declared fields (`trialdesk.records.adverse_event`):
+  number, term, onset_date, end_date, ctcae_grade, seriousness (list of ICH E2A criteria),
+  relatedness, expected, action_taken, outcome, awareness_at, report_due_at, reported_at
 - deviations: id, subject, visit_id, kind, description, detected_on, automatic
 - unblindings: id, subject, user, reason, unblinded_at
 - signatures: id, subject, visit_id ("" for the casebook), signer, printed_name, meaning,
@@ -62,6 +62,7 @@ import pandas as pd
 
 from trialdesk.eligibility.items import ScreeningForm, data_item_values
 from trialdesk.errors import BadInput
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 from trialdesk.schedule import screening_visit
 from trialdesk.schedule.diary import EntryState, compliance, entries, entry_state
 
@@ -81,22 +82,7 @@ EXTRACT_KEYS: dict[str, tuple[str, ...]] = {
     "administrations": ("id", "subject", "administration_id", "administered_on", "kit_number"),
     "visits": ("id", "subject", "visit_id", "status", "actual_date", "window_start", "window_end"),
     "forms": ("id", "subject", "visit_id", "form", "values", "scores"),
-    "adverse_events": (
-        "id",
-        "subject",
-        "number",
-        "term",
-        "onset_date",
-        "end_date",
-        "ctcae_grade",
-        "seriousness",
-        "relatedness",
-        "expected",
-        "action_taken",
-        "outcome",
-        "report_due_at",
-        "reported_at",
-    ),
+    "adverse_events": ("id", "subject", *ADVERSE_EVENT.names),
     "deviations": ("id", "subject", "visit_id", "kind", "description", "detected_on", "automatic"),
     "unblindings": ("id", "subject", "user", "reason", "unblinded_at"),
     "signatures": (

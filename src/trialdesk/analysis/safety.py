@@ -21,18 +21,13 @@ import pandas as pd
 
 from trialdesk.analysis.frames import arm_groups, require_columns, text_value
 from trialdesk.errors import BadInput
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 
 POOLED_LABEL = "All subjects"
 ANY_EVENT = "Any adverse event"
 GRADES = (1, 2, 3, 4, 5)
 #: WHO-UMC causality categories, weakest first.
-RELATEDNESS = (
-    ("not_related", "Not related"),
-    ("unlikely", "Unlikely"),
-    ("possible", "Possible"),
-    ("probable", "Probable"),
-    ("certain", "Certain"),
-)
+RELATEDNESS = tuple((code.value, code.label) for code in ADVERSE_EVENT["relatedness"].codes)
 SUBJECT_COLUMNS = ("subject", "arm", "safety")
 EVENT_COLUMNS = (
     "subject",

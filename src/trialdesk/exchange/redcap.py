@@ -44,7 +44,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialdesk.analysis.safety import RELATEDNESS
 from trialdesk.exchange.source import ExportSource
 from trialdesk.instruments.catalogue import get_instrument
 from trialdesk.instruments.definition import FormulaScore, Instrument, Item, ItemScore
@@ -59,36 +58,14 @@ from trialdesk.protocol.redcap_dictionary import (
     dictionary_text,
     parse_choices,
 )
+from trialdesk.records import RecordField
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 
 RECORD_ID = "record_id"
 SUBJECT_FORM = "subject"
 ADVERSE_EVENT_FORM = "adverse_event"
-#: The store's codes of an adverse event's coded fields (`trialdesk.store.models`: Seriousness,
-#: ActionTaken, AdverseEventOutcome), with their labels. The core cannot read the store's
-#: choices; until the record's fields are declared once (issue 15, point 7) they are here.
-SERIOUSNESS = (
-    ("death", "Results in death"),
-    ("life_threatening", "Life-threatening"),
-    ("hospitalization", "Requires or prolongs inpatient hospitalisation"),
-    ("disability", "Persistent or significant disability or incapacity"),
-    ("congenital_anomaly", "Congenital anomaly or birth defect"),
-    ("medically_important", "Important medical event"),
-)
-ACTION_TAKEN = (
-    ("dose_not_changed", "Dose not changed"),
-    ("drug_withdrawn", "Drug withdrawn"),
-    ("drug_interrupted", "Drug interrupted"),
-    ("not_applicable", "Not applicable"),
-    ("unknown", "Unknown"),
-)
-OUTCOME = (
-    ("recovered", "Recovered/resolved"),
-    ("recovering", "Recovering/resolving"),
-    ("not_recovered", "Not recovered/not resolved"),
-    ("recovered_with_sequelae", "Recovered/resolved with sequelae"),
-    ("fatal", "Fatal"),
-    ("unknown", "Unknown"),
-)
+#: REDCap's text validation of a declared field's kind.
+AE_VALIDATION = {"date": DATE_VALIDATION, "datetime": "datetime_seconds_ymd", "integer": "integer"}
 #: Radio buttons up to this many choices, a dropdown beyond.
 RADIO_CHOICES = 7
 #: REDCap's unique event name: the event name's first 18 characters, then `_arm_N`.
@@ -334,59 +311,39 @@ def _subject_columns(protocol: Protocol, names: _VariableNames, *, blinded: bool
 
 
 def _adverse_event_columns(names: _VariableNames) -> list[Column]:
-    """The repeating adverse event form: one instance per event, its fields the extract's."""
-    form = ADVERSE_EVENT_FORM
-    date = {"validation": DATE_VALIDATION}
-    instant = {"validation": "datetime_seconds_ymd", "note": "UTC"}
-    grades = get_instrument("ctcae_grade").items[0].options
-    facts: list[tuple[str, dict[str, str]]] = [
-        ("number", {"label": "Adverse event number", "validation": "integer"}),
-        ("term", {"label": "Adverse event term", "required": "y"}),
-        ("onset_date", {"label": "Onset date"} | date),
-        ("end_date", {"label": "End date"} | date),
-        (
-            "ctcae_grade",
-            {
-                "field_type": "radio",
-                "label": "CTCAE grade",
-                "choices": choices_text([(str(g.value), g.label) for g in grades]),
-            },
-        ),
-        (
-            "seriousness",
-            {
-                "field_type": "checkbox",
-                "label": "Seriousness criteria met (ICH E2A)",
-                "choices": choices_text(list(SERIOUSNESS)),
-            },
-        ),
-        (
-            "relatedness",
-            {
-                "field_type": "radio",
-                "label": "Relatedness to the study treatment",
-                "choices": choices_text(list(RELATEDNESS)),
-            },
-        ),
-        ("expected", {"field_type": "yesno", "label": "Expected"}),
-        (
-            "action_taken",
-            {
-                "field_type": "dropdown",
-                "label": "Action taken with the study treatment",
-                "choices": choices_text(list(ACTION_TAKEN)),
-            },
-        ),
-        (
-            "outcome",
-            {"field_type": "dropdown", "label": "Outcome", "choices": choices_text(list(OUTCOME))},
-        ),
-        ("report_due_at", {"label": "Serious adverse event report due"} | instant),
-        ("reported_at", {"label": "Serious adverse event reported"} | instant),
-    ]
+    """The repeating adverse event form: one instance per event, a field per declared field
+    of the adverse event (`trialdesk.records.adverse_event`) with its label and codes."""
     return [
-        Column(_field(names, f"ae_{key}", form, **columns), form, key) for key, columns in facts
+        Column(
+            _field(names, f"ae_{field.name}", ADVERSE_EVENT_FORM, **_ae_field(field)),
+            ADVERSE_EVENT_FORM,
+            field.name,
+        )
+        for field in ADVERSE_EVENT
     ]
+
+
+def _ae_field(field: RecordField) -> dict[str, str]:
+    """A declared field as REDCap's field type, validation and choices: a list of codes is a
+    checkbox, one code a radio (a dropdown beyond RADIO_CHOICES), a yes/no a yesno field;
+    times are UTC; a field the site must report is required."""
+    column = {"label": field.label}
+    if field.reported and not field.optional and field.kind != "codes":
+        column["required"] = "y"
+    if field.kind == "codes":
+        column["field_type"] = "checkbox"
+    elif field.kind == "code":
+        column["field_type"] = "radio" if len(field.codes) <= RADIO_CHOICES else "dropdown"
+    elif field.kind == "boolean":
+        column["field_type"] = "yesno"
+    if field.kind in ("code", "codes"):
+        column["choices"] = choices_text([(str(code.value), code.label) for code in field.codes])
+    validation = AE_VALIDATION.get(field.kind)
+    if validation:
+        column["validation"] = validation
+    if field.kind == "datetime":
+        column["note"] = "UTC"
+    return column
 
 
 def _subject_facts(extract: Any) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from trialdesk.errors import TrialdeskError
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 from trialdesk.store.audit_key import audit_key, audit_key_source
 from trialdesk.store.models import (
     AdverseEvent,
@@ -368,19 +369,7 @@ AUDITED: dict[type[models.Model], Audited] = {
     AdverseEvent: Audited(
         lambda event: {
             "subject": _subject_of(event),
-            "number": event.number,
-            "term": event.term,
-            "onset_date": event.onset_date,
-            "end_date": event.end_date,
-            "ctcae_grade": event.ctcae_grade,
-            "seriousness": event.seriousness,
-            "relatedness": event.relatedness,
-            "expected": event.expected,
-            "action_taken": event.action_taken,
-            "outcome": event.outcome,
-            "awareness_at": event.awareness_at,
-            "report_due_at": event.report_due_at,
-            "reported_at": event.reported_at,
+            **{name: getattr(event, name) for name in ADVERSE_EVENT.names},
         },
         _subject_of,
         ("subject",),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import timezone
 
 from trialdesk.analysis.datasets import StudyExtract
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 from trialdesk.store.audit import study_label
 from trialdesk.store.models import (
     AdverseEvent,
@@ -148,18 +149,7 @@ def extract_study(access: Access, subjects: QuerySet[Subject] | None = None) -> 
             AdverseEvent.objects.filter(**of_study).order_by("pk"),
             id="pk",
             subject="subject__code",
-            number="number",
-            term="term",
-            onset_date="onset_date",
-            end_date="end_date",
-            ctcae_grade="ctcae_grade",
-            seriousness="seriousness",
-            relatedness="relatedness",
-            expected="expected",
-            action_taken="action_taken",
-            outcome="outcome",
-            report_due_at="report_due_at",
-            reported_at="reported_at",
+            **{name: name for name in ADVERSE_EVENT.names},
         ),
         deviations=_rows(
             Deviation.objects.filter(**of_study).order_by("pk"),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import models
 
+from trialdesk.records.adverse_event import ADVERSE_EVENT, TERM_LENGTH
 from trialdesk.store.lifecycle import SubjectStatus
 
 if TYPE_CHECKING:
@@ -331,46 +332,9 @@ class FormDraft(models.Model):
         ]
 
 
-class Seriousness(models.TextChoices):
-    """ICH E2A seriousness criteria."""
-
-    DEATH = "death"
-    LIFE_THREATENING = "life_threatening"
-    HOSPITALIZATION = "hospitalization"
-    DISABILITY = "disability"
-    CONGENITAL_ANOMALY = "congenital_anomaly"
-    MEDICALLY_IMPORTANT = "medically_important"
-
-
-class Relatedness(models.TextChoices):
-    """Causality to the study treatment (WHO-UMC categories)."""
-
-    NOT_RELATED = "not_related"
-    UNLIKELY = "unlikely"
-    POSSIBLE = "possible"
-    PROBABLE = "probable"
-    CERTAIN = "certain"
-
-
-class ActionTaken(models.TextChoices):
-    """Action taken with the study treatment (CDISC AEACN)."""
-
-    NONE = "dose_not_changed"
-    WITHDRAWN = "drug_withdrawn"
-    INTERRUPTED = "drug_interrupted"
-    NOT_APPLICABLE = "not_applicable"
-    UNKNOWN = "unknown"
-
-
-class AdverseEventOutcome(models.TextChoices):
-    """Outcome of the event (CDISC AEOUT)."""
-
-    RECOVERED = "recovered"
-    RECOVERING = "recovering"
-    NOT_RECOVERED = "not_recovered"
-    RECOVERED_WITH_SEQUELAE = "recovered_with_sequelae"
-    FATAL = "fatal"
-    UNKNOWN = "unknown"
+def _choices(name: str) -> list[tuple[object, str]]:
+    """A declared field's codes as a model field's choices."""
+    return [(code.value, code.label) for code in ADVERSE_EVENT[name].codes]
 
 
 class AdverseEvent(models.Model):
@@ -378,16 +342,17 @@ class AdverseEvent(models.Model):
 
     subject = models.ForeignKey(Subject, on_delete=models.PROTECT, related_name="adverse_events")
     number = models.PositiveSmallIntegerField()
-    term = models.CharField(max_length=200)
+    term = models.CharField(max_length=TERM_LENGTH)
     onset_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
-    ctcae_grade = models.PositiveSmallIntegerField()
-    #: The ICH E2A criteria met (Seriousness values); empty for a non-serious event.
+    ctcae_grade = models.PositiveSmallIntegerField(choices=_choices("ctcae_grade"))
+    #: The ICH E2A criteria met (codes of the declared seriousness); empty for a non-serious
+    #: event.
     seriousness = models.JSONField(default=list)
-    relatedness = models.CharField(max_length=20, choices=Relatedness.choices)
+    relatedness = models.CharField(max_length=20, choices=_choices("relatedness"))
     expected = models.BooleanField(null=True)
-    action_taken = models.CharField(max_length=20, choices=ActionTaken.choices)
-    outcome = models.CharField(max_length=30, choices=AdverseEventOutcome.choices)
+    action_taken = models.CharField(max_length=20, choices=_choices("action_taken"))
+    outcome = models.CharField(max_length=30, choices=_choices("outcome"))
     #: When the site became aware of the event; a serious event's report is due from here.
     awareness_at = models.DateTimeField()
     #: Awareness plus the protocol's SAE reporting hours; None for a non-serious event.

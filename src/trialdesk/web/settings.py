@@ -220,9 +220,10 @@ LANGUAGES = [("en", "English"), ("da", "Dansk"), ("zh-hans", "简体中文")]
 #: Each area of the web app keeps its own messages (`web/pages/<area>/locale/`), and the
 #: pages they share theirs (`web/pages/locale/`).
 LOCALE_PATHS = sorted(str(path) for path in (Path(__file__).parent / "pages").glob("**/locale"))
-#: The messages to patients (`trialdesk.store.reminders`): listed so `make compile-messages`,
-#: run in the pages' folder, compiles them too.
-LOCALE_PATHS.append(str(Path(__file__).parents[1] / "store" / "locale"))
+#: The messages to patients (`trialdesk.store.reminders`) and the records' labels and codes
+#: (`trialdesk.records`): listed so `make compile-messages`, run in the pages' folder,
+#: compiles them too.
+LOCALE_PATHS += [str(Path(__file__).parents[1] / area / "locale") for area in ("store", "records")]
 
 # ---------------------------------------------------------------- messages to patients
 

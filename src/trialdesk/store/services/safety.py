@@ -13,18 +13,10 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from trialdesk.errors import BadInput
+from trialdesk.records.adverse_event import ADVERSE_EVENT, TERM_LENGTH
 from trialdesk.store.audit import audited_state, audited_write
 from trialdesk.store.errors import NotFound, SubjectStateError
-from trialdesk.store.models import (
-    ActionTaken,
-    AdverseEvent,
-    AdverseEventOutcome,
-    Consent,
-    Relatedness,
-    Seriousness,
-    Study,
-    Subject,
-)
+from trialdesk.store.models import AdverseEvent, Consent, Study, Subject
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
 from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
@@ -34,61 +26,20 @@ if TYPE_CHECKING:
     from trialdesk.protocol.model import Safety
 
 #: The fields a site reports and may correct (`update_adverse_event`).
-REPORTED_FIELDS = (
-    "term",
-    "onset_date",
-    "end_date",
-    "ctcae_grade",
-    "seriousness",
-    "relatedness",
-    "expected",
-    "action_taken",
-    "outcome",
-    "awareness_at",
-)
-CODED_FIELDS = {
-    "relatedness": Relatedness,
-    "action_taken": ActionTaken,
-    "outcome": AdverseEventOutcome,
-}
-TERM_LENGTH = AdverseEvent._meta.get_field("term").max_length
+REPORTED_FIELDS = ADVERSE_EVENT.reported
+SERIOUSNESS = ADVERSE_EVENT["seriousness"].values
 #: Where a calendar day begins first (Line Islands).
 EARLIEST_TIMEZONE = dt.timezone(dt.timedelta(hours=14))
 
 
-def report_adverse_event(
-    study: Study,
-    code: str,
-    *,
-    term: str,
-    onset_date: dt.date,
-    ctcae_grade: int,
-    seriousness: list[str],
-    relatedness: str,
-    expected: bool | None,
-    action_taken: str,
-    outcome: str,
-    awareness_at: dt.datetime,
-    by: str,
-    end_date: dt.date | None = None,
-) -> AdverseEvent:
+def report_adverse_event(study: Study, code: str, *, by: str, **fields: Any) -> AdverseEvent:
     """Report a new adverse event of the subject; it takes the subject's next number.
 
+    `fields` are the reported fields of `ADVERSE_EVENT` (an optional one may be left out):
     `seriousness` lists the ICH E2A criteria met (empty for a non-serious event);
     `awareness_at` is when the site learnt of it, timezone-aware, stored in UTC.
     """
-    reported = {
-        "term": term,
-        "onset_date": onset_date,
-        "end_date": end_date,
-        "ctcae_grade": ctcae_grade,
-        "seriousness": seriousness,
-        "relatedness": relatedness,
-        "expected": expected,
-        "action_taken": action_taken,
-        "outcome": outcome,
-        "awareness_at": awareness_at,
-    }
+    reported = _reported(f"subject {code}, new adverse event", fields)
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
@@ -120,12 +71,7 @@ def update_adverse_event(
     """
     where = f"subject {code}, adverse event {number}"
     reason = require_reason(reason, f"{where}: change")
-    unknown = sorted(set(changes) - set(REPORTED_FIELDS))
-    if unknown:
-        raise BadInput(
-            f"{where}: cannot change {', '.join(unknown)}; expected fields among "
-            f"{', '.join(REPORTED_FIELDS)}"
-        )
+    _refuse_unknown(where, changes, "cannot change")
     with audited_write(by, study) as trail:
         study = writable_study(study)
         subject = find_subject(study, code)
@@ -209,6 +155,26 @@ def _report_due_at(checked: dict[str, Any], safety: Safety) -> dt.datetime | Non
 # ---------------------------------------------------------------- checks
 
 
+def _refuse_unknown(where: str, fields: dict[str, Any], what: str) -> None:
+    unknown = sorted(set(fields) - set(REPORTED_FIELDS))
+    if unknown:
+        raise BadInput(
+            f"{where}: {what} {', '.join(unknown)}; expected fields among "
+            f"{', '.join(REPORTED_FIELDS)}"
+        )
+
+
+def _reported(where: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Every reported field, an optional one left out as None; a missing one is refused."""
+    _refuse_unknown(where, fields, "no field")
+    missing = [
+        name for name in REPORTED_FIELDS if name not in fields and not ADVERSE_EVENT[name].optional
+    ]
+    if missing:
+        raise BadInput(f"{where}: {', '.join(missing)} missing; every one is required")
+    return {name: fields.get(name) for name in REPORTED_FIELDS}
+
+
 def _checked_event(
     where: str, subject: Subject, safety: Safety, reported: dict[str, Any], now: dt.datetime
 ) -> dict[str, Any]:
@@ -226,11 +192,13 @@ def _checked_event(
         "expected": _expected(where, reported["expected"]),
         "awareness_at": _utc(where, "awareness_at", reported["awareness_at"]),
     }
-    for name, codes in CODED_FIELDS.items():
-        value = reported[name]
-        if value not in codes.values:
-            raise BadInput(f"{where}: {name} {value!r}; expected one of {', '.join(codes.values)}")
-        checked[name] = value
+    for declared in ADVERSE_EVENT.coded:
+        value = reported[declared.name]
+        if value not in declared.values:
+            raise BadInput(
+                f"{where}: {declared.name} {value!r}; expected one of {', '.join(declared.values)}"
+            )
+        checked[declared.name] = value
     _check_fatal(where, checked)
     _check_dates(where, subject, safety, checked, now)
     return checked
@@ -258,7 +226,7 @@ def _utc(where: str, name: str, value: Any) -> dt.datetime:
 
 
 def _grade(where: str, grade: Any) -> int:
-    if isinstance(grade, bool) or not isinstance(grade, int) or not 1 <= grade <= 5:
+    if isinstance(grade, bool) or grade not in ADVERSE_EVENT["ctcae_grade"].values:
         raise BadInput(f"{where}: ctcae_grade {grade!r}; expected a CTCAE grade 1 to 5")
     return grade
 
@@ -270,15 +238,15 @@ def _seriousness(where: str, criteria: Any) -> list[str]:
             f"{where}: seriousness {criteria!r}; expected a list of ICH E2A criteria "
             "(empty for a non-serious event)"
         )
-    unknown = [c for c in criteria if c not in Seriousness.values]
+    unknown = [c for c in criteria if c not in SERIOUSNESS]
     if unknown:
         raise BadInput(
             f"{where}: seriousness {', '.join(unknown)}; expected criteria among "
-            f"{', '.join(Seriousness.values)}"
+            f"{', '.join(SERIOUSNESS)}"
         )
     if len(set(criteria)) != len(criteria):
         raise BadInput(f"{where}: seriousness lists a criterion twice: {', '.join(criteria)}")
-    return [c for c in Seriousness.values if c in criteria]
+    return [c for c in SERIOUSNESS if c in criteria]
 
 
 def _expected(where: str, expected: Any) -> bool | None:
@@ -290,8 +258,8 @@ def _expected(where: str, expected: Any) -> bool | None:
 def _check_fatal(where: str, checked: dict[str, Any]) -> None:
     """CTCAE grade 5 is death: grade 5, outcome fatal and seriousness death go together."""
     grade5 = checked["ctcae_grade"] == 5
-    fatal = checked["outcome"] == AdverseEventOutcome.FATAL
-    death = Seriousness.DEATH in checked["seriousness"]
+    fatal = checked["outcome"] == "fatal"
+    death = "death" in checked["seriousness"]
     if grade5 == fatal == death:
         return
     raise BadInput(

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Status
 
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 from trialdesk.store.calendar import overdue_sae_reports
 from trialdesk.store.models import AdverseEvent, Deviation
 from trialdesk.store.services.safety import (
@@ -33,20 +34,8 @@ EVENT = SUBJECT + "/adverse-events/{number}"
 def _event_row(event: AdverseEvent) -> dict:
     return {
         "subject": event.subject.code,
-        "number": event.number,
-        "term": event.term,
-        "onset_date": event.onset_date,
-        "end_date": event.end_date,
-        "ctcae_grade": event.ctcae_grade,
-        "seriousness": event.seriousness,
         "serious": event.serious,
-        "relatedness": event.relatedness,
-        "expected": event.expected,
-        "action_taken": event.action_taken,
-        "outcome": event.outcome,
-        "awareness_at": event.awareness_at,
-        "report_due_at": event.report_due_at,
-        "reported_at": event.reported_at,
+        **{name: getattr(event, name) for name in ADVERSE_EVENT.names},
     }
 
 

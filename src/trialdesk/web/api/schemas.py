@@ -19,22 +19,16 @@ from typing import Annotated, Any
 from ninja import Field, Schema
 from ninja.conf import settings as ninja_settings
 from ninja.pagination import LimitOffsetPagination
-from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictBool, StrictInt, create_model
 from pydantic_core import PydanticCustomError
 
 from trialdesk.protocol.model import ArmType
+from trialdesk.records import Record, RecordField
+from trialdesk.records.adverse_event import ADVERSE_EVENT
 from trialdesk.schedule.calendar import CalendarStatus
 from trialdesk.store.lifecycle import SubjectStatus
-from trialdesk.store.models import (
-    ActionTaken,
-    AdverseEventOutcome,
-    AllocationSlot,
-    Relatedness,
-    Role,
-    Seriousness,
-    Sex,
-)
-from trialdesk.store.services.safety import TERM_LENGTH, UTC_RANGE
+from trialdesk.store.models import AllocationSlot, Role, Sex
+from trialdesk.store.services.safety import UTC_RANGE
 from trialdesk.store.services.subjects import AGES, YEARS_OF_BIRTH
 from trialdesk.store.services.visits import DEVIATION_KIND
 
@@ -377,53 +371,71 @@ class FormRecordOut(Schema):
 # ---------------------------------------------------------------- safety and deviations
 
 
-#: The CTCAE grades (grade 5 is death).
-CTCAE_GRADES = {"minimum": 1, "maximum": 5}
-TERM = {**NOT_BLANK, "maxLength": TERM_LENGTH}
+#: How a declared field of a record is typed in a request body and in a response.
+BODY_TYPES: dict[str, Any] = {
+    "text": str,
+    "date": dt.date,
+    "datetime": StorableTime,
+    "integer": StrictInt,
+    "boolean": StrictBool,
+    "code": str,
+    "codes": list[str],
+}
+OUT_TYPES = {**BODY_TYPES, "datetime": dt.datetime, "integer": int, "boolean": bool}
 
 
-class AdverseEventIn(BodyIn):
-    term: str = declared(**TERM)
-    onset_date: dt.date
-    end_date: dt.date | None = None
-    ctcae_grade: StrictInt = declared(**CTCAE_GRADES)
-    seriousness: list[str] = declared(
-        description="ICH E2A criteria met (death, life_threatening, hospitalization, ...); "
-        "empty for a non-serious event",
-        items={"type": "string", **codes(Seriousness.values)},
-        uniqueItems=True,
-    )
-    relatedness: str = declared(**codes(Relatedness.values))
-    expected: StrictBool | None
-    action_taken: str = declared(**codes(ActionTaken.values))
-    outcome: str = declared(**codes(AdverseEventOutcome.values))
-    awareness_at: StorableTime
+def _field_schema(field: RecordField) -> dict[str, Any]:
+    """The JSON Schema a declared field adds to its type: its codes, length, bounds."""
+    values = list(field.values)
+    if field.kind == "codes":
+        return {"items": {"type": "string", "enum": values}, "uniqueItems": True}
+    if field.kind == "code" and all(isinstance(value, int) for value in values):
+        return {"enum": values, "minimum": min(values), "maximum": max(values)}
+    if field.kind == "code":
+        return {"enum": values}
+    if field.kind == "text":
+        return {**NOT_BLANK, "maxLength": field.max_length}
+    return {}
 
 
-class AdverseEventChanges(BaseModel):
-    """The reported fields to change, typed; any other name is passed on for the service to
+def _typed(field: RecordField, types: dict[str, Any], *, optional: bool) -> tuple[Any, Any]:
+    """(annotation, Field) of a declared field; an `optional` one is nullable, default None."""
+    numbered = field.kind == "code" and all(isinstance(value, int) for value in field.values)
+    annotation = types["integer" if numbered else field.kind]
+    default: Any = ...
+    if optional:
+        annotation, default = annotation | None, None
+    return annotation, declared(default, field.label, **_field_schema(field))
+
+
+def record_body(record: Record, model: str, *, changes: bool = False) -> type[BaseModel]:
+    """A request body of the record's reported fields, as declared (`trialdesk.records`).
+
+    `changes`: every field may be left out; a name not declared is kept for the service to
     refuse by name (a plain pydantic model: ninja's Schema would drop unknown names)."""
+    fields = {
+        name: _typed(record[name], BODY_TYPES, optional=changes or record[name].optional)
+        for name in record.reported
+    }
+    if changes:
+        return create_model(model, __config__=ConfigDict(extra="allow"), **fields)
+    return create_model(model, __base__=BodyIn, **fields)
 
-    model_config = ConfigDict(extra="allow")
 
-    term: str | None = declared(None, **TERM)
-    onset_date: dt.date | None = None
-    end_date: dt.date | None = None
-    ctcae_grade: StrictInt | None = declared(None, **CTCAE_GRADES)
-    seriousness: list[str] | None = declared(
-        None,
-        items={"type": "string", **codes(Seriousness.values)},
-        uniqueItems=True,
-    )
-    relatedness: str | None = declared(None, **codes(Relatedness.values))
-    expected: StrictBool | None = None
-    action_taken: str | None = declared(None, **codes(ActionTaken.values))
-    outcome: str | None = declared(None, **codes(AdverseEventOutcome.values))
-    awareness_at: StorableTime | None = None
+def record_out(record: Record, model: str, **more: Any) -> type[Schema]:
+    """A response of every declared field of the record, then `more` (name=(type, Field))."""
+    fields = {field.name: _typed(field, OUT_TYPES, optional=field.optional) for field in record}
+    return create_model(model, __base__=Schema, **fields, **more)
+
+
+AdverseEventIn = record_body(ADVERSE_EVENT, "AdverseEventIn")
+AdverseEventChanges = record_body(ADVERSE_EVENT, "AdverseEventChanges", changes=True)
 
 
 class AdverseEventChangeIn(BodyIn):
-    changes: AdverseEventChanges = Field(description="the new values, by field name")
+    changes: AdverseEventChanges = Field(  # type: ignore[valid-type]
+        description="the new values, by field name"
+    )
     reason: str = declared(**NOT_BLANK)
 
 
@@ -432,22 +444,12 @@ class SaeReportIn(BodyIn):
     reason: str = Field("", description="required when changing a recorded report time")
 
 
-class AdverseEventOut(Schema):
-    subject: str
-    number: int
-    term: str
-    onset_date: dt.date
-    end_date: dt.date | None
-    ctcae_grade: int = declared(**CTCAE_GRADES)
-    seriousness: list[str] = declared(items={"type": "string", **codes(Seriousness.values)})
-    serious: bool
-    relatedness: str = declared(**codes(Relatedness.values))
-    expected: bool | None
-    action_taken: str = declared(**codes(ActionTaken.values))
-    outcome: str = declared(**codes(AdverseEventOutcome.values))
-    awareness_at: dt.datetime
-    report_due_at: dt.datetime | None
-    reported_at: dt.datetime | None
+AdverseEventOut = record_out(
+    ADVERSE_EVENT,
+    "AdverseEventOut",
+    subject=(str, Field(description="the subject's code")),
+    serious=(bool, Field(description="true when any seriousness criterion is met")),
+)
 
 
 #: A deviation's kind: an open set of short codes, e.g. dosing_error.

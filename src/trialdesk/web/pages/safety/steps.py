@@ -2,9 +2,9 @@
 AE form read into the service's values, the SAE clock, the SAE reports a user sees, the status
 steps a subject can take and the deviation kinds offered.
 
-The vocabularies' codes are the store's (`trialdesk.store.models`): CTCAE grades 1-5, the ICH
-E2A seriousness criteria, WHO-UMC causality, CDISC action taken (AEACN) and outcome (AEOUT).
-A vocabulary here names every code of the store's, in the store's order (`test_safety` checks).
+The vocabularies are the adverse event's declared codes and labels
+(`trialdesk.records.adverse_event`): CTCAE grades 1-5, the ICH E2A seriousness criteria,
+WHO-UMC causality, CDISC action taken (AEACN) and outcome (AEOUT).
 """
 
 from __future__ import annotations
@@ -18,65 +18,41 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from trialdesk.records.adverse_event import ADVERSE_EVENT, TERM_LENGTH
 from trialdesk.store.access import Access
 from trialdesk.store.calendar import open_sae_reports, overdue_sae_reports
 from trialdesk.store.lifecycle import TRANSITIONS, SubjectStatus
 from trialdesk.store.models import AdverseEvent, Subject
 from trialdesk.store.permissions import STEP_ROLES, Step
-from trialdesk.store.services.safety import REPORTED_FIELDS, TERM_LENGTH
+from trialdesk.store.services.safety import REPORTED_FIELDS
 from trialdesk.store.services.visits import DEVIATION_KIND
 
+
+def _vocabulary(name: str) -> tuple[tuple[Any, Any], ...]:
+    """A declared field's codes with their labels in the user's language (the labels'
+    translations are in `trialdesk/records/locale`)."""
+    return tuple((code.value, gettext_lazy(code.label)) for code in ADVERSE_EVENT[name].codes)
+
+
 #: CTCAE v5.0's general meaning of each grade.
-CTCAE_GRADES = (
-    (1, gettext_lazy("Mild")),
-    (2, gettext_lazy("Moderate")),
-    (3, gettext_lazy("Severe or medically significant")),
-    (4, gettext_lazy("Life-threatening")),
-    (5, gettext_lazy("Death related to the adverse event")),
-)
+CTCAE_GRADES = _vocabulary("ctcae_grade")
 #: ICH E2A: a serious adverse event is one that ...
-SERIOUSNESS = (
-    ("death", gettext_lazy("Results in death")),
-    ("life_threatening", gettext_lazy("Is life-threatening")),
-    (
-        "hospitalization",
-        gettext_lazy("Requires inpatient hospitalisation or prolongs an existing hospitalisation"),
-    ),
-    ("disability", gettext_lazy("Results in persistent or significant disability or incapacity")),
-    ("congenital_anomaly", gettext_lazy("Is a congenital anomaly or birth defect")),
-    ("medically_important", gettext_lazy("Is another important medical event")),
-)
+SERIOUSNESS = _vocabulary("seriousness")
 #: WHO-UMC causality categories (relation to the study treatment).
-RELATEDNESS = (
-    ("not_related", gettext_lazy("Not related")),
-    ("unlikely", gettext_lazy("Unlikely")),
-    ("possible", gettext_lazy("Possible")),
-    ("probable", gettext_lazy("Probable")),
-    ("certain", gettext_lazy("Certain")),
-)
-#: Whether the event is expected by the reference safety information; None: unknown.
+RELATEDNESS = _vocabulary("relatedness")
+#: Whether the event is expected by the reference safety information; None: unknown. The
+#: form's codes are the declared codes' names (expected, unexpected), then unknown.
 EXPECTEDNESS = (
-    ("expected", True, gettext_lazy("Expected")),
-    ("unexpected", False, gettext_lazy("Unexpected")),
+    *(
+        (code.constant.lower(), code.value, gettext_lazy(code.label))
+        for code in ADVERSE_EVENT["expected"].codes
+    ),
     ("unknown", None, gettext_lazy("Unknown")),
 )
 #: CDISC AEACN: action taken with the study treatment.
-ACTION_TAKEN = (
-    ("dose_not_changed", gettext_lazy("Dose not changed")),
-    ("drug_withdrawn", gettext_lazy("Treatment withdrawn")),
-    ("drug_interrupted", gettext_lazy("Treatment interrupted")),
-    ("not_applicable", gettext_lazy("Not applicable")),
-    ("unknown", gettext_lazy("Unknown")),
-)
+ACTION_TAKEN = _vocabulary("action_taken")
 #: CDISC AEOUT: outcome of the event.
-OUTCOME = (
-    ("recovered", gettext_lazy("Recovered or resolved")),
-    ("recovering", gettext_lazy("Recovering or resolving")),
-    ("not_recovered", gettext_lazy("Not recovered or not resolved")),
-    ("recovered_with_sequelae", gettext_lazy("Recovered or resolved with sequelae")),
-    ("fatal", gettext_lazy("Fatal")),
-    ("unknown", gettext_lazy("Unknown")),
-)
+OUTCOME = _vocabulary("outcome")
 #: The protocol deviations site staff record most (`kind` codes); `other` for the rest.
 DEVIATION_KINDS = (
     ("informed_consent", gettext_lazy("Informed consent")),
