@@ -65,6 +65,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"PostgreSQL store tests skipped: {reason}")
 
 
+def first_future_date() -> dt.date:
+    """The first date that is in the future everywhere: tomorrow where the day begins first
+    (UTC+14). A date before it is today somewhere, which the services accept."""
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=14))).date() + dt.timedelta(days=1)
+
+
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[ThrowawayPostgres]:
     """A PostgreSQL server on a loopback port in a temporary directory, for this session."""

@@ -25,12 +25,13 @@ from trialdesk.store.services import (
     create_study,
     randomize_subject,
     record_administration,
+    record_deviation,
     record_sae_report,
     report_adverse_event,
     update_adverse_event,
 )
 
-from .conftest import OPERATOR
+from .conftest import OPERATOR, first_future_date
 
 PROTOCOL = Path(__file__).parent / "protocols" / "KNEE-TEST.yaml"
 DAY0 = dt.date(2024, 3, 10)
@@ -126,7 +127,7 @@ def test_awareness_is_stored_in_utc_and_a_serious_event_is_due_after_24_hours(
 
 
 def _refusals() -> list[tuple[dict[str, Any], str]]:
-    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    tomorrow = first_future_date()
     future = timezone.now() + dt.timedelta(hours=1)
     return [
         ({"term": "  "}, "term is required"),
@@ -185,6 +186,23 @@ def test_every_field_is_checked_and_a_refusal_changes_nothing(
             report(study, code, **changes)
     assert not AdverseEvent.objects.exists()
     assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.django_db
+def test_a_date_that_is_today_at_some_site_is_not_in_the_future(
+    study: Any, eligible_subject: Any
+) -> None:
+    """At 07:00 in Beijing it is still yesterday in UTC: the site's today is taken, for an
+    adverse event's onset and end and for a deviation's detection date."""
+    code = treated(study, eligible_subject)
+    today = first_future_date() - dt.timedelta(days=1)
+    event = report(study, code, onset_date=DAY0, end_date=today, awareness_at=timezone.now())
+    assert event.end_date == today
+    late = {"kind": "visit_schedule", "description": "late", "by": "colin"}
+    deviation = record_deviation(study, code, detected_on=today, **late)
+    assert deviation.detected_on == today
+    with pytest.raises(BadInput, match=f"detection date {today + dt.timedelta(days=1)} is in"):
+        record_deviation(study, code, detected_on=today + dt.timedelta(days=1), **late)
 
 
 @pytest.mark.django_db

@@ -25,7 +25,7 @@ from trialdesk.store.services import add_user, create_study, lock_study, randomi
 from trialdesk.store.services.tokens import create_token, revoke_token, token_prefix
 from trialdesk.web.settings import stored_secret_key
 
-from .conftest import OPERATOR, PROTOCOL, SCREENING_FORMS, WOMAC_ALL_ONES
+from .conftest import OPERATOR, PROTOCOL, SCREENING_FORMS, WOMAC_ALL_ONES, first_future_date
 
 STUDY = "/api/v1/studies/KNEE-TEST"
 DAY0 = dt.date(2024, 4, 1)
@@ -191,7 +191,7 @@ def test_screening_consent_and_eligibility(study: Any) -> None:
     assert created["consent"] is None and created["kit_numbers"] == []
     assert "arm" not in created
     subject = f"{STUDY}/subjects/01-001"
-    future = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    future = first_future_date().isoformat()
     refused = api.post(f"{subject}/consent", {"consented_on": future, "consent_version": "2"})
     assert refused.status_code == 400 and "is in the future" in detail(refused)
     consented = api.post(
@@ -318,7 +318,7 @@ def test_visits_and_forms(study: Any, eligible_subject: Any) -> None:
     ]
     assert calendar[0]["visit_id"] == "SCR"
     assert calendar[0]["entered_forms"] == ["screening_history", "vitals", "kl_grade"]
-    future = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    future = first_future_date().isoformat()
     refused = api.post(f"{subject}/visits/W3", {"visit_date": future})
     assert refused.status_code == 400 and "is in the future" in detail(refused)
     done = api.post(f"{subject}/visits/W3", {"visit_date": "2024-04-23"})

@@ -8,7 +8,6 @@ import math
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from trialdesk.errors import BadInput, InstrumentError
 from trialdesk.store.access import access_for
@@ -40,7 +39,7 @@ from trialdesk.store.services import (
 )
 from trialdesk.store.services.forms import as_stored
 
-from .conftest import ATTESTATIONS, OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES
+from .conftest import ATTESTATIONS, OPERATOR, SCREENING_FORMS, WOMAC_ALL_ONES, first_future_date
 
 
 def status(study: Any, code: str) -> str:
@@ -293,7 +292,7 @@ def test_bad_screening_and_consent_input_is_refused_and_changes_nothing(
 ) -> None:
     consented = consented_subject()
     screened = screen(study)
-    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    tomorrow = first_future_date()
     events = AuditEvent.objects.count()
     patient = {"year_of_birth": 1960, "age": 63, "sex": "male", "screened_on": dt.date(2024, 3, 1)}
     refusals = [
@@ -326,7 +325,7 @@ def test_bad_administration_dates_are_refused_and_change_nothing(
 ) -> None:
     code = eligible_subject()
     randomize_subject(study, code, "ines")
-    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    tomorrow = first_future_date()
     events = AuditEvent.objects.count()
     where = f"subject {code}, administration C1"
     refusals = [

@@ -38,7 +38,7 @@ from trialdesk.store.services import (
     screen_subject,
 )
 
-from .conftest import OPERATOR, WOMAC_ALL_ONES
+from .conftest import OPERATOR, WOMAC_ALL_ONES, first_future_date
 
 DAY0 = dt.date(2024, 3, 10)
 
@@ -150,7 +150,7 @@ def test_bad_visit_dates_are_refused_and_change_nothing(
         by="ines",
         screened_on=dt.date(2024, 3, 1),
     )
-    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    tomorrow = first_future_date()
     events = AuditEvent.objects.count()
     refusals = [
         (code, "W3", tomorrow, BadInput, f"visit W3: visit date {tomorrow} is in the future"),
@@ -278,7 +278,7 @@ def test_manual_deviations(study: Any, eligible_subject: Any) -> None:
     )
     assert deviation.visit == visit(code, "D0")
     events = AuditEvent.objects.count()
-    tomorrow = timezone.now().date() + dt.timedelta(days=1)
+    tomorrow = first_future_date()
     refusals = [
         ({"kind": "Dosing error"}, "kind 'Dosing error'; expected a code of lower-case"),
         ({"kind": "x" * 41}, "at most 40 characters"),

@@ -242,7 +242,8 @@ def test_a_deviation_and_a_withdrawal(served, sign_in, trial):
     api = trial.api("sj-coordinator")
     deviations = api.expect("GET", f"/studies/{STEMJOINT}/subjects/{code}/deviations")
     assert [(d["kind"], d["visit"], d["detected_on"]) for d in deviations] == [
-        ("dosing_error", "SCR", dt.date.today().isoformat())
+        # The page's default: today in the coordinator's time zone.
+        ("dosing_error", "SCR", dt.datetime.now(zoneinfo.ZoneInfo(ZONE)).date().isoformat())
     ]
 
     page.goto(f"/studies/{STEMJOINT}/subjects/{other}/status")

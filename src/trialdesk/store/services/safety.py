@@ -20,7 +20,7 @@ from trialdesk.store.models import AdverseEvent, Consent, Study, Subject
 from trialdesk.store.permissions import Step, require
 from trialdesk.store.services.common import find_subject, require_reason, writable_study
 from trialdesk.store.services.record_changes import data_changed, refuse_if_locked
-from trialdesk.store.services.visits import checked_date
+from trialdesk.store.services.visits import EARLIEST_TIMEZONE, checked_date, latest_today
 
 if TYPE_CHECKING:
     from trialdesk.protocol.model import Safety
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 #: The fields a site reports and may correct (`update_adverse_event`).
 REPORTED_FIELDS = ADVERSE_EVENT.reported
 SERIOUSNESS = ADVERSE_EVENT["seriousness"].values
-#: Where a calendar day begins first (Line Islands).
-EARLIEST_TIMEZONE = dt.timezone(dt.timedelta(hours=14))
 
 
 def report_adverse_event(study: Study, code: str, *, by: str, **fields: Any) -> AdverseEvent:
@@ -272,14 +270,15 @@ def _check_fatal(where: str, checked: dict[str, Any]) -> None:
 def _check_dates(
     where: str, subject: Subject, safety: Safety, checked: dict[str, Any], now: dt.datetime
 ) -> None:
-    """Onset inside the reporting period, end after onset, awareness between onset and now.
+    """Onset inside the reporting period, end after onset, awareness between onset and now;
+    the onset and end dates not after today anywhere (`latest_today`).
 
     The onset date is a calendar date at the site, whose timezone the store does not keep;
     awareness is refused as before the onset only when it is before that date began anywhere
     (UTC+14), so an event known at 01:00 local time on its onset day is never refused.
     """
     onset, end, awareness = checked["onset_date"], checked["end_date"], checked["awareness_at"]
-    today = now.date()
+    today = latest_today(now)
     if onset > today:
         raise BadInput(f"{where}: onset date {onset} is in the future")
     if end is not None and end < onset:

@@ -87,7 +87,7 @@ def record_missed_visit(study: Study, code: str, visit_id: str, reason: str, by:
                 f"{where}: the visit has no window before day 0 (the first administration) "
                 "is recorded, so it cannot be missed yet"
             )
-        if window.start > timezone.now().date():
+        if window.start > latest_today():
             raise BadInput(
                 f"{where}: its window opens on {window.start}; a visit cannot be missed before"
             )
@@ -170,10 +170,22 @@ def checked_date(where: str, name: str, value: object) -> dt.date:
     return value
 
 
+#: Where a calendar day begins first (the Line Islands, UTC+14).
+EARLIEST_TIMEZONE = dt.timezone(dt.timedelta(hours=14))
+
+
+def latest_today(now: dt.datetime | None = None) -> dt.date:
+    """The latest calendar date anywhere at `now` (default: now). The store does not keep the
+    sites' time zones, so a date is in the future only once it has not begun anywhere: at
+    07:00 in Beijing (23:00 UTC the day before) the site's today is not refused."""
+    return (now or timezone.now()).astimezone(EARLIEST_TIMEZONE).date()
+
+
 def checked_past_date(where: str, name: str, value: object) -> dt.date:
-    """`value` if it is a calendar date not after today (UTC), else BadInput."""
+    """`value` if it is a calendar date not after today anywhere (`latest_today`), else
+    BadInput."""
     checked = checked_date(where, name, value)
-    if checked > timezone.now().date():
+    if checked > latest_today():
         raise BadInput(f"{where}: {name} {checked} is in the future")
     return checked
 
