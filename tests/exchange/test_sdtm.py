@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import math
@@ -193,6 +194,51 @@ def test_every_xpt_reads_back_with_pyreadstat_and_pandas_as_the_json_rows(export
                 )
 
 
+#: Where a header holds the instant a file was made (SAS TS-140): the library header's created
+#: and modified stamps, then the member header's, 16 bytes each. pyreadstat writes the time it
+#: runs; the export writes its own instant, so the two files differ there only.
+STAMPS = (80 + 64, 160, 5 * 80 + 64, 6 * 80)
+
+
+def _masked(content: bytes) -> bytes:
+    for offset in STAMPS:
+        content = content[:offset] + b"*" * 16 + content[offset + 16 :]
+    return content
+
+
+def test_every_xpt_is_the_file_pyreadstat_writes_of_the_json_rows(
+    export: Path, tmp_path: Path
+) -> None:
+    """The same frame written by pyreadstat (ReadStat's XPT v5 writer): character columns
+    as wide as their longest value, numbers as IBM doubles, the same bytes but the stamps
+    (ours the instant of the Dataset-JSON's creation, in SAS's ddMMMyy:hh:mm:ss)."""
+    for name, dataset in datasets(export).items():
+        created = dt.datetime.fromisoformat(dataset["datasetJSONCreationDateTime"])
+        stamp = created.strftime("%d%b%y:%H:%M:%S").upper()
+        columns = dataset["columns"]
+        frame = pd.DataFrame(
+            {
+                column["name"]: pd.Series(
+                    [row[number] for row in dataset["rows"]],
+                    dtype="object" if column["dataType"] in ("string", "date") else "float64",
+                )
+                for number, column in enumerate(columns)
+            }
+        )
+        theirs = tmp_path / f"{name.lower()}.xpt"
+        pyreadstat.write_xport(
+            frame,
+            str(theirs),
+            file_label=dataset["label"],
+            column_labels=[column["label"] for column in columns],
+            table_name=name,
+            file_format_version=5,
+        )
+        ours = (export / f"{name.lower()}.xpt").read_bytes()
+        assert _masked(ours) == _masked(theirs.read_bytes()), name
+        assert [ours[offset : offset + 16].decode() for offset in STAMPS] == [stamp] * 4
+
+
 def test_xpt_zero_is_the_ibm_zero(export: Path) -> None:
     """A zero in a SAS transport file is eight zero bytes (SAS TS-140's IBM double); the
     first numeric zero of VS..QS is found by its position in the observation."""
@@ -217,9 +263,11 @@ def test_xpt_keeps_the_version_5_limits(export: Path) -> None:
         assert len(meta.table_name) <= 8
         assert all(len(name) <= 8 for name in meta.column_names)
         assert all(len(label) <= 40 for label in meta.column_labels)
+        assert max(meta.variable_storage_width.values()) <= 200, path.name  # bytes
         for column in frame.columns:
             if frame[column].dtype == object:
-                assert frame[column].map(len).max() <= 200, (path.name, column)
+                widest = frame[column].map(lambda value: len(value.encode("utf-8"))).max()
+                assert widest <= 200, (path.name, column)
 
 
 # ---------------------------------------------------------------- define.xml

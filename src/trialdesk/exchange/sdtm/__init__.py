@@ -5,8 +5,10 @@ with define.xml (Define-XML 2.1) describing them.
 EX, AE, SV, QS, VS, LB, MK (the subject domains that have rows) and the trial design domains TS,
 TE, TA, TV, TI, then define.xml. Each row is checked as it is written: every value of a CDISC
 codelist must be one of its terms (terminology.tsv) or a sponsor term the domain declares
-for an extensible codelist, and no character value may be longer than its variable allows.
-Rows reach Dataset-JSON as they are made; XPT holds one domain's rows until it is written.
+for an extensible codelist, and no character value may be longer than its variable allows
+(in bytes of UTF-8, as SAS counts).
+Rows reach Dataset-JSON as they are made; a domain's XPT file is written after, from them
+(its character widths are the longest values).
 See docs/exchange/sdtm.md.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from trialdesk import __version__
 from trialdesk.errors import TrialdeskError
-from trialdesk.exchange.sdtm.dataset_json import DATASET_JSON_VERSION, DatasetJsonFile
+from trialdesk.exchange.sdtm.dataset_json import DATASET_JSON_VERSION, DatasetJsonFile, written_rows
 from trialdesk.exchange.sdtm.define import DatasetProfile, write_define
 from trialdesk.exchange.sdtm.design import TA, TE, TI, TS, TV
 from trialdesk.exchange.sdtm.domain import Domain, Row
@@ -67,7 +69,7 @@ def write(source: ExportSource, out: Path) -> list[Path]:
             continue
         profile = DatasetProfile(domain)
         json_path = out / f"{domain.name.lower()}.json"
-        xpt = XptFile(out / f"{domain.name.lower()}.xpt", domain)
+        xpt = XptFile(out / f"{domain.name.lower()}.xpt", domain, source.exported_at)
         with DatasetJsonFile(json_path, domain, header) as dataset:
             for made in chain([first], rows):
                 row = _complete(domain, made)
@@ -75,7 +77,7 @@ def write(source: ExportSource, out: Path) -> list[Path]:
                 dataset.add(row)
                 xpt.add(row)
                 profile.add(row)
-        xpt.write()
+        xpt.write(written_rows(json_path))
         profiles.append(profile)
         written += [json_path, xpt.path]
     define = out / "define.xml"
@@ -116,9 +118,10 @@ def _check(domain: Domain, row: Row) -> None:
         value = row[variable.name]
         if variable.type in ("text", "date") and not isinstance(value, str):
             raise TrialdeskError(f"SDTM {domain.name}.{variable.name}: {value!r} is not text")
-        if variable.type == "text" and len(value) > variable.length:
+        if variable.type == "text" and len(value.encode("utf-8")) > variable.length:
             raise TrialdeskError(
-                f"SDTM {domain.name}.{variable.name}: {value!r} is longer than {variable.length}"
+                f"SDTM {domain.name}.{variable.name}: {value!r} is longer than "
+                f"{variable.length} bytes"
             )
         codelist = domain.codelist_of(variable, row)
         if codelist is None or value == "":
