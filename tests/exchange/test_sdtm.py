@@ -35,7 +35,7 @@ from lxml import etree
 from support.exchange_trial import _environment, store_home
 from trialdesk.errors import BadInput
 from trialdesk.exchange import sdtm
-from trialdesk.exchange.source import ExportSource
+from trialdesk.exchange.source import ExportSource, StoredBatches
 
 #: ../shared/reference/sdtm beside the repository (CI always has it; tests/conftest.py).
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sdtm"
@@ -530,7 +530,7 @@ def test_questionnaire_rows_are_the_form_records_answers(
     }
     studyid = unblinded.protocol.identifiers.org_study_id
     compared = 0
-    for record in unblinded.extract.forms:
+    for record in unblinded.whole().extract.forms:
         prefix = prefixes.get(record["form"])
         if prefix is None:
             continue
@@ -546,7 +546,7 @@ def test_questionnaire_rows_are_the_form_records_answers(
 
 def test_counts_are_the_extracts(exports: dict[str, Path], unblinded: ExportSource) -> None:
     written = datasets(exports["unblinded"])
-    extract = unblinded.extract
+    extract = unblinded.whole().extract
     assert written["DM"]["records"] == len(extract.subjects)
     assert written["AE"]["records"] == len(extract.adverse_events)
     assert written["SV"]["records"] == sum(
@@ -575,7 +575,7 @@ def test_each_seriousness_flag_is_its_criterion(
     study = unblinded.protocol.identifiers.org_study_id or unblinded.protocol.id
     criteria = {
         (f"{study}-{event['subject']}", str(event["number"])): set(event["seriousness"] or ())
-        for event in unblinded.extract.adverse_events
+        for event in unblinded.whole().extract.adverse_events
     }
     assert any(criteria.values()), "the trial has serious events"
     rows = records(datasets(exports["unblinded"])["AE"])
@@ -603,7 +603,7 @@ def test_a_blinded_export_has_no_arm_and_no_product_by_arm(
     doses = {ai.dose for arm in protocol.arms for ai in arm.interventions if ai.dose}
     arm_of = {
         f"{protocol.identifiers.org_study_id}-{a['subject']}": a["arm"]
-        for a in unblinded.extract.allocations
+        for a in unblinded.whole().extract.allocations
     }
     ex_by_arm: dict[str, set[tuple[Any, ...]]] = {}
     for row in records(blinded["EX"]):
@@ -625,9 +625,8 @@ def test_an_unblinded_export_has_the_allocated_arms(
 ) -> None:
     protocol = unblinded.protocol
     studyid = protocol.identifiers.org_study_id
-    arms = {
-        f"{studyid}-{a['subject']}": protocol.arm(a["arm"]) for a in unblinded.extract.allocations
-    }
+    allocations = unblinded.whole().extract.allocations
+    arms = {f"{studyid}-{a['subject']}": protocol.arm(a["arm"]) for a in allocations}
     written = datasets(exports["unblinded"])
     for row in records(written["DM"]):
         arm = arms.get(row["USUBJID"])
@@ -638,6 +637,27 @@ def test_an_unblinded_export_has_the_allocated_arms(
     for row in records(written["EX"]):
         product = protocol.intervention(arms[row["USUBJID"]].interventions[0].intervention)
         assert row["EXTRT"] == product.name.upper()
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_the_files_are_the_same_whatever_the_batches(
+    unblinded: ExportSource, blinded: ExportSource, tmp_path: Path
+) -> None:
+    """The source read 7 subjects a batch (tests/support) and the same study as one batch
+    write the same directory, byte for byte: every .json, .xpt and define.xml."""
+    for name, source in (("unblinded", unblinded), ("blinded", blinded)):
+        assert len(list(source.batches())) > 1
+        one = dataclasses.replace(source, read=StoredBatches((source.whole(),)))
+        batched, whole = tmp_path / f"{name}-batched", tmp_path / f"{name}-whole"
+        sdtm.write(source, batched)
+        sdtm.write(one, whole)
+        files = sorted(path.name for path in batched.iterdir())
+        assert files == sorted(path.name for path in whole.iterdir())
+        assert {Path(file).suffix for file in files} == {".json", ".xpt", ".xml"}
+        for file in files:
+            assert (batched / file).read_bytes() == (whole / file).read_bytes(), (name, file)
 
 
 # ---------------------------------------------------------------- the command
