@@ -35,6 +35,8 @@ from lxml import etree
 from support.exchange_trial import _environment, store_home
 from trialdesk.errors import BadInput
 from trialdesk.exchange import sdtm
+from trialdesk.exchange.sdtm.domain import Domain, Variable
+from trialdesk.exchange.sdtm.xpt import XptFile
 from trialdesk.exchange.source import ExportSource, StoredBatches
 
 #: ../shared/reference/sdtm beside the repository (CI always has it; tests/conftest.py).
@@ -237,6 +239,44 @@ def test_every_xpt_is_the_file_pyreadstat_writes_of_the_json_rows(
         ours = (export / f"{name.lower()}.xpt").read_bytes()
         assert _masked(ours) == _masked(theirs.read_bytes()), name
         assert [ours[offset : offset + 16].decode() for offset in STAMPS] == [stamp] * 4
+
+
+def test_xpt_numbers_and_text_beyond_the_trials_are_pyreadstats_bytes(tmp_path: Path) -> None:
+    """Values the trials do not have: negative, tiny and large numbers, a missing number, a
+    column of empty values, multi-byte text (its width in bytes), a line break in a value."""
+    variables = (
+        Variable("NUMBER", "A number", "float", "Result Qualifier", "Perm"),
+        Variable("EMPTY", "Always empty", "text", "Record Qualifier", "Perm"),
+        Variable("WORDS", "Some words", "text", "Record Qualifier", "Perm"),
+    )
+    domain = Domain("ZZ", "Values", "FINDINGS", "One record per value", (), variables, list)
+    numbers = [0.0, -0.0, 1.0, -1.0, 0.1, 1 / 3, -2.5e-5, 123456789.125, 1e-70, 5e70, None]
+    rows = [
+        {"NUMBER": number, "EMPTY": "", "WORDS": ("genou 、膝\n" * position)[:40]}
+        for position, number in enumerate(numbers)
+    ]
+    created = dt.datetime(2026, 12, 4, 14, 30, 38, tzinfo=dt.UTC)
+    ours = XptFile(tmp_path / "ours.xpt", domain, created)
+    for row in rows:
+        ours.add(row)
+    ours.write([row[variable.name] for variable in variables] for row in rows)
+    frame = pd.DataFrame(
+        {
+            "NUMBER": pd.Series([row["NUMBER"] for row in rows], dtype="float64"),
+            "EMPTY": pd.Series([row["EMPTY"] for row in rows], dtype="object"),
+            "WORDS": pd.Series([row["WORDS"] for row in rows], dtype="object"),
+        }
+    )
+    theirs = tmp_path / "theirs.xpt"
+    pyreadstat.write_xport(
+        frame,
+        str(theirs),
+        file_label="Values",
+        column_labels=[variable.label for variable in variables],
+        table_name="ZZ",
+        file_format_version=5,
+    )
+    assert _masked(ours.path.read_bytes()) == _masked(theirs.read_bytes())
 
 
 def test_xpt_zero_is_the_ibm_zero(export: Path) -> None:
