@@ -22,7 +22,7 @@ store connection and the writer's modules loaded). The output sizes of the two r
 compared as a sanity check (their timestamps have the same width).
 
 Run: .venv/bin/python bench/exchange.py [--subjects 10000] [--backend sqlite|postgresql]
-     [--formats odm,sdtm,...] [--batch N]
+     [--formats odm,sdtm,...] [--batch N] [--store DIR (SQLite, kept and reused)]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -207,9 +208,17 @@ def measure(
                 runs[mode] = child(environment, "--export", format_name, str(size), str(out))
             except RuntimeError as error:
                 runs[mode] = {"error": str(error).strip().splitlines()[-1]}
+            remove(out)  # gigabytes at 10,000 subjects
         rows.append({"format": format_name, **runs})
         report_row(rows[-1])
     return rows
+
+
+def remove(out: Path) -> None:
+    if out.is_dir():
+        shutil.rmtree(out)
+    else:
+        out.unlink(missing_ok=True)
 
 
 def mib(kib: int) -> str:
@@ -249,13 +258,23 @@ def report_row(row: dict[str, Any]) -> None:
 def run_backend(
     name: str, environment: dict[str, str], workdir: Path, arguments: argparse.Namespace
 ) -> None:
-    protocol = bench_protocol(workdir, enrollment=arguments.subjects)
     started = time.perf_counter()
-    built = child(environment, "--build", str(protocol), str(arguments.subjects))
+    kept = arguments.store / "bench-exchange.json" if arguments.store else None
+    if (
+        kept is not None
+        and kept.exists()
+        and json.loads(kept.read_text())["subjects"] == (arguments.subjects)
+    ):
+        built, how = json.loads(kept.read_text()), f"reused from {arguments.store}"
+    else:
+        protocol = bench_protocol(workdir, enrollment=arguments.subjects)
+        built = child(environment, "--build", str(protocol), str(arguments.subjects))
+        how = f"built in {time.perf_counter() - started:.0f} s"
+        if kept is not None:
+            kept.write_text(json.dumps(built))
     print(
-        f"\n{name}: store built in {time.perf_counter() - started:.0f} s ({built['subjects']:,} "
-        f"subjects, {built['visits']:,} visits, {built['forms']:,} form records, "
-        f"{built['allocations']:,} allocations; locked)"
+        f"\n{name}: store {how} ({built['subjects']:,} subjects, {built['visits']:,} visits, "
+        f"{built['forms']:,} form records, {built['allocations']:,} allocations; locked)"
     )
     print(HEADER, flush=True)
     measure(environment, workdir, arguments.formats, arguments.subjects, arguments.batch)
@@ -294,7 +313,15 @@ def main() -> None:
         default=0,
         help="subjects per batch when streaming (default: the store's BATCH_SUBJECTS)",
     )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        help="SQLite: build the store in this directory, or reuse the one built there for "
+        "as many subjects",
+    )
     arguments = parser.parse_args()
+    if arguments.store and arguments.backend != "sqlite":
+        parser.error("--store keeps a SQLite store; PostgreSQL's is built anew on each run")
     print(f"{arguments.subjects:,} subjects x 8 visits, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as scratch:
         workdir = Path(scratch)
@@ -304,7 +331,7 @@ def main() -> None:
         }
         if arguments.backend == "sqlite":
             environment = {
-                "TRIALDESK_HOME": str(workdir / "sqlite"),
+                "TRIALDESK_HOME": str(arguments.store or workdir / "sqlite"),
                 "TRIALDESK_DATABASE_URL": "",
                 **secrets,
             }
