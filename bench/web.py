@@ -33,11 +33,9 @@ Run: .venv/bin/python bench/web.py [--subjects 5000] [--requests 25]
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import http.client
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -51,169 +49,46 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from bench_store import STUDY, analyze_if_postgresql, bench_protocol, load_casebooks
+
 from support.throwaway import RunningServer, ThrowawayPostgres
 
 SESSIONS = 16
-STUDY = "NCT04208646"
-PROTOCOL = (
-    Path(__file__).resolve().parents[1] / "src" / "trialdesk" / "protocols" / "NCT04208646.yaml"
-)
+#: Done visits whose VAS the form saves enter.
+TARGETS = 4000
 USER, PASSWORD = "bench-investigator", "Knee-Matrix-5000-Rows!"
-EXTRA_VISIT = """  - id: W6
-    label: Week 6
-    day: 42
-    window_before: 7
-    window_after: 7
-    forms: [womac, vas_pain]
-"""
 
 
 # ---------------------------------------------------------------- the store (child process)
 
 
-def bench_protocol(directory: Path) -> Path:
-    """NCT04208646 with W6 between W3 and W12: 8 visits."""
-    text = PROTOCOL.read_text(encoding="utf-8")
-    anchor = "  - id: W12\n"
-    assert anchor in text, "NCT04208646.yaml has no W12 visit to insert W6 before"
-    path = directory / "NCT04208646.yaml"
-    path.write_text(text.replace(anchor, EXTRA_VISIT + anchor, 1), encoding="utf-8")
-    return path
-
-
 def build(protocol: str, subjects: int) -> dict[str, Any]:
     """Runs in the child process on the served database: the study by the services, then the
-    subjects, visits and form records in bulk. Returns the API token and the form saves'
-    targets (subject, visit) that have no VAS yet."""
+    subjects, visits and form records in bulk (`bench_store`). Returns the API token and the
+    form saves' targets (subject, visit) that have no VAS yet."""
     from trialdesk.store.database import open_store
 
     open_store(create=True)
-    from django.db import connection, transaction
-    from django.utils import timezone
-
-    from trialdesk.eligibility.synth import RECIPES, Population
-    from trialdesk.instruments import values_and_scores
-    from trialdesk.schedule import visit_calendar
-    from trialdesk.store.demo.answers import (
-        Patient,
-        Trajectory,
-        answers_for,
-        occasion_maker,
-        random_stream,
-    )
-    from trialdesk.store.models import FormRecord, Subject, Visit, VisitStatus, saved_item_names
     from trialdesk.store.services import add_site, add_user, create_study
     from trialdesk.store.services.accounts import set_password
-    from trialdesk.store.services.forms import as_stored
     from trialdesk.store.services.tokens import create_token
 
     operator = "operator:bench"
     study = create_study(protocol, operator)
-    sites = {site.id: add_site(study, site.id, operator) for site in study.protocol().sites}
+    for site in study.protocol().sites:
+        add_site(study, site.id, operator)
     add_user(study, USER, "investigator", operator)
     set_password(USER, PASSWORD, operator)
     token = create_token(USER, operator)
-    plans = study.protocol().visits
-    rng = random.Random(12)
-    today = dt.date.today()
-    now = timezone.now()
-    site_rows = list(sites.values())
-    with transaction.atomic():
-        numbers: dict[str, int] = {}
-        rows = []
-        for _ in range(subjects):
-            site = rng.choice(site_rows)
-            numbers[site.code] = numbers.get(site.code, 0) + 1
-            day0 = today - dt.timedelta(days=rng.randrange(0, 400))
-            rows.append(
-                Subject(
-                    study=study,
-                    site=site,
-                    code=f"{site.code}-{numbers[site.code]:04d}",
-                    status="in_follow_up",
-                    year_of_birth=1960,
-                    age_at_screening=62,
-                    sex=rng.choice(["female", "male"]),
-                    screened_on=day0 - dt.timedelta(days=10),
-                    day0=day0,
-                )
-            )
-        made = Subject.objects.bulk_create(rows, batch_size=1000)
-        population = Population(random_stream(12, "bench"), subjects)
-        columns = {name: population[name] for name in RECIPES}
-        occasions = {}
-        for row, subject in enumerate(made):
-            patient = Patient(row, {name: column[row].item() for name, column in columns.items()})
-            occasions[subject.pk] = (
-                occasion_maker(patient, 12, None),
-                occasion_maker(patient, 12, Trajectory(patient.symptoms, 10.0, plans[-1].day)),
-            )
-        visits = []
-        for subject in made:
-            windows = visit_calendar(plans, subject.day0, subject.screened_on)
-            for plan, window in zip(plans, windows, strict=True):
-                status, actual = VisitStatus.SCHEDULED, None
-                if window.end < today or (window.start <= today and rng.random() < 0.5):
-                    luck = rng.random()
-                    if luck < 0.9:
-                        status, actual = VisitStatus.DONE, min(window.target, today)
-                    elif luck < 0.93:
-                        status = VisitStatus.MISSED
-                visits.append(
-                    Visit(
-                        subject=subject,
-                        visit_id=plan.id,
-                        target_date=window.target,
-                        window_start=window.start,
-                        window_end=window.end,
-                        status=status,
-                        actual_date=actual,
-                        missed_reason="bench" if status == VisitStatus.MISSED else "",
-                    )
-                )
-        visits = Visit.objects.bulk_create(visits, batch_size=2000)
-        forms = {plan.id: plan.forms for plan in plans}
-        done = [visit for visit in visits if visit.status == VisitStatus.DONE]
-        rng.shuffle(done)
-        # The form saves' targets: done visits whose VAS is not entered yet.
-        targets = {visit.pk for visit in done[:4000]}
-        recent = today - dt.timedelta(days=30)
-        records = []
-        for visit in done:
-            for form in forms[visit.visit_id]:
-                if form == "vas_pain" and visit.pk in targets:
-                    continue
-                # Visits of the last 30 days are still being entered: half their forms are
-                # not complete yet; older visits are complete.
-                open_form = visit.actual_date >= recent and rng.random() < 0.5
-                screening, later = occasions[visit.subject.pk]
-                occasion = (later if visit.target_date > visit.subject.day0 else screening)(
-                    visit.visit_id, (visit.target_date - visit.subject.day0).days, form
-                )
-                answers = answers_for(form, occasion)
-                if open_form:
-                    answers = dict(list(answers.items())[: len(answers) // 2])
-                values, scores = values_and_scores(form, answers)
-                values = as_stored(values)
-                records.append(
-                    FormRecord(
-                        subject=visit.subject,
-                        visit=visit,
-                        form=form,
-                        values=values,
-                        saved_items=saved_item_names(values),
-                        scores=as_stored(scores),
-                        completed_at=None if open_form else now,
-                    )
-                )
-        FormRecord.objects.bulk_create(records, batch_size=2000)
-    if connection.vendor == "postgresql":
-        # Rows loaded in bulk, then measured at once: the planner's statistics are what
-        # autovacuum would have gathered while a real store grew.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
-    done = [(visit.subject.code, visit.visit_id) for visit in done[:4000]]
-    return {"token": token, "targets": done[:4000], "visits": len(visits), "forms": len(records)}
+    casebooks = load_casebooks(study, subjects, without_vas=TARGETS)
+    analyze_if_postgresql()
+    done = [(visit.subject.code, visit.visit_id) for visit in casebooks.done[:TARGETS]]
+    return {
+        "token": token,
+        "targets": done,
+        "visits": len(casebooks.visits),
+        "forms": len(casebooks.records),
+    }
 
 
 def prepare(environment: dict[str, str], protocol: Path, subjects: int) -> dict[str, Any]:

@@ -29,8 +29,8 @@ from support.exchange_trial import store_home
 from trialdesk.analysis.consort import consort_flow
 from trialdesk.analysis.datasets import build_datasets
 from trialdesk.errors import BadInput
-from trialdesk.exchange.ctgov_results import write
-from trialdesk.exchange.source import ExportSource
+from trialdesk.exchange.ctgov_results import analysis_datasets, write
+from trialdesk.exchange.source import ExportSource, StoredBatches
 from trialdesk.protocol.ctgov import export_record
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ def test_the_structure_is_that_of_real_results_records(record, unblinded):
 
 
 def test_participant_flow_counts_equal_the_consort_flow(record, unblinded):
-    subjects = build_datasets(unblinded.extract, unblinded.protocol).subjects
+    subjects = build_datasets(unblinded.whole().extract, unblinded.protocol).subjects
     flow = record["resultsSection"]["participantFlowModule"]
     ids = group_ids(flow, unblinded)
     period = flow["periods"][0]
@@ -227,14 +227,16 @@ def test_baseline_denominators_and_values_are_those_of_the_randomized(record, un
     ids = group_ids({"groups": module["groups"][:-1]}, unblinded)
     total = module["groups"][-1]
     assert total["title"] == "Total"
-    allocated = {row["subject"]: row["arm"] for row in unblinded.extract.allocations}
+    allocated = {row["subject"]: row["arm"] for row in unblinded.whole().extract.allocations}
     by_arm = Counter(allocated.values())
     denominators = numbers(module["denoms"][0]["counts"], "value")
     assert denominators == {
         **{ids[arm]: str(by_arm[arm]) for arm in ids},
         total["id"]: str(len(allocated)),
     }
-    people = {row["code"]: row for row in unblinded.extract.subjects if row["code"] in allocated}
+    people = {
+        row["code"]: row for row in unblinded.whole().extract.subjects if row["code"] in allocated
+    }
     measures = {measure["title"]: measure for measure in module["measures"]}
     ages = numbers(
         measures["Age, Continuous"]["classes"][0]["categories"][0]["measurements"], "value"
@@ -308,7 +310,7 @@ def test_ancova_estimates_equal_a_least_squares_fit_by_hand(record, unblinded):
     days = {visit["id"]: visit["day"] for visit in plan["visits"]}
     labels = {arm["label"]: arm["id"] for arm in plan["arms"]}
     control = next(arm["id"] for arm in plan["arms"] if arm["type"] == "PLACEBO_COMPARATOR")
-    datasets = build_datasets(unblinded.extract, unblinded.protocol)
+    datasets = build_datasets(unblinded.whole().extract, unblinded.protocol)
     randomized = datasets.subjects[datasets.subjects["randomized"]]
     randomization = plan["randomization"]
     factors = [factor["id"] for factor in randomization["stratification_factors"]]
@@ -353,7 +355,7 @@ def test_change_measurements_are_the_observed_means_by_visit(record, unblinded):
     plan = protocol_file(unblinded)
     visits = {visit["label"]: visit["id"] for visit in plan["visits"]}
     labels = {arm["label"]: arm["id"] for arm in plan["arms"]}
-    datasets = build_datasets(unblinded.extract, unblinded.protocol)
+    datasets = build_datasets(unblinded.whole().extract, unblinded.protocol)
     randomized = set(datasets.subjects.loc[datasets.subjects["randomized"], "subject"])
     outcomes = {o["measure"]: o for o in plan["outcomes"]}
     for measure in record["resultsSection"]["outcomeMeasuresModule"]["outcomeMeasures"]:
@@ -389,7 +391,7 @@ def test_change_measurements_are_the_observed_means_by_visit(record, unblinded):
 
 
 def test_adverse_event_counts_equal_a_count_of_the_extract_rows(record, unblinded):
-    extract = unblinded.extract
+    extract = unblinded.whole().extract
     module = record["resultsSection"]["adverseEventsModule"]
     ids = group_ids({"groups": module["eventGroups"]}, unblinded)
     end_day = protocol_file(unblinded)["safety"]["ae_reporting_end_day"]
@@ -454,6 +456,31 @@ def test_adverse_events_carry_the_protocols_collection_period(record, unblinded)
         assert event["assessmentType"] in ("SYSTEMATIC_ASSESSMENT", "NON_SYSTEMATIC_ASSESSMENT")
 
 
+# ---------------------------------------------------------------- batches
+
+
+def test_the_record_is_the_same_whether_the_study_is_read_in_batches_or_at_once(
+    unblinded, record_file, tmp_path
+):
+    assert len(list(unblinded.batches())) > 1  # 7 subjects a batch (support.exchange_trial)
+    one = replace(unblinded, read=StoredBatches((unblinded.whole(),)))
+    out = tmp_path / "at-once.json"
+    assert write(one, out) == [out]
+    assert out.read_bytes() == record_file.read_bytes()
+
+
+def test_the_datasets_built_batch_by_batch_are_those_of_the_whole_study(unblinded):
+    """Frame for frame, types included; also from the batches in reverse order, so that the
+    frames are put in `build_datasets`' order and not merely left in the batches'."""
+    batches = tuple(unblinded.batches())
+    assert len(batches) > 1
+    for source in (unblinded, replace(unblinded, read=StoredBatches(batches[::-1]))):
+        whole = build_datasets(source.whole().extract, source.protocol)
+        batched = analysis_datasets(source)
+        for name, frame in whole.frames().items():
+            pd.testing.assert_frame_equal(batched.frames()[name], frame, check_exact=True)
+
+
 # ---------------------------------------------------------------- refusals
 
 
@@ -465,8 +492,7 @@ def test_a_blinded_source_is_refused_and_nothing_is_written(blinded, tmp_path):
 
 
 def test_an_open_study_is_refused_and_nothing_is_written(unblinded, tmp_path):
-    study = {**unblinded.extract.study, "locked": False}
-    source = replace(unblinded, extract=replace(unblinded.extract, study=study))
+    source = replace(unblinded, study={**unblinded.study, "locked": False})
     out = tmp_path / "results.json"
     with pytest.raises(BadInput, match=f"{unblinded.protocol.id}: the database is open"):
         write(source, out)
@@ -477,7 +503,7 @@ def test_the_command_writes_the_record_and_refuses_a_blinded_user(
     unblinded, shared_dir, tmp_path, validate
 ):
     # The virtual trial randomizes the patients it was made with (tests/exchange/conftest.py).
-    patients = len(unblinded.extract.allocations)
+    patients = len(unblinded.whole().extract.allocations)
     home = tmp_path / "store"
     shutil.copytree(store_home(shared_dir, unblinded.protocol.id, patients), home)
     environment = {

@@ -9,6 +9,7 @@ and the values against the extract's rows, the protocol file and the instrument 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -26,7 +27,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from support.exchange_trial import store_home
 from trialdesk.exchange.fhir import write
-from trialdesk.exchange.source import ExportSource
+from trialdesk.exchange.source import ExportSource, StoredBatches
 
 DEFINITIONS = Path(__file__).parents[2] / "src/trialdesk/instruments/definitions"
 
@@ -264,6 +265,15 @@ def test_two_exports_of_one_source_are_identical(
     assert urls == {e["fullUrl"] for e in unblinded_export[1]["entry"]}
 
 
+def test_the_file_is_the_same_whatever_the_batches(
+    unblinded: ExportSource, unblinded_export: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    assert len(list(unblinded.batches())) > 1
+    one = dataclasses.replace(unblinded, read=StoredBatches((unblinded.whole(),)))
+    path, _ = _export(one, tmp_path)
+    assert path.read_bytes() == unblinded_export[0].read_bytes()
+
+
 def test_one_entry_per_line_of_the_file(blinded_export: tuple[Path, dict[str, Any]]) -> None:
     """The Bundle is written entry by entry: each entry stands alone on its line."""
     path, bundle = blinded_export
@@ -331,7 +341,7 @@ def test_the_study_comes_from_the_protocol(exported: tuple[ExportSource, dict[st
 
 def test_counts_equal_the_extract(exported: tuple[ExportSource, dict[str, Any]]) -> None:
     source, bundle = exported
-    extract = source.extract
+    extract = source.whole().extract
     assert len(resources(bundle, "Patient")) == len(extract.subjects)
     assert len(resources(bundle, "ResearchSubject")) == len(extract.subjects)
     assert len(resources(bundle, "QuestionnaireResponse")) == len(extract.forms)
@@ -358,7 +368,7 @@ def test_counts_equal_the_extract(exported: tuple[ExportSource, dict[str, Any]])
 
 def test_patients_are_pseudonymous(exported: tuple[ExportSource, dict[str, Any]]) -> None:
     source, bundle = exported
-    subjects = {row["code"]: row for row in source.extract.subjects}
+    subjects = {row["code"]: row for row in source.whole().extract.subjects}
     for patient in resources(bundle, "Patient"):
         assert set(patient) <= {"resourceType", "id", "identifier", "gender", "birthDate"}
         (identifier,) = patient["identifier"]
@@ -387,7 +397,7 @@ def test_research_subjects_follow_the_subjects(
 ) -> None:
     source, bundle = exported
     patients = by_patient(bundle)
-    statuses = {row["code"]: row["status"] for row in source.extract.subjects}
+    statuses = {row["code"]: row["status"] for row in source.whole().extract.subjects}
     # By hand from the R4 definitions: a screen failure "did not meet one or more criteria"
     # (ineligible); a subject who completed, withdrew after randomization or was lost is no
     # longer on study (off-study).
@@ -408,7 +418,7 @@ def test_an_unblinded_export_names_each_subjects_arm(
 ) -> None:
     _, bundle = unblinded_export
     labels = {arm.id: arm.label for arm in unblinded.protocol.arms}
-    arms = {row["subject"]: labels[row["arm"]] for row in unblinded.extract.allocations}
+    arms = {row["subject"]: labels[row["arm"]] for row in unblinded.whole().extract.allocations}
     patients = by_patient(bundle)
     written = {
         patients[s["individual"]["reference"]]: s.get("assignedArm")
@@ -427,7 +437,7 @@ def test_a_blinded_export_has_no_arm(
     assert blinded.blinded
     for subject in resources(bundle, "ResearchSubject"):
         assert "assignedArm" not in subject and "actualArm" not in subject
-    arm_values = {row["arm"] for row in unblinded.extract.allocations}
+    arm_values = {row["arm"] for row in unblinded.whole().extract.allocations}
     names = {arm.id for arm in blinded.protocol.arms} | {arm.label for arm in blinded.protocol.arms}
     assert arm_values and arm_values <= names
     # Grep the file: only the ResearchStudy line (the protocol's public arm list) may name an arm.
@@ -453,7 +463,7 @@ def test_a_womac_or_koos_response_equals_its_record(
     in NCT05933434), item by item, against the instrument file's options."""
     source, bundle = exported
     instrument_id = "womac" if source.protocol.id == "NCT04208646" else "koos"
-    record = next(form for form in source.extract.forms if form["form"] == instrument_id)
+    record = next(form for form in source.whole().extract.forms if form["form"] == instrument_id)
     items = {item["id"]: item for item in definition(instrument_id)["items"]}
     (questionnaire,) = [q for q in resources(bundle, "Questionnaire") if q["name"] == instrument_id]
     identifier = f"{record['subject']}/{record['visit_id']}/{instrument_id}"
@@ -483,7 +493,7 @@ def test_a_womac_or_koos_response_equals_its_record(
         assert questionnaire["version"] == "LK3.1" and len(questionnaire["item"]) == 24
     audit = [
         row["at"]
-        for row in source.audit
+        for row in source.whole().audit
         if row["object_type"] == "FormRecord" and row["object_id"] == str(record["id"])
     ]
     assert dt.datetime.fromisoformat(response["authored"]) == audit[-1]
@@ -502,10 +512,10 @@ def test_labs_and_vital_signs_are_observations_in_ucum(
         assert quantity["system"] == UCUM
         assert quantity["code"] == UCUM_OF_UNIT[quantity["unit"]]
 
-    record = next(form for form in source.extract.forms if form["form"] == "labs")
+    record = next(form for form in source.whole().extract.forms if form["form"] == "labs")
     visit = next(
         v
-        for v in source.extract.visits
+        for v in source.whole().extract.visits
         if v["subject"] == record["subject"] and v["visit_id"] == record["visit_id"]
     )
     prefix = f"{record['subject']}/{record['visit_id']}/labs/"
@@ -528,7 +538,7 @@ def test_labs_and_vital_signs_are_observations_in_ucum(
     assert not any(key.endswith("_uln") for key in of_record)
     assert of_record["hiv_positive"]["valueBoolean"] is record["values"]["hiv_positive"]
 
-    vitals = next(form for form in source.extract.forms if form["form"] == "vitals")
+    vitals = next(form for form in source.whole().extract.forms if form["form"] == "vitals")
     prefix = f"{vitals['subject']}/{vitals['visit_id']}/vitals/"
     of_vitals = {
         o["identifier"][0]["value"].removeprefix(prefix): o
@@ -570,8 +580,8 @@ def test_adverse_events_carry_seriousness_severity_and_outcome(
         "fatal": "fatal",
         "unknown": "unknown",
     }
-    assert source.extract.adverse_events
-    for row in source.extract.adverse_events:
+    assert source.whole().extract.adverse_events
+    for row in source.whole().extract.adverse_events:
         event = written[(row["subject"], str(row["number"]))]
         assert event["event"]["text"] == row["term"]
         assert event["date"] == row["onset_date"].isoformat()
@@ -590,7 +600,7 @@ def test_the_command_exports_what_write_writes(
     """`trialdesk export --format fhir` as the blinded data manager: the same entries as the
     fixture's source gives, no arm."""
     # The virtual trial randomizes the patients it was made with (tests/exchange/conftest.py).
-    patients = len(blinded.extract.allocations)
+    patients = len(blinded.whole().extract.allocations)
     home = tmp_path / "store"
     shutil.copytree(store_home(shared_dir, blinded.protocol.id, patients), home)
     environment = {

@@ -8,6 +8,7 @@ events the file is written from.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -20,7 +21,7 @@ from lxml import etree
 from trialdesk.errors import BadInput
 from trialdesk.exchange import odm
 from trialdesk.exchange.odm_read import item_value, read_clinical_data
-from trialdesk.exchange.source import ExportSource
+from trialdesk.exchange.source import ExportSource, StoredBatches
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "odm"
 SCHEMA = REFERENCE / "odm1-3-2" / "ODM1-3-2.xsd"
@@ -80,6 +81,15 @@ def test_valid_against_the_official_schema(
     assert {etree.QName(e).namespace for e in root.iter(etree.Element)} == {NS["odm"]}
 
 
+def test_the_file_is_the_same_whatever_the_batches(
+    tmp_path: Path, written: dict[str, Path], unblinded: ExportSource
+) -> None:
+    assert len(list(unblinded.batches())) > 1
+    one = dataclasses.replace(unblinded, read=StoredBatches((unblinded.whole(),)))
+    (path,) = odm.write(one, tmp_path / "one.xml")
+    assert path.read_bytes() == written["unblinded"].read_bytes()
+
+
 def test_every_reference_resolves(written: dict[str, Path]) -> None:
     root = etree.parse(str(written["unblinded"])).getroot()
     defined = {e.get("OID") for e in root.iter() if e.get("OID")}
@@ -99,8 +109,10 @@ def test_a_blinded_export_names_no_arm(
 ) -> None:
     arms = protocol_yaml(blinded)["arms"]
     # The control: the unblinded reader's rows do hold the arms, the blinded reader's none.
-    assert {row["arm"] for row in unblinded.extract.allocations} == {arm["id"] for arm in arms}
-    assert {row["arm"] for row in blinded.extract.allocations} == {None}
+    assert {row["arm"] for row in unblinded.whole().extract.allocations} == {
+        arm["id"] for arm in arms
+    }
+    assert {row["arm"] for row in blinded.whole().extract.allocations} == {None}
     text = written["blinded"].read_text(encoding="utf-8")
     for arm in arms:
         for word in (arm["id"], arm["label"]):
@@ -168,7 +180,7 @@ def test_clinical_data_are_the_extracts_forms(
     written: dict[str, Path], unblinded: ExportSource
 ) -> None:
     root = etree.parse(str(written["unblinded"])).getroot()
-    sites = {row["code"]: row["site"] for row in unblinded.extract.subjects}
+    sites = {row["code"]: row["site"] for row in unblinded.whole().extract.subjects}
     found = {}
     for subject in root.findall(".//odm:SubjectData", NS):
         key = subject.get("SubjectKey")
@@ -188,7 +200,7 @@ def test_clinical_data_are_the_extracts_forms(
         (row["subject"], row["visit_id"], row["form"]): {
             item: _value_text(value) for item, value in row["values"].items() if value is not None
         }
-        for row in unblinded.extract.forms
+        for row in unblinded.whole().extract.forms
     }
     assert found == expected
     assert sum(len(v) for v in found.values()) > 1000
@@ -198,7 +210,7 @@ def test_each_items_audit_record_is_the_event_that_set_its_value(
     written: dict[str, Path], unblinded: ExportSource
 ) -> None:
     root = etree.parse(str(written["unblinded"])).getroot()
-    events = {event["seq"]: event for event in unblinded.audit}
+    events = {event["seq"]: event for event in unblinded.whole().audit}
     checked = 0
     for item in root.iter(f"{{{NS['odm']}}}ItemData"):
         record = item.find("odm:AuditRecord", NS)
@@ -216,7 +228,7 @@ def test_each_items_audit_record_is_the_event_that_set_its_value(
         checked += 1
     assert checked > 1000
     users = {u.get("OID") for u in root.findall(".//odm:AdminData/odm:User", NS)}
-    assert users >= {f"USR.{event['by']}" for event in unblinded.audit}
+    assert users >= {f"USR.{event['by']}" for event in unblinded.whole().audit}
 
 
 def test_signatures_are_the_unbroken_ones(
@@ -225,7 +237,7 @@ def test_signatures_are_the_unbroken_ones(
     root = etree.parse(str(written["unblinded"])).getroot()
     unbroken = {
         (row["subject"], row["visit_id"])
-        for row in unblinded.extract.signatures
+        for row in unblinded.whole().extract.signatures
         if row["broken_at"] is None
     }
     assert unbroken, "the locked trial's casebooks are signed"
@@ -250,7 +262,7 @@ def test_the_reader_gives_back_the_forms(written: dict[str, Path], unblinded: Ex
         (row["subject"], row["visit_id"], row["form"]): {
             item: _value_text(value) for item, value in row["values"].items() if value is not None
         }
-        for row in unblinded.extract.forms
+        for row in unblinded.whole().extract.forms
     }
 
 

@@ -18,13 +18,14 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from support.exchange_trial import _environment, store_home
 from trialdesk.exchange import redcap
-from trialdesk.exchange.source import ExportSource
+from trialdesk.exchange.source import ExportSource, StoredBatches
 from trialdesk.instruments import get_instrument
 from trialdesk.protocol import load_protocol
 from trialdesk.protocol.redcap_dictionary import COLUMNS, import_dictionary, parse_dictionary
@@ -149,7 +150,7 @@ def test_the_seed_protocols_calc_fields_compute_what_trialdesk_stored(unblinded,
     for field in calcs:
         form, score = variables[field["Variable / Field Name"]]
         calculation = field["Choices, Calculations, OR Slider Labels"]
-        for record in (r for r in unblinded.extract.forms if r["form"] == form):
+        for record in (r for r in unblinded.whole().extract.forms if r["form"] == form):
             known = {**record["values"], **record["scores"]}
             names = re.findall(r"\[(\w+)\]", calculation)
             inputs = [known.get(variables[name][1]) for name in names]
@@ -190,6 +191,7 @@ def test_records_hold_the_extracts_values_one_row_per_subject_and_event(
 
 def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> None:
     out = export(source, tmp_path)
+    extract = source.whole().extract
     dictionary = as_dicts(out / "data_dictionary.csv")
     names = trialdesk_ids(dictionary)
     events = {row["event_name"]: row["unique_event_name"] for row in as_dicts(out / "events.csv")}
@@ -227,16 +229,16 @@ def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> No
     }
     first = event_of[source.protocol.visits[0].id]
     expected_rows = (
-        {(s["code"], first, "", "") for s in source.extract.subjects}
-        | {(r["subject"], event_of[r["visit_id"]], "", "") for r in source.extract.forms}
+        {(s["code"], first, "", "") for s in extract.subjects}
+        | {(r["subject"], event_of[r["visit_id"]], "", "") for r in extract.forms}
         | {
             (event["subject"], first, "adverse_event", str(event["number"]))
-            for event in source.extract.adverse_events
+            for event in extract.adverse_events
         }
     )
     assert set(rows) == expected_rows
-    assert source.extract.adverse_events
-    for event in source.extract.adverse_events:
+    assert extract.adverse_events
+    for event in extract.adverse_events:
         row = rows[(event["subject"], first, "adverse_event", str(event["number"]))]
         for key in ("number", "term", "onset_date", "end_date", "ctcae_grade", "relatedness"):
             assert row[f"ae_{key}"] == expected_cell(event[key]), key
@@ -250,9 +252,9 @@ def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> No
             int("medically_important" in event["seriousness"])
         )
         assert row["adverse_event_complete"] == "2" and row["subject_complete"] == ""
-    assert any(event["seriousness"] for event in source.extract.adverse_events)
+    assert any(event["seriousness"] for event in extract.adverse_events)
     checked = 0
-    for record in source.extract.forms:
+    for record in extract.forms:
         row = rows[(record["subject"], event_of[record["visit_id"]], "", "")]
         assert row[f"{record['form']}_complete"] == "2"  # a locked study
         for part in ("values", "scores"):
@@ -264,9 +266,9 @@ def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> No
                     assert cell == expected_cell(value), (record["form"], key)
                 checked += 1
     assert checked > 1000
-    allocations = {a["subject"]: a for a in source.extract.allocations}
-    kits = {(a["subject"], a["administration_id"]): a for a in source.extract.administrations}
-    for subject in source.extract.subjects:
+    allocations = {a["subject"]: a for a in extract.allocations}
+    kits = {(a["subject"], a["administration_id"]): a for a in extract.administrations}
+    for subject in extract.subjects:
         row = rows[(subject["code"], first, "", "")]
         assert (row["site"], row["sex"], row["age"], row["status"]) == (
             subject["site"],
@@ -284,6 +286,18 @@ def records_hold_the_extracts_values(source: ExportSource, tmp_path: Path) -> No
             key = administration.id.lower()
             assert row[f"{key}_kit"] == expected_cell(kit.get("kit_number"))
             assert row[f"{key}_date"] == expected_cell(kit.get("administered_on"))
+
+
+def test_the_files_are_the_same_whether_the_study_is_read_in_batches_or_at_once(
+    unblinded, blinded, tmp_path
+):
+    for source in (unblinded, blinded):
+        assert len(list(source.batches())) > 1  # 7 subjects a batch (support.exchange_trial)
+        one = replace(source, read=StoredBatches((source.whole(),)))
+        batched = export(source, tmp_path / f"batched-{source.blinded}")
+        at_once = export(one, tmp_path / f"at-once-{source.blinded}")
+        for name in FILES:
+            assert (batched / name).read_bytes() == (at_once / name).read_bytes(), name
 
 
 def test_events_and_mapping_are_the_visits_and_their_forms(blinded, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
 import json
 import math
@@ -34,7 +35,9 @@ from lxml import etree
 from support.exchange_trial import _environment, store_home
 from trialdesk.errors import BadInput
 from trialdesk.exchange import sdtm
-from trialdesk.exchange.source import ExportSource
+from trialdesk.exchange.sdtm.domain import Domain, Variable
+from trialdesk.exchange.sdtm.xpt import XptFile
+from trialdesk.exchange.source import ExportSource, StoredBatches
 
 #: ../shared/reference/sdtm beside the repository (CI always has it; tests/conftest.py).
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "sdtm"
@@ -193,6 +196,89 @@ def test_every_xpt_reads_back_with_pyreadstat_and_pandas_as_the_json_rows(export
                 )
 
 
+#: Where a header holds the instant a file was made (SAS TS-140): the library header's created
+#: and modified stamps, then the member header's, 16 bytes each. pyreadstat writes the time it
+#: runs; the export writes its own instant, so the two files differ there only.
+STAMPS = (80 + 64, 160, 5 * 80 + 64, 6 * 80)
+
+
+def _masked(content: bytes) -> bytes:
+    for offset in STAMPS:
+        content = content[:offset] + b"*" * 16 + content[offset + 16 :]
+    return content
+
+
+def test_every_xpt_is_the_file_pyreadstat_writes_of_the_json_rows(
+    export: Path, tmp_path: Path
+) -> None:
+    """The same frame written by pyreadstat (ReadStat's XPT v5 writer): character columns
+    as wide as their longest value, numbers as IBM doubles, the same bytes but the stamps
+    (ours the instant of the Dataset-JSON's creation, in SAS's ddMMMyy:hh:mm:ss)."""
+    for name, dataset in datasets(export).items():
+        created = dt.datetime.fromisoformat(dataset["datasetJSONCreationDateTime"])
+        stamp = created.strftime("%d%b%y:%H:%M:%S").upper()
+        columns = dataset["columns"]
+        frame = pd.DataFrame(
+            {
+                column["name"]: pd.Series(
+                    [row[number] for row in dataset["rows"]],
+                    dtype="object" if column["dataType"] in ("string", "date") else "float64",
+                )
+                for number, column in enumerate(columns)
+            }
+        )
+        theirs = tmp_path / f"{name.lower()}.xpt"
+        pyreadstat.write_xport(
+            frame,
+            str(theirs),
+            file_label=dataset["label"],
+            column_labels=[column["label"] for column in columns],
+            table_name=name,
+            file_format_version=5,
+        )
+        ours = (export / f"{name.lower()}.xpt").read_bytes()
+        assert _masked(ours) == _masked(theirs.read_bytes()), name
+        assert [ours[offset : offset + 16].decode() for offset in STAMPS] == [stamp] * 4
+
+
+def test_xpt_numbers_and_text_beyond_the_trials_are_pyreadstats_bytes(tmp_path: Path) -> None:
+    """Values the trials do not have: negative, tiny and large numbers, a missing number, a
+    column of empty values, multi-byte text (its width in bytes), a line break in a value."""
+    variables = (
+        Variable("NUMBER", "A number", "float", "Result Qualifier", "Perm"),
+        Variable("EMPTY", "Always empty", "text", "Record Qualifier", "Perm"),
+        Variable("WORDS", "Some words", "text", "Record Qualifier", "Perm"),
+    )
+    domain = Domain("ZZ", "Values", "FINDINGS", "One record per value", (), variables, list)
+    numbers = [0.0, -0.0, 1.0, -1.0, 0.1, 1 / 3, -2.5e-5, 123456789.125, 1e-70, 5e70, None]
+    rows = [
+        {"NUMBER": number, "EMPTY": "", "WORDS": ("genou 、膝\n" * position)[:40]}
+        for position, number in enumerate(numbers)
+    ]
+    created = dt.datetime(2026, 12, 4, 14, 30, 38, tzinfo=dt.UTC)
+    ours = XptFile(tmp_path / "ours.xpt", domain, created)
+    for row in rows:
+        ours.add(row)
+    ours.write([row[variable.name] for variable in variables] for row in rows)
+    frame = pd.DataFrame(
+        {
+            "NUMBER": pd.Series([row["NUMBER"] for row in rows], dtype="float64"),
+            "EMPTY": pd.Series([row["EMPTY"] for row in rows], dtype="object"),
+            "WORDS": pd.Series([row["WORDS"] for row in rows], dtype="object"),
+        }
+    )
+    theirs = tmp_path / "theirs.xpt"
+    pyreadstat.write_xport(
+        frame,
+        str(theirs),
+        file_label="Values",
+        column_labels=[variable.label for variable in variables],
+        table_name="ZZ",
+        file_format_version=5,
+    )
+    assert _masked(ours.path.read_bytes()) == _masked(theirs.read_bytes())
+
+
 def test_xpt_zero_is_the_ibm_zero(export: Path) -> None:
     """A zero in a SAS transport file is eight zero bytes (SAS TS-140's IBM double); the
     first numeric zero of VS..QS is found by its position in the observation."""
@@ -217,9 +303,11 @@ def test_xpt_keeps_the_version_5_limits(export: Path) -> None:
         assert len(meta.table_name) <= 8
         assert all(len(name) <= 8 for name in meta.column_names)
         assert all(len(label) <= 40 for label in meta.column_labels)
+        assert max(meta.variable_storage_width.values()) <= 200, path.name  # bytes
         for column in frame.columns:
             if frame[column].dtype == object:
-                assert frame[column].map(len).max() <= 200, (path.name, column)
+                widest = frame[column].map(lambda value: len(value.encode("utf-8"))).max()
+                assert widest <= 200, (path.name, column)
 
 
 # ---------------------------------------------------------------- define.xml
@@ -482,7 +570,7 @@ def test_questionnaire_rows_are_the_form_records_answers(
     }
     studyid = unblinded.protocol.identifiers.org_study_id
     compared = 0
-    for record in unblinded.extract.forms:
+    for record in unblinded.whole().extract.forms:
         prefix = prefixes.get(record["form"])
         if prefix is None:
             continue
@@ -498,7 +586,7 @@ def test_questionnaire_rows_are_the_form_records_answers(
 
 def test_counts_are_the_extracts(exports: dict[str, Path], unblinded: ExportSource) -> None:
     written = datasets(exports["unblinded"])
-    extract = unblinded.extract
+    extract = unblinded.whole().extract
     assert written["DM"]["records"] == len(extract.subjects)
     assert written["AE"]["records"] == len(extract.adverse_events)
     assert written["SV"]["records"] == sum(
@@ -527,7 +615,7 @@ def test_each_seriousness_flag_is_its_criterion(
     study = unblinded.protocol.identifiers.org_study_id or unblinded.protocol.id
     criteria = {
         (f"{study}-{event['subject']}", str(event["number"])): set(event["seriousness"] or ())
-        for event in unblinded.extract.adverse_events
+        for event in unblinded.whole().extract.adverse_events
     }
     assert any(criteria.values()), "the trial has serious events"
     rows = records(datasets(exports["unblinded"])["AE"])
@@ -555,7 +643,7 @@ def test_a_blinded_export_has_no_arm_and_no_product_by_arm(
     doses = {ai.dose for arm in protocol.arms for ai in arm.interventions if ai.dose}
     arm_of = {
         f"{protocol.identifiers.org_study_id}-{a['subject']}": a["arm"]
-        for a in unblinded.extract.allocations
+        for a in unblinded.whole().extract.allocations
     }
     ex_by_arm: dict[str, set[tuple[Any, ...]]] = {}
     for row in records(blinded["EX"]):
@@ -577,9 +665,8 @@ def test_an_unblinded_export_has_the_allocated_arms(
 ) -> None:
     protocol = unblinded.protocol
     studyid = protocol.identifiers.org_study_id
-    arms = {
-        f"{studyid}-{a['subject']}": protocol.arm(a["arm"]) for a in unblinded.extract.allocations
-    }
+    allocations = unblinded.whole().extract.allocations
+    arms = {f"{studyid}-{a['subject']}": protocol.arm(a["arm"]) for a in allocations}
     written = datasets(exports["unblinded"])
     for row in records(written["DM"]):
         arm = arms.get(row["USUBJID"])
@@ -590,6 +677,27 @@ def test_an_unblinded_export_has_the_allocated_arms(
     for row in records(written["EX"]):
         product = protocol.intervention(arms[row["USUBJID"]].interventions[0].intervention)
         assert row["EXTRT"] == product.name.upper()
+
+
+# ---------------------------------------------------------------- batches
+
+
+def test_the_files_are_the_same_whatever_the_batches(
+    unblinded: ExportSource, blinded: ExportSource, tmp_path: Path
+) -> None:
+    """The source read 7 subjects a batch (tests/support) and the same study as one batch
+    write the same directory, byte for byte: every .json, .xpt and define.xml."""
+    for name, source in (("unblinded", unblinded), ("blinded", blinded)):
+        assert len(list(source.batches())) > 1
+        one = dataclasses.replace(source, read=StoredBatches((source.whole(),)))
+        batched, whole = tmp_path / f"{name}-batched", tmp_path / f"{name}-whole"
+        sdtm.write(source, batched)
+        sdtm.write(one, whole)
+        files = sorted(path.name for path in batched.iterdir())
+        assert files == sorted(path.name for path in whole.iterdir())
+        assert {Path(file).suffix for file in files} == {".json", ".xpt", ".xml"}
+        for file in files:
+            assert (batched / file).read_bytes() == (whole / file).read_bytes(), (name, file)
 
 
 # ---------------------------------------------------------------- the command

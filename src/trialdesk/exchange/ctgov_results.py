@@ -1,8 +1,9 @@
 """ClinicalTrials.gov results: one API v2 study record with its results section, as JSON.
 
 The record is the registry export of the protocol (`trialdesk.protocol.ctgov.export_record`)
-with `hasResults` true and a `resultsSection` computed from the analysis datasets
-(`build_datasets(source.extract, source.protocol)`):
+with `hasResults` true and a `resultsSection` computed from the analysis datasets of the
+whole study (`analysis_datasets`: `build_datasets` of each batch of subjects, the per-subject
+frames concatenated, so the study's rows are never all in memory):
 
 - participantFlowModule: one group per arm and one period, "Overall Study": STARTED
   (allocated), received the allocated intervention, COMPLETED, NOT COMPLETED, and the reasons
@@ -28,7 +29,12 @@ from typing import Any
 import pandas as pd
 
 from trialdesk.analysis.consort import NO_REASON, ArmFlow, ConsortFlow, consort_flow
-from trialdesk.analysis.datasets import AnalysisDatasets, build_datasets, primary_endpoint
+from trialdesk.analysis.datasets import (
+    AnalysisDatasets,
+    StudyExtract,
+    build_datasets,
+    primary_endpoint,
+)
 from trialdesk.errors import BadInput
 from trialdesk.exchange.ctgov_adverse_events import adverse_events_module, safety_events
 from trialdesk.exchange.ctgov_outcomes import Groups, decimal, outcome_measures, score_label
@@ -61,7 +67,7 @@ def results_record(source: ExportSource) -> dict[str, Any]:
     """The API v2 `Study` of a locked study read by an unblinded reader."""
     protocol = source.protocol
     check_results_source(source)
-    datasets = build_datasets(source.extract, protocol)
+    datasets = analysis_datasets(source)
     safety = safety_events(datasets, protocol)
     results = {
         "participantFlowModule": participant_flow(datasets, protocol),
@@ -84,19 +90,82 @@ def results_record(source: ExportSource) -> dict[str, Any]:
 
 def check_results_source(source: ExportSource) -> None:
     """Refuse an open study and a blinded reader's source, naming the study and the reader."""
-    study = source.extract.study
-    name = source.protocol.id
+    study = source.study
     if not study.get("locked"):
         state = "reopened after its lock" if study.get("reopened_after_lock") else "open"
         raise BadInput(
-            f"{name}: the database is {state}; registry results are written from a locked "
-            "study only (lock the database first)"
+            f"{source.protocol.id}: the database is {state}; registry results are written "
+            "from a locked study only (lock the database first)"
         )
-    if source.blinded or any(row["arm"] is None for row in source.extract.allocations):
-        raise BadInput(
-            f"{name}: the export source of {source.exported_by!r} is blinded; results by arm "
-            "need a reader who may see the arms after the lock (e.g. the statistician)"
-        )
+    if source.blinded:
+        raise _blinded_refusal(source)
+
+
+def _blinded_refusal(source: ExportSource) -> BadInput:
+    return BadInput(
+        f"{source.protocol.id}: the export source of {source.exported_by!r} is blinded; results "
+        "by arm need a reader who may see the arms after the lock (e.g. the statistician)"
+    )
+
+
+# ------------------------------------------------------------------- datasets
+
+#: The stable sorts `build_datasets` gives its frames; the batches' frames, concatenated, are
+#: sorted again by them (the subjects by site first, so not in the batches' code order).
+FRAME_ORDER = {
+    "subjects": ["site", "subject"],
+    "outcomes": ["subject", "parameter", "visit_day"],
+    "adverse_events": ["subject", "number"],
+    "deviations": ["subject", "detected_on"],
+}
+
+
+def analysis_datasets(source: ExportSource) -> AnalysisDatasets:
+    """`build_datasets` of the whole study, frame for frame, built a batch at a time.
+
+    Every row of the datasets is one subject's and derived from that subject's rows only
+    (baselines, flags, diaries), and each batch holds its subjects with all their rows, so the
+    datasets of the batches, concatenated and put in `build_datasets`' order, are those of
+    the whole study. An allocation without its arm (a blinded read) is refused.
+    """
+    built = []
+    for batch in source.batches():
+        if any(row["arm"] is None for row in batch.extract.allocations):
+            raise _blinded_refusal(source)
+        built.append(build_datasets(batch.extract, source.protocol))
+    if not built:
+        return build_datasets(StudyExtract(study=source.study), source.protocol)
+    frames = {name: _concatenated([d.frames()[name] for d in built]) for name in built[0].frames()}
+    for name, columns in FRAME_ORDER.items():
+        frames[name] = frames[name].sort_values(columns, kind="stable", ignore_index=True)
+    frames["diaries"] = _diary_order(frames["diaries"], source.protocol)
+    return AnalysisDatasets(**frames)
+
+
+def _concatenated(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The batches' rows of one frame as one frame, typed as one frame of all the rows is: a
+    column whose type differs between batches (no value at all in one batch, numbers or
+    instants in another) is typed again from all its values, text kept as objects and None."""
+    filled = [part for part in parts if len(part)] or parts[:1]
+    frame = pd.concat(filled, ignore_index=True)
+    for column in frame.columns:
+        if len({part[column].dtype for part in filled}) > 1:
+            typed = pd.Series(frame[column].tolist(), index=frame.index)
+            if pd.api.types.is_string_dtype(typed):
+                typed = typed.astype(object).where(typed.notna(), None)
+            frame[column] = typed
+    return frame
+
+
+def _diary_order(diaries: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Diaries as `build_datasets` lists them: by daily schedule, then in subjects' order."""
+    rank = {s.id: number for number, s in enumerate(protocol.patient_reported)}
+    return diaries.sort_values(
+        ["schedule", "site", "subject"],
+        key=lambda column: column.map(rank) if column.name == "schedule" else column,
+        kind="stable",
+        ignore_index=True,
+    )
 
 
 def groups(protocol: Protocol, prefix: str) -> Groups:

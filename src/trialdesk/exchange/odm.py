@@ -13,20 +13,23 @@ extension, so the file validates against CDISC's own schema):
   CodeLists of the coded items.
 - `AdminData`: the users of the audit trail and the signers, the sites as Locations, one
   SignatureDef per signature meaning.
-- `ClinicalData`: per subject (SubjectData with its SiteRef and the casebook's signature) and
-  visit (StudyEventData with the visit's signature), each form record with its item values
-  (a missing value is left out) and its derived scores. Each item's AuditRecord is the audit
-  event that set its current value: who, where (the subject's site), when, why, and the
-  event's sequence number as SourceID; its TransactionType is Insert for a value entered
-  once, Update for one changed since. A broken signature no longer vouches for the data and is
-  not written.
+- `ClinicalData`: per subject, in code order (SubjectData with its SiteRef and the
+  casebook's signature) and visit (StudyEventData with the visit's signature), each form
+  record with its item values (a missing value is left out) and its derived scores. Each
+  item's AuditRecord is the audit event that set its current value: who, where (the
+  subject's site), when, why, and the event's sequence number as SourceID; its
+  TransactionType is Insert for a value entered once, Update for one changed since. A broken
+  signature no longer vouches for the data and is not written.
 
 Nothing here names an arm or a kit: ODM carries the forms, and a blinded source's rows have
 none to give. OIDs follow one scheme (`SE.<visit>`, `F.<form>`, `IG.<form>`,
 `IG.<form>.SCORES`, `I.<form>.<item>`, `CL.<form>.<item>`, `MU.<unit>`, `MT.<form>.<score>`,
 `USR.<user>`, `LOC.<site>`, `SD.<n>`), which `trialdesk.exchange.odm_read` reads back.
 
-The file is streamed (`lxml.etree.xmlfile`): the metadata, then one SubjectData at a time.
+The file is streamed (`lxml.etree.xmlfile`) and the study read batch by batch
+(`ExportSource.batches()`): the metadata from the protocol, AdminData from the source's users
+and subjects and a first pass that keeps only the signers and signature meanings, then one
+SubjectData at a time, made from its batch. The file is the same whatever the batch size.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from trialdesk.instruments.definition import FormulaScore, Instrument, ItemScore
 from trialdesk.protocol.edit_checks import FormExpression, ItemRange
 
 if TYPE_CHECKING:
-    from trialdesk.exchange.source import ExportSource
+    from trialdesk.exchange.source import ExportSource, SourceBatch
     from trialdesk.protocol.model import Protocol
 
 #: One row of the extract or the audit trail (as `trialdesk.analysis.datasets.Row`, whose
@@ -139,14 +142,16 @@ def odm_datetime(instant: dt.datetime) -> str:
 
 
 def write(source: ExportSource, out: Path) -> list[Path]:
-    """Write the study as one ODM 1.3.2 file at `out`; returns [out]."""
+    """Write the study as one ODM 1.3.2 file at `out`; returns [out].
+
+    AdminData comes before ClinicalData and names the signers and the signature meanings, so
+    a first pass over the batches keeps only those (`Signers`); the second writes one
+    SubjectData at a time, each made from its batch, so one batch is held at a time."""
     protocol = source.protocol
     forms = protocol_forms(protocol)
     instruments = {form: get_instrument(form) for form in forms}
-    audit = ItemAudit.of(source.audit)
-    signatures = current_signatures(source.extract.signatures)
-    meanings = sorted({row["meaning"] for row in signatures.values()})
-    signature_oids = {meaning: f"SD.{n}" for n, meaning in enumerate(meanings, 1)}
+    signers = Signers.of(source.batches())
+    signature_oids = {meaning: f"SD.{n}" for n, meaning in enumerate(signers.meanings, 1)}
     study_oid = protocol.id
     mdv_oid = metadata_version_oid(protocol)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -159,18 +164,17 @@ def write(source: ExportSource, out: Path) -> list[Path]:
             "ODMVersion": ODM_VERSION,
             "Originator": source.exported_by,
             "SourceSystem": "trialdesk",
-            "AsOfDateTime": odm_datetime(source.extract.study["extracted_at"]),
+            "AsOfDateTime": odm_datetime(source.study["extracted_at"]),
         }
         with xml.element(q("ODM"), attributes, nsmap={None: NS}):
             xml.write(study_element(protocol, forms, instruments))
-            xml.write(admin_element(source, audit, signatures, signature_oids), pretty_print=True)
+            xml.write(admin_element(source, signers, signature_oids), pretty_print=True)
             with xml.element(
                 q("ClinicalData"), {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid}
             ):
-                for subject in subject_elements(
-                    source, instruments, audit, signatures, signature_oids
-                ):
-                    xml.write(subject, pretty_print=True)
+                for batch in source.batches():
+                    for subject in subject_elements(protocol, batch, instruments, signature_oids):
+                        xml.write(subject, pretty_print=True)
     return [out]
 
 
@@ -519,32 +523,49 @@ def current_signatures(rows: Iterable[Row]) -> dict[tuple[str, str], Row]:
     return current
 
 
+@dataclass(frozen=True)
+class Signers:
+    """What AdminData needs of the signatures that still hold, read in a first pass: the
+    meanings (sorted) and each signer's printed name (that of their latest signature)."""
+
+    meanings: tuple[str, ...]
+    printed_names: Mapping[str, str]
+
+    @classmethod
+    def of(cls, batches: Iterable[SourceBatch]) -> Signers:
+        meanings: set[str] = set()
+        latest: dict[str, tuple[dt.datetime, str]] = {}
+        for batch in batches:
+            for row in current_signatures(batch.extract.signatures).values():
+                meanings.add(row["meaning"])
+                signed = (row["signed_at"], row["printed_name"])
+                latest[row["signer"]] = max(latest.get(row["signer"], signed), signed)
+        return cls(tuple(sorted(meanings)), {signer: name for signer, (_, name) in latest.items()})
+
+
 def _sites(source: ExportSource) -> dict[str, str]:
     """site code -> name: the protocol's sites, then any other site the subjects are at."""
     names = {site.id: site.name for site in source.protocol.sites}
-    for subject in source.extract.subjects:
+    for subject in source.subjects:
         names.setdefault(subject["site"], f"Site {subject['site']}")
     return names
 
 
 def admin_element(
-    source: ExportSource,
-    audit: ItemAudit,
-    signatures: Mapping[tuple[str, str], Row],
-    signature_oids: Mapping[str, str],
+    source: ExportSource, signers: Signers, signature_oids: Mapping[str, str]
 ) -> etree._Element:
-    """Users (who wrote the audit trail, who signed), sites as Locations, signature meanings."""
+    """Users (everyone who wrote the reader's audit trail, in the order they first did, then
+    any other signer by name), sites as Locations, signature meanings."""
     admin = etree.Element(q("AdminData"), StudyOID=source.protocol.id, nsmap={None: NS})
-    printed = {row["signer"]: row["printed_name"] for row in signatures.values()}
-    users = dict.fromkeys(event["by"] for event in source.audit)
-    users.update(dict.fromkeys(printed))
+    printed = signers.printed_names
+    users = [*source.users, *sorted(set(printed) - set(source.users))]
     for user in users:
         element = etree.SubElement(admin, q("User"), OID=user_oid(user))
         _text(element, "LoginName", user)
         if user in printed:
             _text(element, "FullName", printed[user])
     first_screening: dict[str, dt.date] = {}
-    for subject in source.extract.subjects:
+    for subject in source.subjects:
         day = subject["screened_on"]
         if day is not None and (
             subject["site"] not in first_screening or day < first_screening[subject["site"]]
@@ -600,20 +621,21 @@ def _by_subject(rows: Iterable[Row]) -> dict[str, list[Row]]:
 
 
 def subject_elements(
-    source: ExportSource,
+    protocol: Protocol,
+    batch: SourceBatch,
     instruments: Mapping[str, Instrument],
-    audit: ItemAudit,
-    signatures: Mapping[tuple[str, str], Row],
     signature_oids: Mapping[str, str],
 ) -> Iterator[etree._Element]:
-    """One SubjectData per subject, in the extract's order, made as it is written."""
-    protocol = source.protocol
+    """One SubjectData per subject of `batch`, in code order (a batch's rows are in the
+    store's order), made as it is written."""
+    audit = ItemAudit.of(batch.audit)
+    signatures = current_signatures(batch.extract.signatures)
     visit_order = {visit.id: n for n, visit in enumerate(protocol.visits)}
     form_order = {
         visit.id: {form: n for n, form in enumerate(visit.forms)} for visit in protocol.visits
     }
-    forms = _by_subject(source.extract.forms)
-    for subject in source.extract.subjects:
+    forms = _by_subject(batch.extract.forms)
+    for subject in sorted(batch.extract.subjects, key=lambda row: row["code"]):
         code, site = subject["code"], subject["site"]
         element = etree.Element(
             q("SubjectData"), SubjectKey=code, TransactionType="Context", nsmap={None: NS}

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trialdesk.analysis.datasets import StudyExtract
 from trialdesk.exchange.source import ExportSource
 from trialdesk.instruments.catalogue import get_instrument
 from trialdesk.instruments.definition import FormulaScore, Instrument, Item, ItemScore
@@ -164,10 +165,15 @@ class Project:
 
     def record_lines(self, source: ExportSource) -> Iterator[str]:
         """The records CSV, one line at a time: a row per subject and event with data, then
-        a row per adverse event (an instance of the repeating form at the first event)."""
-        extract = source.extract
-        complete = COMPLETE if extract.study.get("locked") else UNVERIFIED
+        a row per adverse event (an instance of the repeating form at the first event),
+        the subjects' rows written as their batch is read."""
+        complete = COMPLETE if source.study.get("locked") else UNVERIFIED
         yield csv_line(self.header())
+        for batch in source.batches():
+            yield from self._batch_lines(batch.extract, complete)
+
+    def _batch_lines(self, extract: StudyExtract, complete: str) -> Iterator[str]:
+        """The records of a batch's subjects, in the batch's order."""
         forms_of: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
         for record in extract.forms:
             forms_of[(record["subject"], record["visit_id"])][record["form"]] = record
@@ -346,7 +352,7 @@ def _ae_field(field: RecordField) -> dict[str, str]:
     return column
 
 
-def _subject_facts(extract: Any) -> dict[str, dict[str, Any]]:
+def _subject_facts(extract: StudyExtract) -> dict[str, dict[str, Any]]:
     """Each subject's values of the subject form, by subject code."""
     facts: dict[str, dict[str, Any]] = {
         subject["code"]: {

@@ -1,13 +1,15 @@
 """Dataset-JSON 1.1 (CDISC): one file per dataset, its rows written as they come.
 
 The metadata comes first, then "rows" one array per record, and "records" (the count) last,
-so a dataset of any size is written without being held in memory. Missing character values
-are "" and missing numbers null, as in CDISC's example datasets.
+so a dataset of any size is written without being held in memory. Each row is a line of its
+own, so `written_rows` reads them back one at a time (for the XPT file, written after).
+Missing character values are "" and missing numbers null, as in CDISC's example datasets.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -74,3 +76,14 @@ class DatasetJsonFile:
         if kind is None:
             self._file.write(f'\n], "records": {self.records}}}\n')
         self._file.close()
+
+
+def written_rows(path: Path) -> Iterator[list[Any]]:
+    """The rows of a file `DatasetJsonFile` wrote, one at a time, in order: the metadata is
+    the first line, each row a line (JSON escapes any line break in a value), then the end."""
+    with path.open(encoding="utf-8") as file:
+        next(file)
+        for line in file:
+            if line.startswith("]"):
+                return
+            yield json.loads(line.rstrip().removesuffix(","))

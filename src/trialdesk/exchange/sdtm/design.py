@@ -320,7 +320,7 @@ def _parameters(tabulation: Tabulation) -> Iterator[tuple[str, str]]:
         yield "TTYPE", "SAFETY"
     yield "NARMS", str(len(protocol.arms))
     yield "PLANSUB", str(protocol.enrollment.count)
-    yield "ACTSUB", str(len(tabulation.allocations))
+    yield "ACTSUB", str(tabulation.allocated_subjects)
     if _iso_age(protocol.eligibility.minimum_age):
         yield "AGEMIN", _iso_age(protocol.eligibility.minimum_age)
     if _iso_age(protocol.eligibility.maximum_age):

@@ -21,7 +21,7 @@ VariableType = Literal["text", "integer", "float", "date"]
 Core = Literal["Req", "Exp", "Perm"]
 Row = dict[str, Any]
 
-#: XPT version 5 limits (SAS TS-140): names, labels and character values.
+#: XPT version 5 limits (SAS TS-140): names, labels and character values (in bytes).
 NAME_LIMIT = 8
 LABEL_LIMIT = 40
 VALUE_LIMIT = 200
@@ -97,10 +97,15 @@ def flag_last_before_exposure(
 
 
 def text(value: object, limit: int = VALUE_LIMIT) -> str:
-    """A character value: '' for none, cut at `limit` on a word boundary when longer."""
+    """A character value: '' for none, cut on a word boundary when longer than `limit` bytes
+    of UTF-8 (SAS lengths, and XPT v5's 200, count bytes: a criterion in Chinese is 3 a
+    character)."""
     if value is None:
         return ""
     words = " ".join(str(value).split())
-    if len(words) <= limit:
+    if len(words.encode("utf-8")) <= limit:
         return words
-    return words[: words.rfind(" ", 0, limit + 1)] if " " in words[:limit] else words[:limit]
+    head = words.encode("utf-8")[:limit].decode("utf-8", errors="ignore")  # whole characters
+    if words[len(head)] == " ":
+        return head
+    return head[: head.rfind(" ")] if " " in head else head

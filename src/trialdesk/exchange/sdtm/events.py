@@ -117,7 +117,7 @@ AE_VARIABLES = (
 
 def ae_rows(tabulation: Tabulation) -> Iterator[Row]:
     events = sorted(
-        tabulation.source.extract.adverse_events, key=lambda row: (row["subject"], row["number"])
+        tabulation.extract.adverse_events, key=lambda row: (row["subject"], row["number"])
     )
     yield from numbered((_ae_row(tabulation, event) for event in events), "AESEQ")
 
@@ -192,7 +192,7 @@ DSDECOD_CODELISTS = {"PROTOCOL MILESTONE": "PROTMLST", "DISPOSITION EVENT": "NCO
 
 def ds_rows(tabulation: Tabulation) -> Iterator[Row]:
     reasons: dict[str, str] = {}
-    for change in tabulation.source.extract.status_changes:
+    for change in tabulation.extract.status_changes:
         if change["status"] in DISPOSITION and change["reason"]:
             reasons[change["subject"]] = change["reason"]
     rows = (row for subject in tabulation.subjects for row in _ds_of(tabulation, subject, reasons))

@@ -103,9 +103,7 @@ def ie_rows(tabulation: Tabulation) -> Iterator[Row]:
 def _ie(tabulation: Tabulation) -> Iterator[Row]:
     screening = tabulation.visits[0].id
     screened_on = {subject["code"]: subject["screened_on"] for subject in tabulation.subjects}
-    verdicts = sorted(
-        tabulation.source.extract.eligibility, key=lambda row: (row["subject"], row["id"])
-    )
+    verdicts = sorted(tabulation.extract.eligibility, key=lambda row: (row["subject"], row["id"]))
     latest = {row["subject"]: row for row in verdicts}
     for subject, verdict in sorted(latest.items()):
         for result in verdict["criteria"]:
@@ -323,7 +321,7 @@ def form_findings(
     tabulation: Tabulation, prefix: str, form: str, tests: tuple[Test, ...]
 ) -> Iterator[Row]:
     records = sorted(
-        (record for record in tabulation.source.extract.forms if record["form"] == form),
+        (record for record in tabulation.extract.forms if record["form"] == form),
         key=lambda record: (record["subject"], tabulation.visitnum[record["visit_id"]]),
     )
     rows = (
@@ -487,7 +485,7 @@ MK_VARIABLES = (
 
 def mk_rows(tabulation: Tabulation) -> Iterator[Row]:
     records = sorted(
-        (record for record in tabulation.source.extract.forms if record["form"] in KNEE_TESTS),
+        (record for record in tabulation.extract.forms if record["form"] in KNEE_TESTS),
         key=lambda record: (
             record["subject"],
             tabulation.visitnum[record["visit_id"]],

@@ -187,7 +187,7 @@ def qs_rows(tabulation: Tabulation) -> Iterator[Row]:
     by_form = {questionnaire.instrument: questionnaire for questionnaire in QUESTIONNAIRES}
     codes = {name: test_codes(questionnaire) for name, questionnaire in by_form.items()}
     records = sorted(
-        (record for record in tabulation.source.extract.forms if record["form"] in by_form),
+        (record for record in tabulation.extract.forms if record["form"] in by_form),
         key=lambda record: (
             record["subject"],
             tabulation.visitnum[record["visit_id"]],

@@ -163,7 +163,7 @@ def _deaths(tabulation: Tabulation) -> dict[str, Row]:
             "DTHFL": "Y",
             "DTHDTC": iso_date(event["end_date"] or event["onset_date"]),
         }
-        for event in tabulation.source.extract.adverse_events
+        for event in tabulation.extract.adverse_events
         if event["outcome"] == "fatal"
     }
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from trialdesk.exchange.source import ExportSource
+from trialdesk.analysis.datasets import StudyExtract
 from trialdesk.protocol.model import Protocol, Visit
 
 SCREENING, TREATMENT, FOLLOW_UP = "SCREENING", "TREATMENT", "FOLLOW-UP"
@@ -36,15 +36,16 @@ def iso_date(value: dt.date | None) -> str:
 
 @dataclass(frozen=True)
 class Tabulation:
-    source: ExportSource
+    """The study's facts, from its protocol, and the rows of some of its subjects: `extract`
+    is one batch of the source (`ExportSource.batches`), every row of each subject in it, so
+    whatever a domain derives of a subject is in the batch. The trial design domains read a
+    tabulation of no subject, made once every batch is read (`allocated_subjects`)."""
 
-    @property
-    def protocol(self) -> Protocol:
-        return self.source.protocol
-
-    @property
-    def blinded(self) -> bool:
-        return self.source.blinded
+    protocol: Protocol
+    blinded: bool
+    extract: StudyExtract
+    #: How many subjects of the whole study were allocated (TS ACTSUB); 0 in a batch's.
+    allocated_subjects: int = 0
 
     @cached_property
     def studyid(self) -> str:
@@ -79,13 +80,13 @@ class Tabulation:
 
     @cached_property
     def subjects(self) -> tuple[Any, ...]:
-        return tuple(sorted(self.source.extract.subjects, key=lambda row: row["code"]))
+        return tuple(sorted(self.extract.subjects, key=lambda row: row["code"]))
 
     @cached_property
     def administrations(self) -> dict[str, list[Any]]:
         by_subject: dict[str, list[Any]] = defaultdict(list)
         for row in sorted(
-            self.source.extract.administrations,
+            self.extract.administrations,
             key=lambda row: (row["subject"], row["administered_on"] or dt.date.max),
         ):
             by_subject[row["subject"]].append(row)
@@ -102,14 +103,14 @@ class Tabulation:
 
     @cached_property
     def allocations(self) -> dict[str, Any]:
-        return {row["subject"]: row for row in self.source.extract.allocations}
+        return {row["subject"]: row for row in self.extract.allocations}
 
     @cached_property
     def visit_dates(self) -> dict[tuple[str, str], dt.date]:
         """(subject, visit id) -> the date of each visit done."""
         return {
             (row["subject"], row["visit_id"]): row["actual_date"]
-            for row in self.source.extract.visits
+            for row in self.extract.visits
             if row["status"] == "done" and row["actual_date"] is not None
         }
 
@@ -125,7 +126,7 @@ class Tabulation:
     def index_knee(self) -> dict[str, str]:
         """Subject -> LEFT or RIGHT, from the screening history form."""
         sides: dict[str, str] = {}
-        for form in self.source.extract.forms:
+        for form in self.extract.forms:
             side = (
                 form["values"].get("index_knee_side")
                 if form["form"] == "screening_history"
