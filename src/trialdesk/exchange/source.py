@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 
 from trialdesk.analysis.datasets import Row, StudyExtract
 from trialdesk.protocol.model import Protocol
@@ -72,15 +71,6 @@ class ExportSource:
     def whole(self) -> SourceBatch:
         """Every batch as one (the whole study in memory: for tests and small studies)."""
         return merged(self.study, self.batches())
-
-    # Until every writer reads batches: the whole study at once, read on first use.
-    @cached_property
-    def extract(self) -> StudyExtract:
-        return self.whole().extract
-
-    @cached_property
-    def audit(self) -> tuple[Row, ...]:
-        return self.whole().audit
 
     def in_memory(self) -> ExportSource:
         """The same source with its batches read once and kept (picklable)."""
