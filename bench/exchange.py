@@ -4,12 +4,12 @@ subjects (streaming) against one batch that holds the whole study (the baseline)
 The store (`bench_store`): NCT04208646 with an 8th visit, enrolling as many subjects as the
 benchmark loads (so that every stratum's allocation list has a slot for each), its 7 sites, a
 study-wide statistician, and the subjects' casebooks loaded in bulk. Each subject is then
-allocated in bulk to the next free slot of its stratum (its site and the KL grade of its
-screening form) and given the kit of its first administration on day 0, and the database is
-locked (with an override reason: the bulk casebooks are not signed), so that the
-statistician reads arms and ctgov-results may be written. The bulk rows have no audit events,
-no adverse events and no signatures: the exports hold the casebooks, allocations and
-administrations, not an audit trail.
+allocated in bulk to the next free slot of its stratum (its site and a KL grade of 2 or 3 at
+random: the bulk screening forms hold grades 0-4, not only eligible ones) and given the kit
+of its first administration on day 0, and the database is locked (with an override reason:
+the bulk casebooks are not signed), so that the statistician reads arms and ctgov-results
+may be written. The bulk rows have no audit events, no adverse events and no signatures:
+the exports hold the casebooks, allocations and administrations, not an audit trail.
 
 Each export runs in a fresh child process, as `trialdesk export` does it (one read snapshot,
 `export_source`, the format's `write`), without the staging and the unblinded output's record:
@@ -85,8 +85,8 @@ def build(protocol: str, subjects: int) -> dict[str, Any]:
 
 
 def allocate(study: Any, casebooks: Any) -> int:
-    """Each subject takes the next slot of its stratum (site, KL grade of the screening form,
-    or a random grade where the form has none) and the kit of its first administration."""
+    """Each subject takes the next slot of its stratum (its site, a random level of the
+    stratification factor) and the kit of its first administration."""
     from django.db import transaction
 
     from trialdesk.randomization.scheme import SITE_FACTOR
@@ -95,11 +95,6 @@ def allocate(study: Any, casebooks: Any) -> int:
     protocol = study.protocol()
     factor = protocol.randomization.stratification_factors[0]
     first = protocol.treatment_plan[0].id
-    grades = {
-        record.subject.pk: str(record.values[factor.item])
-        for record in casebooks.records
-        if str(record.values.get(factor.item)) in factor.levels
-    }
     strata = {stratum.key: stratum for stratum in Stratum.objects.filter(study=study)}
     free: dict[int, list[AllocationSlot]] = {}
     for slot in AllocationSlot.objects.filter(stratum__study=study).order_by("seq"):
@@ -108,7 +103,7 @@ def allocate(study: Any, casebooks: Any) -> int:
     allocations, kits = [], []
     with transaction.atomic():
         for subject in casebooks.subjects:
-            grade = grades.get(subject.pk) or rng.choice(factor.levels)
+            grade = rng.choice(factor.levels)
             stratum = strata[f"{SITE_FACTOR}={subject.site.code},{factor.id}={grade}"]
             slot = free[stratum.pk].pop(0)
             allocations.append(
