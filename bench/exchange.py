@@ -15,11 +15,10 @@ Each export runs in a fresh child process, as `trialdesk export` does it (one re
 `export_source`, the format's `write`), without the staging and the unblinded output's record:
 - streaming: batches of `BATCH_SUBJECTS` (`trialdesk.store.export_feed`);
 - baseline: one batch of every subject, the whole study in memory at once.
-A writer that still reads the whole study (the transitional `source.extract`) holds it in
-either case, so its two rows show the same memory. Time is the export's wall time; peak RSS is
-the child's `ru_maxrss` after the export, "growth" that less its RSS before it (Django, the
-store connection and the writer's modules loaded). The output sizes of the two runs are
-compared as a sanity check (their timestamps have the same width).
+Time is the export's wall time; peak RSS is the child's `ru_maxrss` after the export, "growth"
+that less its RSS before it (Django, the store connection and the writer's modules loaded).
+The output sizes of the two runs are compared as a sanity check (their timestamps have the same
+width).
 
 Run: .venv/bin/python bench/exchange.py [--subjects 10000] [--backend sqlite|postgresql]
      [--formats odm,sdtm,...] [--batch N] [--store DIR (SQLite, kept and reused)]
