@@ -1,9 +1,10 @@
 """Every word the web app writes has its Danish and Chinese translation.
 
 The check runs the same extraction as `make messages` (Django's makemessages over each
-area's views and templates, and over the shared pages) on a copy of the pages, merging into
-the checked-in .po files, then asks GNU msgfmt for the counts: a string added to the source
-without a translation shows as untranslated, one whose English changed as fuzzy.
+area's views and templates, over the shared pages, and over the store's and the records'
+catalogues that the pages use) on a copy, merging into the checked-in .po files, then asks
+GNU msgfmt for the counts: a string added to the source without a translation shows as
+untranslated, one whose English changed as fuzzy.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ def _django_admin(*arguments: str, cwd: Path) -> None:
         "DJANGO_SETTINGS_MODULE": "trialdesk.web.settings",
         "TRIALDESK_SECRET_KEY": "messages-test",
     }
-    command = [sys.executable, "-m", "django", *arguments]
+    # -P: the folder run in is not put on sys.path (store/ has a calendar.py, which would hide
+    # the standard library's calendar module).
+    command = [sys.executable, "-P", "-m", "django", *arguments]
     result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
@@ -93,3 +96,24 @@ def test_the_source_has_no_words_outside_a_catalogue(extracted: Path) -> None:
         writes_words = any("translate" in path.read_text() for path in templates)
         if writes_words:
             assert (area / "locale").is_dir(), f"{area.name}: translates words but has no locale/"
+
+
+#: Catalogues outside the pages, compiled with them (`LOCALE_PATHS`): the messages to
+#: patients and the records' field labels and codes that the pages show.
+OTHER_AREAS = ("store", "records")
+
+
+@pytest.mark.parametrize("area", OTHER_AREAS)
+def test_the_other_catalogues_are_translated(tmp_path: Path, extracted: Path, area: str) -> None:
+    """The same extraction as `make messages` runs in src/trialdesk/store and /records."""
+    source = PAGES.parents[1] / area
+    copy = tmp_path / area
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+    _django_admin("makemessages", "--no-obsolete", "-l", "da", "-l", "zh_Hans", cwd=copy)
+    for language in LANGUAGES:
+        catalogue = copy / "locale" / language / "LC_MESSAGES" / "django.po"
+        counts = _counts(catalogue)
+        assert counts.get("translated", 0) > 0, f"{area} {language}: nothing translated"
+        assert counts.get("untranslated", 0) == 0 and counts.get("fuzzy", 0) == 0, (
+            f"{area} {language}: {counts} (run `make messages` and translate what it adds)"
+        )
