@@ -27,9 +27,9 @@ none to give. OIDs follow one scheme (`SE.<visit>`, `F.<form>`, `IG.<form>`,
 `USR.<user>`, `LOC.<site>`, `SD.<n>`), which `trialdesk.exchange.odm_read` reads back.
 
 The file is streamed (`lxml.etree.xmlfile`) and the study read batch by batch
-(`ExportSource.batches()`): the metadata from the protocol, AdminData from the source's users
-and subjects and a first pass that keeps only the signers and signature meanings, then one
-SubjectData at a time, made from its batch. The file is the same whatever the batch size.
+(`ExportSource.batches()`): the metadata from the protocol, AdminData from the source's users,
+subjects and signatures, then one SubjectData at a time, made from its batch. The file is the
+same whatever the batch size.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from trialdesk.exchange.source import by_subject
 from trialdesk.instruments import get_instrument
 from trialdesk.instruments.definition import FormulaScore, Instrument, ItemScore, ItemSetScore
 from trialdesk.protocol.edit_checks import FormExpression, ItemRange
@@ -144,13 +145,13 @@ def odm_datetime(instant: dt.datetime) -> str:
 def write(source: ExportSource, out: Path) -> list[Path]:
     """Write the study as one ODM 1.3.2 file at `out`; returns [out].
 
-    AdminData comes before ClinicalData and names the signers and the signature meanings, so
-    a first pass over the batches keeps only those (`Signers`); the second writes one
-    SubjectData at a time, each made from its batch, so one batch is held at a time."""
+    AdminData comes before ClinicalData and names the signers and the signature meanings,
+    taken from the source's signatures (`Signers`); then one SubjectData at a time, each made
+    from its batch, so one batch is held at a time."""
     protocol = source.protocol
     forms = protocol_forms(protocol)
     instruments = {form: get_instrument(form) for form in forms}
-    signers = Signers.of(source.batches())
+    signers = Signers.of(source.signatures)
     signature_oids = {meaning: f"SD.{n}" for n, meaning in enumerate(signers.meanings, 1)}
     study_oid = protocol.id
     mdv_oid = metadata_version_oid(protocol)
@@ -525,21 +526,21 @@ def current_signatures(rows: Iterable[Row]) -> dict[tuple[str, str], Row]:
 
 @dataclass(frozen=True)
 class Signers:
-    """What AdminData needs of the signatures that still hold, read in a first pass: the
-    meanings (sorted) and each signer's printed name (that of their latest signature)."""
+    """What AdminData needs of the signatures that still hold (`ExportSource.signatures`,
+    read before the batches): the meanings (sorted) and each signer's printed name (that of
+    their latest signature)."""
 
     meanings: tuple[str, ...]
     printed_names: Mapping[str, str]
 
     @classmethod
-    def of(cls, batches: Iterable[SourceBatch]) -> Signers:
+    def of(cls, signatures: Iterable[Row]) -> Signers:
         meanings: set[str] = set()
         latest: dict[str, tuple[dt.datetime, str]] = {}
-        for batch in batches:
-            for row in current_signatures(batch.extract.signatures).values():
-                meanings.add(row["meaning"])
-                signed = (row["signed_at"], row["printed_name"])
-                latest[row["signer"]] = max(latest.get(row["signer"], signed), signed)
+        for row in current_signatures(signatures).values():
+            meanings.add(row["meaning"])
+            signed = (row["signed_at"], row["printed_name"])
+            latest[row["signer"]] = max(latest.get(row["signer"], signed), signed)
         return cls(tuple(sorted(meanings)), {signer: name for signer, (_, name) in latest.items()})
 
 
@@ -613,13 +614,6 @@ def _audit_record(parent: etree._Element, event: Row, site: str) -> None:
     _text(record, "SourceID", f"audit event {event['seq']}")
 
 
-def _by_subject(rows: Iterable[Row]) -> dict[str, list[Row]]:
-    grouped: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        grouped[row["subject"]].append(row)
-    return grouped
-
-
 def subject_elements(
     protocol: Protocol,
     batch: SourceBatch,
@@ -634,7 +628,7 @@ def subject_elements(
     form_order = {
         visit.id: {form: n for n, form in enumerate(visit.forms)} for visit in protocol.visits
     }
-    forms = _by_subject(batch.extract.forms)
+    forms = by_subject(batch.extract.forms)
     for subject in sorted(batch.extract.subjects, key=lambda row: row["code"]):
         code, site = subject["code"], subject["site"]
         element = etree.Element(

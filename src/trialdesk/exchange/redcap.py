@@ -329,6 +329,11 @@ def _adverse_event_columns(names: _VariableNames) -> list[Column]:
     ]
 
 
+def _single_choice(choices: int) -> str:
+    """REDCap's field type of one choice among `choices`: radio buttons, or a dropdown."""
+    return "radio" if choices <= RADIO_CHOICES else "dropdown"
+
+
 def _ae_field(field: RecordField) -> dict[str, str]:
     """A declared field as REDCap's field type, validation and choices: a list of codes is a
     checkbox, one code a radio (a dropdown beyond RADIO_CHOICES), a yes/no a yesno field;
@@ -339,7 +344,7 @@ def _ae_field(field: RecordField) -> dict[str, str]:
     if field.kind == "codes":
         column["field_type"] = "checkbox"
     elif field.kind == "code":
-        column["field_type"] = "radio" if len(field.codes) <= RADIO_CHOICES else "dropdown"
+        column["field_type"] = _single_choice(len(field.codes))
     elif field.kind == "boolean":
         column["field_type"] = "yesno"
     if field.kind in ("code", "codes"):
@@ -396,7 +401,7 @@ def _item_field(item: Item, form: str, names: _VariableNames, required: bool) ->
         columns["required"] = "y"
     if item.options:
         choices = [(str(option.value), option.label) for option in item.options]
-        kind = "radio" if len(choices) <= RADIO_CHOICES else "dropdown"
+        kind = _single_choice(len(choices))
         return _field(
             names, item.id, form, field_type=kind, choices=choices_text(choices), **columns
         )

@@ -4,14 +4,16 @@ An export of 10,000 subjects must not hold the study in memory, so a writer read
 batch by batch (`ExportSource.batches()`): each `SourceBatch` holds some subjects, every row
 of theirs and their audit events, and the batches come in the order of the subjects' codes
 (so in USUBJID order). What a writer needs before the first subject (ODM's AdminData, a
-count) is in the source itself: `study`, `subjects` (one small row each) and `users`.
+count) is in the source itself: `study`, `subjects` (one small row each), `users` and
+`signatures`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 from trialdesk.analysis.datasets import Row, StudyExtract
 from trialdesk.protocol.model import Protocol
@@ -46,7 +48,9 @@ class ExportSource:
     may not see results by arm has allocations with `arm` None, and then `blinded` is True.
     `study` is the extract's study row (`extracted_at` the time the rows were read),
     `subjects` every subject of the reader in code order (the rows of `StudyExtract.subjects`)
-    and `users` everyone who wrote the reader's audit trail, in the order they first did.
+    `users` everyone who wrote the reader's audit trail, in the order they first did, and
+    `signatures` every signature of the reader's subjects (broken ones too; the rows of
+    `StudyExtract.signatures`), which are also in the batches.
     Audit rows have the keys seq, at, by, action, subject, object_type, object_id, field,
     old_value, new_value (JSON text) and reason, in `seq` order within a batch; events of no
     subject (the study's own) are not in any batch. `exported_by` is the user name,
@@ -59,6 +63,7 @@ class ExportSource:
     study: Row
     subjects: tuple[Row, ...]
     users: tuple[str, ...]
+    signatures: tuple[Row, ...]
     blinded: bool
     exported_by: str
     exported_at: dt.datetime
@@ -74,40 +79,15 @@ class ExportSource:
 
     def in_memory(self) -> ExportSource:
         """The same source with its batches read once and kept (picklable)."""
-        return ExportSource(
-            self.protocol,
-            self.study,
-            self.subjects,
-            self.users,
-            self.blinded,
-            self.exported_by,
-            self.exported_at,
-            StoredBatches(tuple(self.batches())),
-        )
+        return replace(self, read=StoredBatches(tuple(self.batches())))
 
-    @classmethod
-    def of(
-        cls,
-        protocol: Protocol,
-        extract: StudyExtract,
-        audit: Iterable[Row],
-        *,
-        blinded: bool,
-        exported_by: str,
-        exported_at: dt.datetime,
-    ) -> ExportSource:
-        """A source of one batch: an extract and audit trail already in memory."""
-        audit = tuple(audit)
-        return cls(
-            protocol,
-            extract.study,
-            tuple(sorted(extract.subjects, key=lambda row: row["code"])),
-            tuple(dict.fromkeys(event["by"] for event in audit)),
-            blinded,
-            exported_by,
-            exported_at,
-            StoredBatches((SourceBatch(extract, audit),)),
-        )
+
+def by_subject(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    """A batch's rows of one table by subject code, each subject's in the rows' order."""
+    grouped: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row["subject"]].append(row)
+    return grouped
 
 
 def merged(study: Row, batches: Iterable[SourceBatch]) -> SourceBatch:

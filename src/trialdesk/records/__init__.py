@@ -29,12 +29,8 @@ class Code:
 
     value: Any
     label: str
-    #: The code's name in code: the constant of the model's choices (DEATH for "death").
+    #: A text name for a value that is not text (True is "expected"), as a form sends it.
     name: str = ""
-
-    @property
-    def constant(self) -> str:
-        return self.name or str(self.value).upper()
 
 
 @dataclass(frozen=True)

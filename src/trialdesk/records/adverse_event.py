@@ -43,8 +43,8 @@ RELATEDNESS = (
 )
 #: Expected by the reference safety information; an empty value is unknown.
 EXPECTEDNESS = (
-    Code(True, gettext_noop("Expected"), name="EXPECTED"),
-    Code(False, gettext_noop("Unexpected"), name="UNEXPECTED"),
+    Code(True, gettext_noop("Expected"), name="expected"),
+    Code(False, gettext_noop("Unexpected"), name="unexpected"),
 )
 ACTION_TAKEN = (
     Code("dose_not_changed", gettext_noop("Dose not changed")),

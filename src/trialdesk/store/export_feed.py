@@ -18,7 +18,13 @@ from django.utils import timezone
 
 from trialdesk.exchange.source import ExportSource, SourceBatch
 from trialdesk.store.access import Access
-from trialdesk.store.extract import extract_study, readable_subjects, study_row, subject_rows
+from trialdesk.store.extract import (
+    extract_study,
+    readable_subjects,
+    signature_rows,
+    study_row,
+    subject_rows,
+)
 
 #: Subjects a batch holds: a few thousand form records, some megabytes.
 BATCH_SUBJECTS = 200
@@ -61,13 +67,15 @@ class StoreBatches:
 
 def export_source(access: Access, batch_subjects: int = BATCH_SUBJECTS) -> ExportSource:
     """The study as `access`'s user may see it, for any exporter."""
-    subjects = subject_rows(readable_subjects(access).order_by("code"))
+    readable = readable_subjects(access)
+    subjects = subject_rows(readable.order_by("code"))
     users = access.audit_events().values("by").annotate(first=Min("seq")).order_by("first")
     return ExportSource(
         protocol=access.study.protocol(),
         study=study_row(access.study),
         subjects=subjects,
         users=tuple(row["by"] for row in users),
+        signatures=signature_rows(readable),
         blinded=not access.may_see_results_by_arm,
         exported_by=access.user.username,
         exported_at=timezone.now(),

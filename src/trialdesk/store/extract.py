@@ -69,6 +69,28 @@ def subject_rows(subjects: QuerySet[Subject]) -> tuple[dict[str, Any], ...]:
     return _rows(subjects, **SUBJECT_FIELDS)
 
 
+#: A signature's row: extract name -> lookup.
+SIGNATURE_FIELDS = {
+    "id": "pk",
+    "subject": "subject__code",
+    "visit_id": "visit_id",
+    "signer": "signer__username",
+    "printed_name": "printed_name",
+    "meaning": "meaning",
+    "signed_at": "signed_at",
+    "broken_at": "broken_at",
+    "broken_by": "broken_by",
+}
+
+
+def signature_rows(subjects: QuerySet[Subject]) -> tuple[dict[str, Any], ...]:
+    """The signatures of `subjects` (broken ones too), in the order they were made."""
+    return _rows(
+        Signature.objects.filter(subject__in=subjects.values("pk")).order_by("pk"),
+        **SIGNATURE_FIELDS,
+    )
+
+
 def readable_subjects(access: Access) -> QuerySet[Subject]:
     """The subjects of the study the reader may read (none without a role)."""
     return access.subjects() if access.has_role else Subject.objects.none()
@@ -169,18 +191,7 @@ def extract_study(access: Access, subjects: QuerySet[Subject] | None = None) -> 
             reason="reason",
             unblinded_at="unblinded_at",
         ),
-        signatures=_rows(
-            Signature.objects.filter(**of_study).order_by("pk"),
-            id="pk",
-            subject="subject__code",
-            visit_id="visit_id",
-            signer="signer__username",
-            printed_name="printed_name",
-            meaning="meaning",
-            signed_at="signed_at",
-            broken_at="broken_at",
-            broken_by="broken_by",
-        ),
+        signatures=signature_rows(subjects),
         patient_links=_rows(
             PatientLink.objects.filter(**of_study).order_by("pk"),
             id="pk",

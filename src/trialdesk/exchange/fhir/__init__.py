@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from trialdesk.exchange.fhir.questionnaires import (
     used_instruments,
 )
 from trialdesk.exchange.fhir.study import patient, research_study, research_subject, sponsor
-from trialdesk.exchange.source import ExportSource, SourceBatch
+from trialdesk.exchange.source import ExportSource, SourceBatch, by_subject
 from trialdesk.instruments.catalogue import get_instrument
 from trialdesk.instruments.definition import Instrument
 from trialdesk.protocol.model import Protocol
@@ -86,8 +85,8 @@ def _subject_entries(
     treated = {row["subject"] for row in extract.administrations if row["administered_on"]}
     visit_dates = {(v["subject"], v["visit_id"]): v["actual_date"] for v in extract.visits}
     changed = _last_changed(batch.audit)
-    forms = _by_subject(extract.forms)
-    adverse_events = _by_subject(extract.adverse_events)
+    forms = by_subject(extract.forms)
+    adverse_events = by_subject(extract.adverse_events)
     for subject in sorted(extract.subjects, key=lambda row: row["code"]):
         code = subject["code"]
         yield patient(protocol, subject)
@@ -106,13 +105,6 @@ def _subject_entries(
                 yield from observations(protocol, instrument, form, visit_date, response[0])
         for event in adverse_events[code]:
             yield adverse_event(protocol, event)
-
-
-def _by_subject(rows: Iterable[Row]) -> dict[str, list[Row]]:
-    grouped: dict[str, list[Row]] = defaultdict(list)
-    for row in rows:
-        grouped[row["subject"]].append(row)
-    return grouped
 
 
 def _last_changed(audit: Iterable[Row]) -> dict[str, dt.datetime]:

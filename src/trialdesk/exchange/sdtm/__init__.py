@@ -42,7 +42,6 @@ from trialdesk.exchange.source import ExportSource
 SUBJECT_DOMAINS: tuple[Domain, ...] = (DM, DS, IE, EX, AE, SV, QS, VS, LB, MK)
 TRIAL_DESIGN_DOMAINS: tuple[Domain, ...] = (TS, TE, TA, TV, TI)
 DOMAINS = SUBJECT_DOMAINS + TRIAL_DESIGN_DOMAINS
-NUMERIC = ("integer", "float")
 SOURCE_SYSTEM = {"name": "trialdesk", "version": __version__}
 
 
@@ -153,7 +152,7 @@ def _complete(domain: Domain, row: Row) -> Row:
     if undeclared:
         raise TrialdeskError(f"SDTM {domain.name}: undeclared variables {sorted(undeclared)}")
     return {
-        variable.name: row.get(variable.name, None if variable.type in NUMERIC else "")
+        variable.name: row.get(variable.name, None if variable.numeric else "")
         for variable in domain.variables
     }
 

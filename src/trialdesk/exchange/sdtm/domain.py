@@ -39,6 +39,11 @@ class Variable:
     sponsor_codelist: bool = False  # the values form a sponsor-defined codelist (no CDISC one)
     origin: str = "Collected"  # define.xml def:Origin Type
 
+    @property
+    def numeric(self) -> bool:
+        """A number (SAS numeric, null when missing); else text ("" when missing)."""
+        return self.type in ("integer", "float")
+
     def __post_init__(self) -> None:
         if len(self.name) > NAME_LIMIT or len(self.label) > LABEL_LIMIT:
             raise ValueError(f"{self.name}: name over 8 or label over 40 characters")

@@ -89,9 +89,7 @@ class XptFile:
         self.path = path
         self.domain = domain
         self.created = created
-        self.widths = {
-            variable.name: 1 for variable in domain.variables if not _is_numeric(variable)
-        }
+        self.widths = {variable.name: 1 for variable in domain.variables if not variable.numeric}
 
     def add(self, row: Row) -> None:
         for name, width in self.widths.items():
@@ -119,13 +117,13 @@ class XptFile:
             file.write(b" " * (-written % RECORD))
 
     def _encoder(self, variable: Variable) -> Callable[[Any], bytes]:
-        if _is_numeric(variable):
+        if variable.numeric:
             return _number
         width = self.widths[variable.name]
         return lambda value: _character(value).ljust(width, b" ")
 
     def _width(self, variable: Variable) -> int:
-        return NUMBER_WIDTH if _is_numeric(variable) else self.widths[variable.name]
+        return NUMBER_WIDTH if variable.numeric else self.widths[variable.name]
 
     def _headers(self) -> bytes:
         stamp = sas_datetime(self.created).encode("ascii")
@@ -168,7 +166,7 @@ class XptFile:
     def _namestrs(self) -> Iterable[bytes]:
         position = 0
         for number, variable in enumerate(self.domain.variables, start=1):
-            numeric = _is_numeric(variable)
+            numeric = variable.numeric
             width = self._width(variable)
             yield (
                 struct.pack(">hhhh", NUMERIC if numeric else CHARACTER, 0, width, number)
@@ -182,7 +180,3 @@ class XptFile:
                 + bytes(52)
             )
             position += width
-
-
-def _is_numeric(variable: Variable) -> bool:
-    return variable.type in ("integer", "float")

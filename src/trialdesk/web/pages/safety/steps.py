@@ -44,7 +44,7 @@ RELATEDNESS = _vocabulary("relatedness")
 #: form's codes are the declared codes' names (expected, unexpected), then unknown.
 EXPECTEDNESS = (
     *(
-        (code.constant.lower(), code.value, gettext_lazy(code.label))
+        (code.name, code.value, gettext_lazy(code.label))
         for code in ADVERSE_EVENT["expected"].codes
     ),
     ("unknown", None, gettext_lazy("Unknown")),
